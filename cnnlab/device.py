@@ -51,8 +51,7 @@ def _parse_override(value: str) -> torch.device:
         ) from err
     if device.type not in KNOWN_TYPES:
         raise DeviceError(
-            f"{ENV_VAR}={value!r}: device type {device.type!r} is not supported; use one of "
-            f"{', '.join(KNOWN_TYPES)}"
+            f"{ENV_VAR}={value!r}: device type {device.type!r} is not supported; use one of {', '.join(KNOWN_TYPES)}"
         )
     if device.type == "cuda":
         if not torch.cuda.is_available():

@@ -11,7 +11,7 @@ index) and never on the order in which items are read or on the number of worker
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -55,7 +55,9 @@ class SyntheticDataset(Dataset):
         if split is not None and split not in SPLIT_OFFSETS:
             raise ValueError(f"{name}: split must be one of {sorted(SPLIT_OFFSETS)} or None with a seed, got {split!r}")
         if split is not None and seed is not None:
-            raise ValueError(f"{name}: give either a named split or seed=..., not both (got split={split!r}, seed={seed})")
+            raise ValueError(
+                f"{name}: give either a named split or seed=..., not both (got split={split!r}, seed={seed})"
+            )
         if split is None and seed is None:
             raise ValueError(f"{name}: split=None needs seed=... to define a split of your own")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):

@@ -9,7 +9,7 @@ even-odd reference the tests compare against.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -56,7 +56,7 @@ def fill_polygon(xs: np.ndarray, ys: np.ndarray, vertices: np.ndarray) -> np.nda
     return inside
 
 
-@lru_cache(maxsize=None)
+@cache
 def _unit_star(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Vertices of a unit-radius, unrotated shape sorted by angle, with each one's outgoing edge."""
     vertices = shape_polygon(name, 1.0, 0.0)
@@ -67,7 +67,9 @@ def _unit_star(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     return angles, vertices[:, 0], vertices[:, 1], edges[:, 0], edges[:, 1]
 
 
-def rasterize(name: str, size: int, cx: float, cy: float, radius: float, angle: float) -> tuple[slice, slice, np.ndarray]:
+def rasterize(
+    name: str, size: int, cx: float, cy: float, radius: float, angle: float
+) -> tuple[slice, slice, np.ndarray]:
     """Rasterise one shape into an image of ``size x size`` pixels.
 
     Returns:

@@ -50,7 +50,9 @@ def _finish(rng: np.random.Generator, img: np.ndarray, style: SceneStyle) -> tor
     return torch.from_numpy(np.clip(img, 0.0, 1.0, dtype=np.float32))
 
 
-def render_scene(rng: np.random.Generator, size: int, style: SceneStyle = SceneStyle()) -> tuple[torch.Tensor, torch.Tensor]:
+def render_scene(
+    rng: np.random.Generator, size: int, style: SceneStyle = SceneStyle()
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Render one scene: several overlapping textured shapes on a textured background.
 
     Returns:
@@ -107,8 +109,17 @@ class Shapes(SyntheticDataset):
     classes = SHAPES_CLASSES
     num_classes = len(SHAPES_CLASSES)
 
-    def __init__(self, split: str | None = "train", length: int | None = None, *, size: int = 64,
-                 seed: int | None = None, transform=None, cache: bool = False, style: SceneStyle = SceneStyle()) -> None:
+    def __init__(
+        self,
+        split: str | None = "train",
+        length: int | None = None,
+        *,
+        size: int = 64,
+        seed: int | None = None,
+        transform=None,
+        cache: bool = False,
+        style: SceneStyle = SceneStyle(),
+    ) -> None:
         super().__init__(split, length, seed=seed, transform=transform, cache=cache)
         self.size = check_size(size, "Shapes")
         self.style = style
@@ -128,8 +139,16 @@ class ShapesClassification(SyntheticDataset):
     classes = SHAPE_NAMES
     num_classes = len(SHAPE_NAMES)
 
-    def __init__(self, split: str | None = "train", length: int | None = None, *, size: int = 64,
-                 seed: int | None = None, transform=None, cache: bool = False) -> None:
+    def __init__(
+        self,
+        split: str | None = "train",
+        length: int | None = None,
+        *,
+        size: int = 64,
+        seed: int | None = None,
+        transform=None,
+        cache: bool = False,
+    ) -> None:
         super().__init__(split, length, seed=seed, transform=transform, cache=cache)
         self.size = check_size(size, "ShapesClassification")
         self.style = SceneStyle(min_objects=1, max_objects=1, min_radius=0.2, max_radius=0.35)

@@ -8,7 +8,6 @@ between two colours, so colour and texture say nothing about the class of an obj
 from __future__ import annotations
 
 import math
-
 from functools import lru_cache
 
 import numpy as np
@@ -81,7 +80,9 @@ def texture(rng: np.random.Generator, h: int, w: int, scale: float = 64.0) -> np
     return (fx**2 + fy**2 <= radius**2).astype(np.float32)
 
 
-def random_colors(rng: np.random.Generator, avoid: np.ndarray | None = None, min_distance: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+def random_colors(
+    rng: np.random.Generator, avoid: np.ndarray | None = None, min_distance: float = 0.3
+) -> tuple[np.ndarray, np.ndarray]:
     """Pick the two end colours of a texture, with their mean at least ``min_distance`` from ``avoid``."""
     for _ in range(20):
         c1 = rng.random(3).astype(np.float32)

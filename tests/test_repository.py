@@ -1,0 +1,160 @@
+"""The repository itself: layout, README commands vs CI, environment files, notebooks, lint, offline code."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import sys
+import tokenize
+from pathlib import Path
+
+import nbformat
+import pytest
+import tomllib
+import yaml
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parents[1]
+SKIP_PARTS = {".git", ".ipynb_checkpoints", "submitted", "autograded", "feedback", "build", "dist"}
+
+
+def _readme_commands() -> dict[str, str]:
+    text = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| (set up|test|main job) \| `([^`]+)` \|$", text, flags=re.M)
+    return dict(rows)
+
+
+def test_layout():
+    for name in ["course", "assignments", "solutions", "autograder", "tests", "cnnlab", "bench"]:
+        assert (ROOT / name).is_dir(), f"missing folder {name}/"
+    for name in ["environment.yml", "pyproject.toml", "nbgrader_config.py", "README.md", ".ci/run", "setup.sh"]:
+        assert (ROOT / name).is_file(), f"missing file {name}"
+
+
+def test_readme_gives_three_commands_and_ci_runs_the_first_two_verbatim():
+    commands = _readme_commands()
+    assert set(commands) == {"set up", "test", "main job"}, commands
+    ci_lines = [line.strip() for line in (ROOT / ".ci/run").read_text().splitlines()]
+    for key in ("set up", "test"):
+        assert any(line == commands[key] or line.startswith(commands[key] + " ||") for line in ci_lines), (
+            f".ci/run does not run the README's {key} command {commands[key]!r} verbatim"
+        )
+
+
+def test_ci_treats_no_tests_as_failure():
+    text = (ROOT / ".ci/run").read_text()
+    assert '"$status" -eq 5' in text and "set -uo pipefail" in text
+
+
+def _normalise(req: str) -> tuple[str, str]:
+    r = Requirement(req)
+    return r.name.lower().replace("_", "-"), str(r.specifier)
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = project["dependencies"] + [d for extra in project["optional-dependencies"].values() for d in extra]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    assert sorted(map(_normalise, pip_section)) == sorted(map(_normalise, declared))
+    assert "python=3.11" in env["dependencies"]
+
+
+def test_torch_pins_admit_the_tested_releases():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = {Requirement(d).name: Requirement(d) for d in project["dependencies"]}
+    assert reqs["torch"].specifier.contains("2.14.1") and reqs["torchvision"].specifier.contains("0.29.1")
+    assert reqs["nbgrader"].specifier.contains("0.9.6") and not reqs["nbgrader"].specifier.contains("0.10.0")
+    assert reqs["jupyterlab"].specifier.contains("4.2.0") and not reqs["jupyterlab"].specifier.contains("5.0.0")
+
+
+def test_nbgrader_config_directories():
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
+    assert config.CourseDirectory.source_directory == "solutions"
+    assert config.CourseDirectory.release_directory == "assignments"
+    assert Path(config.CourseDirectory.root) == ROOT
+
+
+def _notebooks() -> list[Path]:
+    return sorted(p for p in ROOT.rglob("*.ipynb") if not SKIP_PARTS & set(p.relative_to(ROOT).parts))
+
+
+def test_there_are_notebooks():
+    assert any(p.parent.name == "course" for p in _notebooks())
+
+
+@pytest.mark.parametrize("path", _notebooks(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_notebook_valid_and_outputs_cleared(path):
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except (json.JSONDecodeError, nbformat.reader.NotJSONError) as err:
+        pytest.fail(f"{path} is not a valid notebook: {err}")
+    nbformat.validate(nb)
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not dirty, f"{path}: code cells {dirty} keep outputs or execution counts; clear them before committing"
+
+
+def test_ruff_clean():
+    for args in (["check", "."], ["format", "--check", "."]):
+        result = subprocess.run([sys.executable, "-m", "ruff", *args], cwd=ROOT, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+DOWNLOAD_PATTERNS = [
+    r"download\s*=\s*True",
+    r"pretrained\s*=\s*True",
+    r"\burlopen\(",
+    r"\burlretrieve\(",
+    r"requests\.(get|post)\(",
+    r"torch\.hub\.load",
+    r"load_state_dict_from_url",
+    r"\bwget\b",
+    r"curl\s+-",
+]
+
+
+def _code_without_strings(source: str) -> str:
+    """Python code with string literals and comments removed (messages may tell users how to download)."""
+    kept = []
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type not in (tokenize.STRING, tokenize.COMMENT):
+                kept.append(tok.string)
+    except (tokenize.TokenError, SyntaxError):
+        return source
+    return " ".join(kept)
+
+
+def _code_of(path: Path) -> str:
+    text = path.read_text(errors="replace")
+    if path.suffix == ".ipynb":
+        nb = nbformat.reads(text, as_version=4)
+        return "\n".join(_code_without_strings(c.source) for c in nb.cells if c.cell_type == "code")
+    if path.suffix == ".py":
+        return _code_without_strings(text)
+    return text
+
+
+def _source_files():
+    for path in ROOT.rglob("*"):
+        if SKIP_PARTS & set(path.relative_to(ROOT).parts) or not path.is_file():
+            continue
+        if path.suffix in {".py", ".ipynb", ".sh"} or path.name == "run":
+            yield path
+
+
+def test_nothing_downloads_at_run_time():
+    offenders = []
+    for path in _source_files():
+        code = _code_of(path)
+        offenders += [f"{path.relative_to(ROOT)}: {p}" for p in DOWNLOAD_PATTERNS if re.search(p, code)]
+    assert not offenders, offenders
+
+
+def test_download_scan_sees_code_but_not_messages():
+    assert re.search(DOWNLOAD_PATTERNS[0], _code_without_strings("ds = Pets(root, download=True)\n"))
+    assert not re.search(DOWNLOAD_PATTERNS[0], _code_without_strings("msg = 'use download=True'\n"))
