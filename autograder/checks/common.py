@@ -1,0 +1,153 @@
+"""Shared machinery of the checks: failures with kind messages, relative errors, mistake diagnosis.
+
+A check calls the student's function on fixed inputs, compares with a reference computed by PyTorch, and
+on a mismatch raises ``CheckFailed`` whose message names the likely mistake. ``CheckFailed`` renders in
+Jupyter as its message alone (no traceback into the checking code), so the feedback stays readable and
+reveals nothing of hidden tests.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+_CHECKS_DIR = os.path.dirname(os.path.abspath(__file__))
+
+#: Relative error below which an output counts as correct (stated in the assignment notebooks).
+TOLERANCE = 1e-5
+
+
+class CheckFailed(AssertionError):
+    """A check's verdict: the student's code is wrong, with a message that says how."""
+
+    def __init__(self, task: str, message: str) -> None:
+        super().__init__(f"{task}: {message}")
+        self.task = task
+        self.message = message
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython shows this instead of a traceback."""
+        return [f"\x1b[31mCheck failed\x1b[0m — {self.task}", *self.message.splitlines()]
+
+
+def rel_error(a: np.ndarray, b: np.ndarray) -> float:
+    """Largest absolute difference relative to the larger of the two arrays' largest magnitudes.
+
+    ``rel_error(x, y) = max|x - y| / max(max|x|, max|y|, 1e-12)``: scale-free, and not fooled by
+    near-zero entries as an elementwise ratio would be.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    scale = max(float(np.abs(a).max(initial=0.0)), float(np.abs(b).max(initial=0.0)), 1e-12)
+    return float(np.abs(a - b).max(initial=0.0)) / scale
+
+
+def describe_call(**kwargs: object) -> str:
+    """Format a test case for a message: arrays by shape, other values as they are."""
+    parts = []
+    for name, value in kwargs.items():
+        if hasattr(value, "shape"):
+            parts.append(f"{name} of shape {tuple(value.shape)}")
+        else:
+            parts.append(f"{name}={value!r}")
+    return ", ".join(parts)
+
+
+def call_student(task: str, fn: Callable, *args: object, **kwargs: object) -> object:
+    """Call the student's ``fn``; turn an exception or a missing function into a ``CheckFailed`` that says so."""
+    if not callable(fn):
+        raise CheckFailed(task, f"expected a function, got {type(fn).__name__}")
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError as err:
+        raise CheckFailed(task, "not implemented yet (the function raises NotImplementedError)") from err
+    except CheckFailed:
+        raise
+    except Exception as err:  # the student's bug: report it, not a traceback into the checks
+        where = _student_line(err)
+        raise CheckFailed(task, f"raised {type(err).__name__}: {err}{where}") from err
+
+
+def _student_line(err: BaseException) -> str:
+    """Where in the student's own code the error happened: the deepest frame outside installed packages."""
+    where = ""
+    tb = err.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if "site-packages" not in filename and not filename.startswith(_CHECKS_DIR):
+            where = f" (in {tb.tb_frame.f_code.co_name}, line {tb.tb_lineno})"
+        tb = tb.tb_next
+    return where
+
+
+def as_array(task: str, value: object, name: str = "the result") -> np.ndarray:
+    """Require a NumPy array (a torch tensor or a list is a mistake worth naming)."""
+    if isinstance(value, np.ndarray):
+        return value
+    kind = type(value).__module__.split(".")[0] + "." + type(value).__name__
+    raise CheckFailed(task, f"{name} must be a numpy.ndarray, got {kind}")
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A typical wrong answer: what it would return, and the message that names it."""
+
+    output: np.ndarray | None
+    message: str
+
+
+def compare(
+    task: str,
+    got: np.ndarray,
+    expected: np.ndarray,
+    case: str,
+    mistakes: Sequence[Mistake] = (),
+    name: str = "output",
+    tolerance: float = TOLERANCE,
+) -> None:
+    """Check ``got`` against ``expected``; on a mismatch, name the first typical mistake it matches.
+
+    A mismatch in shape is reported first (with a matching mistake when its output has the same shape);
+    then values, with the relative error.
+    """
+    got = as_array(task, got, name)
+    expected = np.asarray(expected)
+    if got.shape != expected.shape:
+        same_shape = [m for m in mistakes if m.output is not None and m.output.shape == got.shape]
+        exact = [m for m in same_shape if np.all(np.isfinite(got)) and rel_error(got, m.output) < tolerance]
+        hint = (exact or same_shape or [Mistake(None, "")])[0].message or None
+        text = f"{name} has shape {got.shape}, expected {expected.shape} for {case}."
+        raise CheckFailed(task, text + (f"\nLikely mistake: {hint}" if hint else ""))
+    if not np.all(np.isfinite(got)):
+        raise CheckFailed(task, f"{name} contains NaN or infinite values for {case}.")
+    err = rel_error(got, expected)
+    if err < tolerance:
+        return
+    for mistake in mistakes:
+        if (
+            mistake.output is not None
+            and mistake.output.shape == got.shape
+            and rel_error(got, mistake.output) < tolerance
+        ):
+            raise CheckFailed(task, f"{name} is wrong for {case}.\nLikely mistake: {mistake.message}")
+    raise CheckFailed(task, f"{name} is wrong for {case}: relative error {err:.2e} (tolerance {tolerance:.0e}).")
+
+
+def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    """Central-difference gradient of the scalar function ``f`` at ``x`` (float64), one entry at a time."""
+    x = np.array(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"])
+    for _ in it:
+        idx = it.multi_index
+        old = x[idx]
+        x[idx] = old + h
+        plus = f(x)
+        x[idx] = old - h
+        minus = f(x)
+        x[idx] = old
+        grad[idx] = (plus - minus) / (2 * h)
+    return grad

@@ -1,0 +1,102 @@
+"""Helpers for end-to-end tests: temporary nbgrader courses, submissions made from the instructor notebook."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from autograder.config import config_file_text
+
+ROOT = Path(__file__).resolve().parents[2]
+SOLUTION_MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", flags=re.M)
+
+
+def solution_cells(assignment: str, notebook: str) -> dict[str, str]:
+    """The instructor's code of every solution cell, markers removed, by grade_id."""
+    nb = nbformat.read(ROOT / "solutions" / assignment / f"{notebook}.ipynb", as_version=4)
+    return {
+        c.metadata["nbgrader"]["grade_id"]: SOLUTION_MARKERS.sub("", c.source)
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("solution")
+    }
+
+
+def solution_namespace(assignment: str, notebook: str, setup: str = "import numpy as np") -> dict:
+    """Execute the instructor's solution cells in a fresh namespace and return it."""
+    ns: dict = {}
+    exec(setup, ns)
+    for source in solution_cells(assignment, notebook).values():
+        exec(compile(source, f"<solution {assignment}>", "exec"), ns)
+    return ns
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One typical mistake: in solution cell ``cell``, replace ``old`` with ``new``."""
+
+    cell: str
+    old: str
+    new: str
+
+
+def make_submission(
+    release: Path, assignment: str, notebook: str, mutations: tuple[Mutation, ...] = (), fill: bool = True
+) -> nbformat.NotebookNode:
+    """A student's notebook: the release with every solution cell filled in (optionally with mistakes)."""
+    nb = nbformat.read(release, as_version=4)
+    answers = solution_cells(assignment, notebook)
+    for m in mutations:
+        if m.old not in answers[m.cell]:
+            raise AssertionError(f"mutation target not found in solution cell {m.cell!r}: {m.old!r}")
+        answers[m.cell] = answers[m.cell].replace(m.old, m.new)
+    if fill:
+        for cell in nb.cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if cell.metadata.get("nbgrader", {}).get("solution") and gid in answers:
+                cell.source = answers[gid]
+    return nb
+
+
+class Course:
+    """A temporary nbgrader course holding copies of the repository's instructor notebooks."""
+
+    def __init__(self, root: Path, assignments: list[str]) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "nbgrader_config.py").write_text(config_file_text(root))
+        for a in assignments:
+            shutil.copytree(ROOT / "solutions" / a, root / "solutions" / a)
+
+    def nbgrader(self, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+        """Run ``nbgrader ARGS`` in the course; fail with its output if it fails."""
+        result = subprocess.run(
+            [sys.executable, "-m", "nbgrader", *args], cwd=self.root, capture_output=True, text=True, timeout=timeout
+        )
+        if result.returncode != 0:
+            raise AssertionError(f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def submit(self, student: str, assignment: str, notebook: str, nb: nbformat.NotebookNode) -> None:
+        folder = self.root / "submitted" / student / assignment
+        folder.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, folder / f"{notebook}.ipynb")
+
+    def scores(self, assignment: str, notebook: str) -> dict[str, dict[str, float]]:
+        """Points per graded cell per student, read from the gradebook."""
+        from nbgrader.api import Gradebook
+
+        out: dict[str, dict[str, float]] = {}
+        with Gradebook(f"sqlite:///{self.root / 'gradebook.db'}") as gb:
+            for student in gb.students:
+                try:
+                    nbsub = gb.find_submission_notebook(notebook, assignment, student.id)
+                except Exception:
+                    continue
+                out[student.id] = {g.name: g.score for g in nbsub.grades}
+        return out
