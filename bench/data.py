@@ -27,6 +27,10 @@ from cnnlab.device import describe
 from cnnlab.train import evaluate_segmentation, fit
 
 RESULTS = Path(__file__).resolve().parent / "results"
+RF_HEADER = (
+    "| model | receptive field (px) | parameters | mIoU | pixel accuracy | train time (s) |",
+    "| --- | --- | --- | --- | --- | --- |",
+)
 
 
 def images_per_second(dataset, count: int, repeats: int) -> list[float]:
@@ -109,10 +113,7 @@ def receptive_field_section(quick: bool, steps: int, seed: int = 0) -> tuple[lis
         ("shallow FCN (3×3 ×3)", ShallowFCN),
         ("small U-Net (depth 3)", SmallUNet),
     ]
-    lines = [
-        "| model | receptive field (px) | parameters | mIoU | pixel accuracy | train time (s) |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
+    lines = list(RF_HEADER)
     data = {}
     for name, cls in models:
         torch.manual_seed(seed)
@@ -137,6 +138,7 @@ def receptive_field_section(quick: bool, steps: int, seed: int = 0) -> tuple[lis
         lines.append(
             f"| {name} | {rf_text} | {params:,} | {result['miou']:.3f} | {result['pixel_acc']:.3f} | {seconds:.0f} |"
         )
+        print(lines[-1], flush=True)
         data[name] = {"receptive_field": rf, "params": params, "seconds": seconds, **result}
     lines.append("")
     lines.append(
@@ -156,8 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     header = [f"Machine: {describe('cpu')}" + (" — QUICK RUN, not the recorded numbers" if args.quick else ""), ""]
     speed_lines, speed = speed_section(args.quick)
     print("\n".join(header + speed_lines), flush=True)
+    print("\n" + "\n".join(RF_HEADER), flush=True)
     rf_lines, rf = receptive_field_section(args.quick, steps)
-    print("\n" + "\n".join(rf_lines), flush=True)
+    print("\n".join(rf_lines[-2:]), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "data.md").write_text("\n".join(header + speed_lines + [""] + rf_lines) + "\n")
     (args.out / "data.json").write_text(json.dumps({"speed": speed, "receptive_field": rf}, indent=2))
