@@ -150,7 +150,14 @@ TRICKS = {
     ),
     "global function alias": ("def f(x):\n    return conv(x)", {"conv": torch.nn.functional.conv2d}),
     "import inside": ("def f(x):\n    import torch\n    return torch.relu(torch.from_numpy(x)).numpy()", {}),
-    "importlib": ("def f(x):\n    import importlib\n    return importlib.import_module('scipy.signal')", {}),
+    "importlib": (
+        "def f(x):\n    import importlib\n    return importlib.import_module('scipy.signal').correlate2d(x, x)",
+        {},
+    ),
+    "importlib, module returned": (
+        "def f(x):\n    import importlib\n    return importlib.import_module('scipy.signal')",
+        {},
+    ),
     "dunder import": ("def f(x):\n    return __import__('scipy.ndimage').ndimage.convolve(x, x)", {}),
     "getattr on numpy": ("def f(x):\n    return getattr(np, 'convolve')(x.ravel(), x.ravel())", {}),
     "numpy convolve": ("def f(x):\n    return np.correlate(x.ravel(), x.ravel())", {}),

@@ -175,4 +175,6 @@ def run_without_libraries(fn: Callable, *args: object, **kwargs: object) -> tupl
                 result = None
             else:
                 raise
+    if isinstance(result, _Tripwire):  # e.g. a module fetched with importlib.import_module and returned
+        log.append(result._name)
     return result, log
