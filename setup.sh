@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PYTHON=${PYTHON:-python3}
-SYSTEM_PACKAGES=(bubblewrap)
+SYSTEM_PACKAGES=(bubblewrap chromium)  # the grader's sandbox; headless browser for the site test
 
 install_system_packages() {
     local missing=()
@@ -32,5 +32,5 @@ install_system_packages() {
 }
 
 install_system_packages
-"$PYTHON" -m pip install --disable-pip-version-check -q -e ".[dev]"
+"$PYTHON" -m pip install --disable-pip-version-check -q -e ".[dev,site]"
 "$PYTHON" -c "import cnnlab, torch; from cnnlab.device import describe; print('setup: ok;', describe())"
