@@ -1,0 +1,118 @@
+"""Lectures 01 (convolution) and 02 (architectures): required sections, no assignment solutions, no downloads.
+
+Running the notebooks is tests/test_course_notebooks.py's job; these tests only read them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LECTURE_01 = ROOT / "course" / "01_convolution.ipynb"
+LECTURE_02 = ROOT / "course" / "02_architectures.ipynb"
+
+REQUIRED_SECTIONS = {
+    LECTURE_01: [
+        "ImageNet",
+        "formula",
+        "matrix multiplication",
+        "Padding, stride and dilation",
+        "template",
+        "Sobel",
+        "sharpen",
+        "Pooling",
+    ],
+    LECTURE_02: [
+        "simple CNN",
+        "Receptive field",
+        "AlexNet",
+        "VGG",
+        "Inception",
+        "ResNet",
+        "DenseNet",
+        "Comparison",
+        "model zoo",
+        "Augmentation",
+        "segmentation",
+    ],
+}
+
+#: Functions that Assignment 1 asks students to write: the lectures must not hand them out.
+FORBIDDEN_DEFINITIONS = [
+    "conv2d",
+    "conv2d_naive",
+    "conv2d_backward",
+    "max_pool2d",
+    "avg_pool2d",
+    "conv_matrix",
+    "conv_transpose2d",
+    "receptive_field",
+    "conv_output_size",
+    "im2col",
+]
+
+DOWNLOADS = [r"download\s*=\s*True", r"pretrained\s*=\s*True"]
+
+NOTEBOOKS = [LECTURE_01, LECTURE_02]
+
+
+def _read(path: Path) -> nbformat.NotebookNode:
+    assert path.is_file(), f"missing lecture notebook {path.relative_to(ROOT)}"
+    return nbformat.read(path, as_version=4)
+
+
+def _headings(nb: nbformat.NotebookNode) -> list[str]:
+    return [
+        line.lstrip("#").strip()
+        for cell in nb.cells
+        if cell.cell_type == "markdown"
+        for line in cell.source.splitlines()
+        if re.match(r"^#{2,}\s", line)
+    ]
+
+
+def _code(nb: nbformat.NotebookNode) -> str:
+    return "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_required_sections_are_headings(path):
+    headings = _headings(_read(path))
+    missing = [key for key in REQUIRED_SECTIONS[path] if not any(key.lower() in h.lower() for h in headings)]
+    assert not missing, f"{path.name}: no '##' heading mentions {missing}; headings are {headings}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_assignment_solutions(path):
+    code = _code(_read(path))
+    found = [name for name in FORBIDDEN_DEFINITIONS if re.search(rf"^\s*def\s+{name}\s*\(", code, flags=re.M)]
+    assert not found, f"{path.name} defines {found}, which Assignment 1 asks students to write"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_downloads(path):
+    code = _code(_read(path))
+    found = [pattern for pattern in DOWNLOADS if re.search(pattern, code)]
+    assert not found, f"{path.name} downloads at run time ({found}); the course must work offline"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_lecture_opens_with_setup_and_ends_with_assignment_pointer(path):
+    nb = _read(path)
+    first_code = next(cell.source for cell in nb.cells if cell.cell_type == "code")
+    for needed in ("seed_everything(0)", "get_device()", "describe(device)"):
+        assert needed in first_code, f"{path.name}: the first code cell should call {needed}"
+    markdown = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+    assert "assignments/01_layers" in markdown, f"{path.name} should point to Assignment 1 (assignments/01_layers)"
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+
+
+def test_forbidden_definition_scan_sees_definitions():
+    fake = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("def conv2d_naive(x, w):\n    pass\n")])
+    code = _code(fake)
+    assert re.search(r"^\s*def\s+conv2d_naive\s*\(", code, flags=re.M)
+    assert not re.search(r"^\s*def\s+conv2d\s*\(", code, flags=re.M)
