@@ -32,5 +32,5 @@ install_system_packages() {
 }
 
 install_system_packages
-"$PYTHON" -m pip install --disable-pip-version-check -q -e ".[dev,site]"
+"$PYTHON" -m pip install --disable-pip-version-check -q -e ".[dev,site,bench]"
 "$PYTHON" -c "import cnnlab, torch; from cnnlab.device import describe; print('setup: ok;', describe())"

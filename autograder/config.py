@@ -22,8 +22,9 @@ def configure(c, root: str | os.PathLike, course_id: str = "cnn-course") -> None
         setattr(c.CourseDirectory, name, value)
     # Student notebooks are released with outputs cleared.
     c.ClearOutput.enabled = True
-    # The checks of a test cell may train or time code: give a cell two minutes.
-    c.Execute.timeout = 120
+    # A cell may train a network (bounded by the grading budget, autograder.checks.budget) or time code: give
+    # it five minutes, enough for a slow or busy 2-core machine; an endless loop still ends there.
+    c.Execute.timeout = 300
     # Feedback never shows hidden tests (nbgrader's default feedback does).
     c.GenerateFeedback.preprocessors = [
         "nbgrader.preprocessors.GetGrades",

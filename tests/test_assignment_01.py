@@ -6,14 +6,18 @@ blank release, and one submission per typical mistake (tests/support/assignment0
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
-import nbformat
 import pytest
 
 from tests.support.assignment01 import ASSIGNMENT, MISTAKES, NOTEBOOK
-from tests.support.nbcourse import ROOT, Course, make_submission, solution_cells
+from tests.support.nbcourse import (
+    ROOT,
+    Course,
+    hidden_test_lines,
+    leaked_solution_lines,
+    make_submission,
+    notebook_cells,
+    visible_text,
+)
 
 COMMITTED_RELEASE = ROOT / "assignments" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
 
@@ -33,14 +37,9 @@ def graded(tmp_path_factory) -> Course:
     return course
 
 
-def _cells(path: Path) -> list[tuple[str, str, dict]]:
-    nb = nbformat.read(path, as_version=4)
-    return [(c.cell_type, c.source, dict(c.metadata.get("nbgrader", {}))) for c in nb.cells]
-
-
 def test_committed_release_is_up_to_date(graded):
     fresh = graded.root / "assignments" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
-    assert _cells(COMMITTED_RELEASE) == _cells(fresh), (
+    assert notebook_cells(COMMITTED_RELEASE) == notebook_cells(fresh), (
         "assignments/01_layers is stale: run `nbgrader generate_assignment 01_layers --force` and commit it"
     )
 
@@ -49,15 +48,11 @@ def test_release_has_no_solution_or_hidden_test_text():
     text = COMMITTED_RELEASE.read_text()
     for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "hidden=True", "check_number("):
         assert marker not in text
-    release_code = "\n".join(src for kind, src, _ in _cells(COMMITTED_RELEASE) if kind == "code")
-    for gid, source in solution_cells(ASSIGNMENT, NOTEBOOK).items():
-        body = source.split('"""')[-1] if '"""' in source else source  # skip the signature and docstring
-        leaked = [line.strip() for line in body.splitlines() if len(line.strip()) > 20 and line.strip() in release_code]
-        assert not leaked, f"solution of {gid} leaked into the release: {leaked[:3]}"
+    assert not leaked_solution_lines(COMMITTED_RELEASE, ASSIGNMENT, NOTEBOOK)
 
 
 def test_points_add_up_to_100():
-    points = [meta.get("points", 0) for _, _, meta in _cells(COMMITTED_RELEASE) if meta.get("grade")]
+    points = [meta.get("points", 0) for _, _, meta in notebook_cells(COMMITTED_RELEASE) if meta.get("grade")]
     assert sum(points) == 100 and all(p > 0 for p in points)
 
 
@@ -79,30 +74,14 @@ def test_typical_mistake_gets_partial_credit_and_named_feedback(graded, mistake)
     assert failed == set(mistake.failing)
     assert 0 < sum(v or 0 for v in scores.values()) < 100
     html = (graded.root / "feedback" / mistake.name / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()
-    assert mistake.phrase in _visible_text(html)
-
-
-def _visible_text(html: str) -> str:
-    import html as html_lib
-
-    return html_lib.unescape(re.sub(r"<[^>]+>", "", html))
+    assert mistake.phrase in visible_text(html)
 
 
 def test_feedback_never_shows_hidden_tests(graded):
-    hidden_sources = [
-        src
-        for _, src, meta in _cells(graded.root / "solutions" / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
-        if meta.get("grade") and "BEGIN HIDDEN TESTS" in src
-    ]
-    hidden_lines = {
-        line.strip()
-        for src in hidden_sources
-        for line in src.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0].splitlines()
-        if line.strip()
-    }
+    hidden_lines = hidden_test_lines(graded.root / "solutions" / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
     assert hidden_lines
     for html_path in (graded.root / "feedback").rglob("*.html"):
-        text = _visible_text(html_path.read_text())
+        text = visible_text(html_path.read_text())
         assert "BEGIN HIDDEN TESTS" not in text
         shown = [line for line in hidden_lines if line in text]
         assert not shown, f"{html_path.parent.parent.name}: hidden test lines in feedback: {shown[:2]}"

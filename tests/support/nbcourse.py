@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -73,10 +74,17 @@ class Course:
         for a in assignments:
             shutil.copytree(ROOT / "solutions" / a, root / "solutions" / a)
 
-    def nbgrader(self, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
-        """Run ``nbgrader ARGS`` in the course; fail with its output if it fails."""
+    def nbgrader(
+        self, *args: str, timeout: float = 1800, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
+        """Run ``nbgrader ARGS`` in the course (``env``: extra environment variables); fail if it fails."""
         result = subprocess.run(
-            [sys.executable, "-m", "nbgrader", *args], cwd=self.root, capture_output=True, text=True, timeout=timeout
+            [sys.executable, "-m", "nbgrader", *args],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **(env or {})},
         )
         if result.returncode != 0:
             raise AssertionError(f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
@@ -100,3 +108,39 @@ class Course:
                     continue
                 out[student.id] = {g.name: g.score for g in nbsub.grades}
         return out
+
+
+def notebook_cells(path: Path) -> list[tuple[str, str, dict]]:
+    """``(cell_type, source, nbgrader metadata)`` of every cell of a notebook."""
+    nb = nbformat.read(path, as_version=4)
+    return [(c.cell_type, c.source, dict(c.metadata.get("nbgrader", {}))) for c in nb.cells]
+
+
+def visible_text(html: str) -> str:
+    """The text a reader sees in an HTML page: tags removed, entities decoded."""
+    import html as html_lib
+
+    return html_lib.unescape(re.sub(r"<[^>]+>", "", html))
+
+
+def hidden_test_lines(source_notebook: Path) -> set[str]:
+    """The non-empty lines inside the hidden-test regions of an instructor notebook."""
+    return {
+        line.strip()
+        for _, src, meta in notebook_cells(source_notebook)
+        if meta.get("grade") and "BEGIN HIDDEN TESTS" in src
+        for line in src.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0].splitlines()
+        if line.strip()
+    }
+
+
+def leaked_solution_lines(release: Path, assignment: str, notebook: str) -> dict[str, list[str]]:
+    """Lines of the instructor's solution code (past the signature and docstring) found in the release."""
+    release_code = "\n".join(src for kind, src, _ in notebook_cells(release) if kind == "code")
+    leaks = {}
+    for gid, source in solution_cells(assignment, notebook).items():
+        body = source.split('"""')[-1] if '"""' in source else source
+        found = [line.strip() for line in body.splitlines() if len(line.strip()) > 20 and line.strip() in release_code]
+        if found:
+            leaks[gid] = found
+    return leaks

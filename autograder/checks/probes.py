@@ -1,0 +1,100 @@
+"""Watching what a student's PyTorch code does: which tensor operations it calls, and on what.
+
+``record_calls()`` is a ``TorchFunctionMode`` that logs every torch function and tensor method called inside
+it, with the few arguments the checks care about (the ``dim`` of ``torch.cat``, the device of ``.to``). The
+checks use it to name mistakes that leave no trace in the output: skip connections concatenated on the
+batch axis, metrics computed without ``argmax``, data never moved to the model's device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+
+@dataclass
+class CallLog:
+    """What happened inside ``record_calls``."""
+
+    cat_dims: list[tuple[int, int]] = field(default_factory=list)  # (dim, ndim of the joined tensors)
+    moved_to_device: int = 0
+    argmax_calls: int = 0
+    softmax_calls: int = 0
+    names: set[str] = field(default_factory=set)
+
+
+_ARGMAX = {torch.argmax, torch.Tensor.argmax, torch.max, torch.Tensor.max, torch.topk, torch.Tensor.topk}
+_SOFTMAX = {
+    torch.softmax,
+    torch.Tensor.softmax,
+    torch.nn.functional.softmax,
+    torch.sigmoid,
+    torch.Tensor.sigmoid,
+    torch.nn.functional.sigmoid,
+    torch.log_softmax,
+    torch.nn.functional.log_softmax,
+}
+
+
+def _is_device(value: object) -> bool:
+    if isinstance(value, torch.device):
+        return True
+    if isinstance(value, str):
+        try:
+            torch.device(value)
+        except (RuntimeError, ValueError):
+            return False
+        return True
+    return False
+
+
+def _cat_dim(args: tuple, kwargs: dict) -> int:
+    if "dim" in kwargs:
+        return int(kwargs["dim"])
+    if "axis" in kwargs:
+        return int(kwargs["axis"])
+    if len(args) > 1:
+        return int(args[1])
+    return 0
+
+
+class _Recorder(TorchFunctionMode):
+    def __init__(self, log: CallLog) -> None:
+        super().__init__()
+        self.log = log
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", str(func))
+        self.log.names.add(name)
+        if func in (torch.cat, torch.concat, torch.concatenate):
+            tensors = args[0] if args else kwargs.get("tensors", ())
+            ndim = tensors[0].dim() if len(tensors) and isinstance(tensors[0], torch.Tensor) else 0
+            self.log.cat_dims.append((_cat_dim(args, kwargs), ndim))
+        elif func is torch.Tensor.to:
+            if any(_is_device(a) for a in args[1:]) or "device" in kwargs:
+                self.log.moved_to_device += 1
+        elif func is torch.Tensor.cuda:
+            self.log.moved_to_device += 1
+        elif func in _ARGMAX and (func not in (torch.max, torch.Tensor.max) or len(args) > 1 or "dim" in kwargs):
+            self.log.argmax_calls += 1
+        elif func in _SOFTMAX:
+            self.log.softmax_calls += 1
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def record_calls() -> Iterator[CallLog]:
+    """Log the torch calls made inside the block (see ``CallLog``)."""
+    log = CallLog()
+    with _Recorder(log):
+        yield log
+
+
+def wrong_cat_axis(log: CallLog) -> bool:
+    """True when some ``torch.cat`` joined 4-D feature maps along an axis other than channels."""
+    return any(ndim == 4 and dim not in (1, -3) for dim, ndim in log.cat_dims)

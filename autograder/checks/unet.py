@@ -1,0 +1,50 @@
+"""Checks of Assignment 2 (a U-Net in PyTorch), in one namespace for its test cells.
+
+``from autograder.checks import unet as checks`` gives the metric checks (``unet_metrics``), the network checks
+(``unet_model``), the loss checks (``unet_loss``), the augmentation check (``unet_augment``), the evaluation and
+training-loop checks (``unet_training``), the result and trainability checks (``unet_results``) and the grading
+budget (``budget``).
+"""
+
+from .budget import GRADING_STEPS, grading, limit_training_when_graded, training_budget
+from .unet_augment import check_augmentation
+from .unet_loss import check_segmentation_loss, check_soft_dice_loss
+from .unet_metrics import check_accuracy_trap, check_dice, check_iou_per_class, check_mean_iou, check_pixel_accuracy
+from .unet_model import (
+    PARAMS_RANGE,
+    check_double_conv,
+    check_unet_device_and_eval,
+    check_unet_head,
+    check_unet_params,
+    check_unet_shapes,
+    check_unet_skips,
+)
+from .unet_results import RECIPE, check_result, check_trainability
+from .unet_training import check_evaluate, check_train
+
+__all__ = [
+    "GRADING_STEPS",
+    "PARAMS_RANGE",
+    "RECIPE",
+    "check_accuracy_trap",
+    "check_augmentation",
+    "check_dice",
+    "check_double_conv",
+    "check_evaluate",
+    "check_iou_per_class",
+    "check_mean_iou",
+    "check_pixel_accuracy",
+    "check_result",
+    "check_segmentation_loss",
+    "check_soft_dice_loss",
+    "check_train",
+    "check_trainability",
+    "check_unet_device_and_eval",
+    "check_unet_head",
+    "check_unet_params",
+    "check_unet_shapes",
+    "check_unet_skips",
+    "grading",
+    "limit_training_when_graded",
+    "training_budget",
+]

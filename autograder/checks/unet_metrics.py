@@ -1,0 +1,176 @@
+"""Checks of Assignment 2's metrics: IoU per class, mean IoU, Dice and pixel accuracy.
+
+References come from ``cnnlab.metrics`` (a confusion matrix; the course's tests check it against
+torchmetrics). The rule for a class absent from both prediction and target: its IoU (and Dice) is NaN and the
+means skip it, so an image without stars neither rewards nor punishes the star class.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from cnnlab import metrics as ref
+
+from .common import CheckFailed, call_student
+
+IGNORE = 255
+
+
+def _case(seed: int, shape: tuple[int, ...], num_classes: int, absent: tuple[int, ...] = (), ignore: bool = False):
+    g = torch.Generator().manual_seed(seed)
+    target = torch.randint(0, num_classes, shape, generator=g)
+    pred = torch.where(torch.rand(shape, generator=g) < 0.6, target, torch.randint(0, num_classes, shape, generator=g))
+    for k in absent:  # remove class k from both
+        target[target == k] = (k + 1) % num_classes
+        pred[pred == k] = (k + 1) % num_classes
+    if ignore:
+        target[..., : shape[-1] // 4] = IGNORE
+    return pred, target, (IGNORE if ignore else None)
+
+
+CASES_VISIBLE = [
+    ((2, 8, 8), 3, (), False),
+    ((16, 16), 5, (4,), False),
+    ((3, 10, 12), 4, (), True),
+]
+CASES_HIDDEN = [
+    ((4, 9, 7), 6, (2, 5), False),
+    ((1, 32, 32), 2, (), True),
+    ((2, 5, 5), 5, (0,), True),
+    ((20,), 3, (), False),
+]
+
+
+def _cases(hidden: bool):
+    for i, (shape, c, absent, ignore) in enumerate(CASES_HIDDEN if hidden else CASES_VISIBLE):
+        yield (*_case(100 * hidden + i, shape, c, absent, ignore), c, shape)
+
+
+def _as_float(task: str, value: object, what: str) -> float:
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise CheckFailed(task, f"{what} must be one number, got a tensor of shape {tuple(value.shape)}")
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    raise CheckFailed(task, f"{what} must be a float (or a one-element tensor), got {type(value).__name__}")
+
+
+def _close(a: float, b: float, tol: float = 1e-5) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or abs(a - b) <= tol
+
+
+def _describe(shape, c, ignore) -> str:
+    extra = f", ignore_index={ignore}" if ignore is not None else ""
+    return f"pred/target of shape {shape}, num_classes={c}{extra}"
+
+
+def check_iou_per_class(iou_per_class: Callable, hidden: bool = False) -> None:
+    """``iou_per_class(pred, target, num_classes, ignore_index=None)``: a float tensor, NaN for absent classes."""
+    task = "iou_per_class"
+    for pred, target, ignore, c, shape in _cases(hidden):
+        expected = ref.iou_per_class(ref.confusion_matrix(pred, target, c, ignore))
+        got = call_student(task, iou_per_class, pred.clone(), target.clone(), c, ignore_index=ignore)
+        if not isinstance(got, torch.Tensor):
+            raise CheckFailed(task, f"must return a torch.Tensor of {c} IoUs, got {type(got).__name__}")
+        if tuple(got.shape) != (c,):
+            raise CheckFailed(
+                task, f"returned shape {tuple(got.shape)}, expected ({c},) for {_describe(shape, c, ignore)}"
+            )
+        got = got.double()
+        absent = torch.isnan(expected)
+        if absent.any() and not torch.isnan(got[absent]).all():
+            raise CheckFailed(
+                task,
+                f"class(es) {absent.nonzero().flatten().tolist()} appear in neither prediction nor target, so "
+                "their IoU is undefined: return NaN for them (mean_iou then skips them), not "
+                f"{got[absent].tolist()}.",
+            )
+        present = ~absent
+        if torch.isnan(got[present]).any():
+            raise CheckFailed(task, f"returned NaN for a class that is present, for {_describe(shape, c, ignore)}")
+        if torch.allclose(got[present], expected[present], atol=1e-5):
+            continue
+        if ignore is not None:
+            no_ignore = ref.iou_per_class(ref.confusion_matrix(pred, target.clamp(max=c - 1), c))
+            if torch.allclose(got[present], no_ignore[present], atol=1e-5):
+                raise CheckFailed(task, f"pixels whose target is ignore_index={ignore} must not count at all.")
+        conf = ref.confusion_matrix(pred, target, c, ignore).double()
+        tp = conf.diag()
+        no_subtract = tp / (conf.sum(0) + conf.sum(1))
+        if torch.allclose(got[present], no_subtract[present], atol=1e-5):
+            raise CheckFailed(
+                task, "the union is |P| + |T| - |P ∩ T|: subtract the intersection, or pixels in both count twice."
+            )
+        raise CheckFailed(
+            task, f"wrong IoU for {_describe(shape, c, ignore)}: got {got.tolist()}, expected {expected.tolist()}"
+        )
+
+
+def check_mean_iou(mean_iou: Callable, hidden: bool = False) -> None:
+    """``mean_iou(pred, target, num_classes, ignore_index=None)``: the mean over classes that are present."""
+    task = "mean_iou"
+    for pred, target, ignore, c, shape in _cases(hidden):
+        iou = ref.iou_per_class(ref.confusion_matrix(pred, target, c, ignore))
+        expected = float(iou.nanmean())
+        value = call_student(task, mean_iou, pred.clone(), target.clone(), c, ignore_index=ignore)
+        got = _as_float(task, value, "mean IoU")
+        if _close(got, expected):
+            continue
+        if torch.isnan(iou).any() and _close(got, float(torch.nan_to_num(iou).mean())):
+            raise CheckFailed(
+                task,
+                "classes absent from both prediction and target were counted as IoU 0: skip them (take the mean "
+                "over the classes that are present, e.g. torch.nanmean).",
+            )
+        raise CheckFailed(task, f"got {got:.6f}, expected {expected:.6f} for {_describe(shape, c, ignore)}")
+
+
+def check_dice(dice: Callable, hidden: bool = False) -> None:
+    """``dice(pred, target, num_classes, ignore_index=None)``: mean Dice 2|P∩T| / (|P| + |T|) over present classes."""
+    task = "dice"
+    for pred, target, ignore, c, shape in _cases(hidden):
+        conf = ref.confusion_matrix(pred, target, c, ignore).double()
+        tp = conf.diag()
+        denom = conf.sum(0) + conf.sum(1)
+        per_class = torch.where(denom > 0, 2 * tp / denom.clamp(min=1), torch.nan)
+        expected = float(per_class.nanmean())
+        got = _as_float(task, call_student(task, dice, pred.clone(), target.clone(), c, ignore_index=ignore), "Dice")
+        if _close(got, expected):
+            continue
+        iou = float(ref.iou_per_class(conf.long()).nanmean())
+        if _close(got, iou):
+            raise CheckFailed(task, "this is the IoU, not Dice: Dice = 2|P∩T| / (|P| + |T|) = 2 IoU / (1 + IoU).")
+        raise CheckFailed(task, f"got {got:.6f}, expected {expected:.6f} for {_describe(shape, c, ignore)}")
+
+
+def check_pixel_accuracy(pixel_accuracy: Callable, hidden: bool = False) -> None:
+    """``pixel_accuracy(pred, target, ignore_index=None)``: the fraction of (non-ignored) pixels predicted right."""
+    task = "pixel_accuracy"
+    for pred, target, ignore, c, shape in _cases(hidden):
+        expected = ref.pixel_accuracy(ref.confusion_matrix(pred, target, c, ignore))
+        value = call_student(task, pixel_accuracy, pred.clone(), target.clone(), ignore_index=ignore)
+        got = _as_float(task, value, "accuracy")
+        if _close(got, expected):
+            continue
+        if ignore is not None and _close(got, float((pred == target).double().mean())):
+            raise CheckFailed(task, f"pixels whose target is ignore_index={ignore} must be left out of the count.")
+        raise CheckFailed(task, f"got {got:.6f}, expected {expected:.6f} for {_describe(shape, c, ignore)}")
+
+
+def check_accuracy_trap(all_background_accuracy: float, all_background_miou: float, masks: torch.Tensor) -> None:
+    """The student's numbers for a model that predicts background everywhere on ``masks`` (Shapes, class 0)."""
+    task = "pixel accuracy trap"
+    num_classes = int(masks.max()) + 1
+    pred = torch.zeros_like(masks)
+    conf = ref.confusion_matrix(pred, masks, max(num_classes, 2))
+    for got, expected, name in (
+        (all_background_accuracy, ref.pixel_accuracy(conf), "all_background_accuracy"),
+        (all_background_miou, ref.mean_iou(conf), "all_background_miou"),
+    ):
+        value = _as_float(task, got, name)
+        if not _close(value, expected, 1e-4):
+            raise CheckFailed(task, f"{name} is {value:.4f}; for background predicted everywhere it is {expected:.4f}")

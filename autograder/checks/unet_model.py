@@ -1,0 +1,294 @@
+"""Checks of Assignment 2's network: ``DoubleConv`` and ``UNet``.
+
+The notebook fixes the interface the checks rely on: ``UNet(in_channels, num_classes, depth=4,
+base_channels=16, up="transpose"|"bilinear")`` with the attributes ``encoder`` (one ``DoubleConv`` per level),
+``bottleneck``, ``decoder`` and ``head`` (the final 1x1 convolution), returning logits of the input's height
+and width. The checks build the student's class with several settings, run it in eval mode on the grading
+device, and name the likely mistake: concatenation on the wrong axis (seen by watching ``torch.cat``), skip
+connections that are missing or unused (an encoder feature is perturbed while the bottleneck is held fixed),
+no final 1x1 convolution, probabilities instead of logits, sizes not divisible by ``2**depth``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from cnnlab.device import get_device
+
+from .common import CheckFailed, call_student
+from .probes import record_calls, wrong_cat_axis
+
+CAT_AXIS = (
+    "concatenation on the wrong axis: skip connections are joined along the channel axis, "
+    "torch.cat([upsampled, skip], dim=1) for tensors of shape (N, C, H, W)"
+)
+NOT_DIVISIBLE = (
+    "output size wrong for sizes not divisible by 2**depth: pad the input up to a multiple of 2**depth and crop "
+    "the logits back to the input's height and width"
+)
+
+
+@dataclass(frozen=True)
+class NetCase:
+    """One way to build and call the student's ``UNet``."""
+
+    in_channels: int
+    num_classes: int
+    depth: int
+    base_channels: int
+    up: str
+    height: int
+    width: int
+    batch: int = 2
+
+    def build(self, UNet: Callable) -> nn.Module:  # noqa: N803 (the student's class)
+        torch.manual_seed(0)
+        return call_student(
+            "UNet",
+            UNet,
+            self.in_channels,
+            self.num_classes,
+            depth=self.depth,
+            base_channels=self.base_channels,
+            up=self.up,
+        )
+
+    def describe(self) -> str:
+        return (
+            f"UNet({self.in_channels}, {self.num_classes}, depth={self.depth}, base_channels={self.base_channels}, "
+            f"up={self.up!r}) on input ({self.batch}, {self.in_channels}, {self.height}, {self.width})"
+        )
+
+    @property
+    def divisible(self) -> bool:
+        m = 2**self.depth
+        return self.height % m == 0 and self.width % m == 0
+
+
+SHAPE_CASES_VISIBLE = [
+    NetCase(3, 5, 3, 8, "transpose", 64, 64),
+    NetCase(1, 2, 2, 4, "transpose", 32, 48),
+    NetCase(3, 5, 3, 8, "bilinear", 64, 64),
+    NetCase(3, 4, 4, 4, "transpose", 37, 50),
+    NetCase(3, 5, 3, 4, "bilinear", 45, 45),
+]
+SHAPE_CASES_HIDDEN = [
+    NetCase(4, 7, 1, 6, "transpose", 9, 13, batch=3),
+    NetCase(3, 3, 5, 2, "bilinear", 70, 33, batch=1),
+    NetCase(2, 1, 2, 8, "transpose", 28, 28),
+    NetCase(3, 5, 4, 4, "bilinear", 96, 80),
+    NetCase(1, 6, 3, 4, "transpose", 61, 17),
+]
+
+
+def _device() -> torch.device:
+    return get_device()
+
+
+def run_case(UNet: Callable, case: NetCase, task: str) -> torch.Tensor:  # noqa: N803
+    """Build the student's net for ``case``, run it in eval mode on the grading device, return the output."""
+    model = case.build(UNet)
+    if not isinstance(model, nn.Module):
+        raise CheckFailed(task, f"UNet(...) must build an nn.Module, got {type(model).__name__}")
+    device = _device()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(case.batch, case.in_channels, case.height, case.width, generator=g).to(device)
+    with record_calls() as log:
+        try:
+            model = model.to(device).eval()
+            with torch.no_grad():
+                out = model(x)
+        except NotImplementedError as err:
+            raise CheckFailed(task, "not implemented yet (the class raises NotImplementedError)") from err
+        except Exception as err:
+            hint = f"\nLikely mistake: {CAT_AXIS}" if wrong_cat_axis(log) else ""
+            if not hint and not case.divisible and "size" in str(err).lower():
+                hint = f"\nLikely mistake: {NOT_DIVISIBLE}"
+            raise CheckFailed(task, f"{case.describe()} raised {type(err).__name__}: {err}{hint}") from err
+    if wrong_cat_axis(log):
+        raise CheckFailed(task, f"{case.describe()}: {CAT_AXIS}")
+    if not isinstance(out, torch.Tensor):
+        raise CheckFailed(task, f"forward must return a tensor of logits, got {type(out).__name__}")
+    return out
+
+
+def check_double_conv(DoubleConv: Callable) -> None:  # noqa: N803
+    """``DoubleConv(in_ch, out_ch)``: (3x3 conv, padding 1 -> BatchNorm -> ReLU) twice, same height and width."""
+    task = "DoubleConv"
+    torch.manual_seed(0)
+    block = call_student(task, DoubleConv, 3, 8)
+    if not isinstance(block, nn.Module):
+        raise CheckFailed(task, f"DoubleConv(3, 8) must be an nn.Module, got {type(block).__name__}")
+    convs = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
+    norms = [m for m in block.modules() if isinstance(m, nn.BatchNorm2d)]
+    if len(convs) != 2 or any(c.kernel_size != (3, 3) or c.padding != (1, 1) for c in convs):
+        found = [(c.kernel_size, c.padding) for c in convs]
+        raise CheckFailed(task, f"expected two 3x3 convolutions with padding 1, found (kernel, padding) {found}")
+    if [c.in_channels for c in convs] != [3, 8] or [c.out_channels for c in convs] != [8, 8]:
+        raise CheckFailed(task, "DoubleConv(3, 8): the first conv maps 3 -> 8 channels, the second 8 -> 8")
+    if len(norms) != 2:
+        raise CheckFailed(task, f"expected a BatchNorm2d after each convolution, found {len(norms)}")
+    x = torch.randn(2, 3, 10, 12, generator=torch.Generator().manual_seed(0))
+    out = call_student(task, block.train(), x)
+    if tuple(out.shape) != (2, 8, 10, 12):
+        raise CheckFailed(task, f"output shape {tuple(out.shape)}, expected (2, 8, 10, 12): keep height and width")
+    if out.min() < 0:
+        raise CheckFailed(task, "the block must end with a ReLU (its output has negative values)")
+
+
+def check_unet_shapes(UNet: Callable, hidden: bool = False) -> None:  # noqa: N803
+    """Logits of shape (N, num_classes, H, W) for many settings, including sizes not divisible by ``2**depth``."""
+    task = "UNet output shape"
+    for case in SHAPE_CASES_HIDDEN if hidden else SHAPE_CASES_VISIBLE:
+        out = run_case(UNet, case, task)
+        expected = (case.batch, case.num_classes, case.height, case.width)
+        if tuple(out.shape) != expected:
+            hint = f"\nLikely mistake: {NOT_DIVISIBLE}" if not case.divisible else ""
+            raise CheckFailed(task, f"{case.describe()} returned shape {tuple(out.shape)}, expected {expected}{hint}")
+        if not out.dtype.is_floating_point or not torch.isfinite(out).all():
+            raise CheckFailed(task, f"{case.describe()} must return finite floating-point logits")
+
+
+def _parts(model: nn.Module, task: str) -> tuple[nn.ModuleList, nn.Module]:
+    for name in ("encoder", "bottleneck", "decoder", "head"):
+        if not hasattr(model, name):
+            raise CheckFailed(task, f"the UNet has no attribute {name!r}; keep the names the notebook asks for")
+    return model.encoder, model.bottleneck
+
+
+def check_unet_skips(UNet: Callable) -> None:  # noqa: N803
+    """Every encoder level reaches the output through its skip connection (bottleneck held fixed)."""
+    task = "UNet skip connections"
+    case = NetCase(3, 5, 3, 8, "transpose", 32, 32)
+    model = case.build(UNet)
+    encoder, bottleneck = _parts(model, task)
+    if len(encoder) != case.depth:
+        raise CheckFailed(task, f"UNet(depth={case.depth}) should have {case.depth} encoder blocks, has {len(encoder)}")
+    model.eval()
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    saved: dict[str, torch.Tensor] = {}
+
+    def keep_bottleneck(module, inputs, output):
+        if "bottleneck" in saved:
+            return saved["bottleneck"]
+        saved["bottleneck"] = output.detach().clone()
+        return None
+
+    handle = bottleneck.register_forward_hook(keep_bottleneck)
+    try:
+        with torch.no_grad():
+            with record_calls() as log:
+                reference = call_student(task, model, x)
+            if wrong_cat_axis(log):
+                raise CheckFailed(task, CAT_AXIS)
+            unused = []
+            for level, block in enumerate(encoder):
+
+                def perturb(module, inputs, output, level=level):  # this level's feature map only
+                    g = torch.Generator().manual_seed(10 + level)
+                    return output + torch.randn(output.shape, generator=g).to(output.device)
+
+                h = block.register_forward_hook(perturb)
+                try:
+                    out = call_student(task, model, x)
+                finally:
+                    h.remove()
+                if torch.allclose(out, reference, atol=1e-6):
+                    unused.append(level)
+    finally:
+        handle.remove()
+    if unused:
+        levels = ", ".join(map(str, unused))
+        raise CheckFailed(
+            task,
+            f"with the bottleneck held fixed, perturbing the features of encoder level(s) {levels} does not change "
+            "the output: those skip connections are missing or unused. Each decoder level must concatenate the "
+            "encoder features of the same resolution with the upsampled features (torch.cat(..., dim=1)).",
+        )
+
+
+def check_unet_head(UNet: Callable) -> None:  # noqa: N803
+    """The output is the final 1x1 convolution's output: logits, not probabilities."""
+    task = "UNet final layer"
+    case = NetCase(3, 5, 2, 8, "transpose", 32, 32)
+    model = case.build(UNet)
+    _parts(model, task)
+    head = model.head
+    if not isinstance(head, nn.Conv2d) or head.kernel_size != (1, 1):
+        kind = f"{type(head).__name__}" + (f" with kernel {head.kernel_size}" if isinstance(head, nn.Conv2d) else "")
+        raise CheckFailed(
+            task, f"no final 1x1 convolution: head is a {kind}. It maps base_channels to num_classes per pixel."
+        )
+    if head.out_channels != case.num_classes:
+        raise CheckFailed(
+            task, f"the head has {head.out_channels} output channels, expected {case.num_classes} (classes)"
+        )
+    seen: list[torch.Tensor] = []
+    h = head.register_forward_hook(lambda m, i, o: seen.append(o.detach()))
+    try:
+        model.eval()
+        with torch.no_grad():
+            out = call_student(task, model, torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(3)))
+    finally:
+        h.remove()
+    if not seen:
+        raise CheckFailed(task, "the head (final 1x1 convolution) is never called in forward")
+    logits = seen[-1][..., : out.shape[-2], : out.shape[-1]]
+    if out.shape == logits.shape and torch.allclose(out, logits, atol=1e-6):
+        return
+    sums = out.sum(dim=1)
+    if out.min() >= 0 and (torch.allclose(sums, torch.ones_like(sums), atol=1e-4) or out.max() <= 1):
+        raise CheckFailed(
+            task,
+            "the network returns probabilities (softmax or sigmoid applied in forward): return the head's logits. "
+            "nn.functional.cross_entropy applies log-softmax itself, and argmax needs no softmax.",
+        )
+    raise CheckFailed(task, "the network's output is not the output of its head (the final 1x1 convolution)")
+
+
+#: Parameters of UNet(3, 5) with the defaults (depth 4, base 16, transposed convolutions), and the range accepted.
+PARAMS_RANGE = (1_500_000, 2_400_000)
+
+
+def check_unet_params(UNet: Callable) -> None:  # noqa: N803
+    """``UNet(3, 5)`` with the default settings has a parameter count in ``PARAMS_RANGE``."""
+    task = "UNet size"
+    model = NetCase(3, 5, 4, 16, "transpose", 64, 64).build(UNet)
+    n = sum(p.numel() for p in model.parameters())
+    lo, hi = PARAMS_RANGE
+    if not lo <= n <= hi:
+        raise CheckFailed(
+            task,
+            f"UNet(3, 5) has {n:,} parameters; with depth=4, base_channels=16 and the blocks described in the "
+            f"notebook it has between {lo:,} and {hi:,}. Check the channel widths (base_channels * 2**level).",
+        )
+
+
+def check_unet_device_and_eval(UNet: Callable) -> None:  # noqa: N803
+    """The model runs on the grading device, and in eval mode each image's output is independent of the batch."""
+    task = "UNet on the device, in eval mode"
+    device = _device()
+    case = NetCase(3, 5, 3, 8, "bilinear", 40, 40, batch=4)
+    model = case.build(UNet).to(device)
+    x = torch.randn(4, 3, 40, 40, generator=torch.Generator().manual_seed(4)).to(device)
+    model.train()
+    with torch.no_grad():
+        call_student(task, model, x)  # one training-mode pass updates BatchNorm's running statistics
+    model.eval()
+    if any(m.training for m in model.modules()):
+        raise CheckFailed(task, "after model.eval() some submodules are still in training mode")
+    with torch.no_grad():
+        out = call_student(task, model, x)
+        alone = call_student(task, model, x[:1])
+    if out.device.type != device.type:
+        raise CheckFailed(task, f"the output is on {out.device}, the model and input on {device}")
+    if not torch.allclose(out[:1], alone, atol=1e-4):
+        raise CheckFailed(
+            task,
+            "in eval mode the output for an image depends on the other images in the batch: BatchNorm must use "
+            "its running statistics (do not override train()/eval(), do not call F.batch_norm with training=True)",
+        )

@@ -1,0 +1,194 @@
+"""Result checks of Assignment 2: the student's trained model on a hidden split, and the trainability check.
+
+* ``check_result(model, min_miou, seed=...)`` evaluates the model the notebook trained with the grader's own
+  code (eval mode, argmax, a confusion matrix) on a ``Shapes`` split of the given seed — the hidden tests pass
+  a seed that appears nowhere else. Several cells with rising ``min_miou`` give points by steps; the
+  evaluation runs once per model state and split.
+* ``check_trainability(UNet, min_miou, seed=...)`` trains the student's ``UNet`` class with the instructor's
+  fixed recipe (``RECIPE``: same steps and batch size on every device) and evaluates it the same way. It tells
+  "your network trains" apart from "your loop, loss or augmentation is wrong". Training is deterministic, so
+  its result may be cached (``AUTOGRADER_CACHE``, opt-in) under a fingerprint of the network's behaviour.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from cnnlab import metrics as ref
+from cnnlab.data import Shapes
+from cnnlab.device import get_device
+
+from .budget import GRADING_BATCH_SIZE, GRADING_STEPS, unlimited
+from .common import CheckFailed, call_student
+from .unet_loss import segmentation_loss_reference
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The instructor's fixed training recipe for the trainability check."""
+
+    depth: int = 3
+    base_channels: int = 16
+    up: str = "transpose"
+    steps: int = GRADING_STEPS
+    batch_size: int = GRADING_BATCH_SIZE
+    lr: float = 1e-2
+    image_size: int = 32
+    train_images: int = 1000
+    seed: int = 0
+
+
+RECIPE = Recipe()
+EVAL_IMAGES = 256
+
+
+def split_data(seed: int | None, split: str | None, size: int | None = None, length: int = EVAL_IMAGES):
+    """Images and masks of a ``Shapes`` split (``seed`` for a split of the grader's own) at the recipe's size."""
+    size = size or RECIPE.image_size
+    if seed is not None:
+        return Shapes(None, length, size=size, seed=seed).as_tensors()
+    return Shapes(split, length, size=size).as_tensors()
+
+
+@torch.no_grad()
+def miou_of(
+    model: nn.Module, images: torch.Tensor, masks: torch.Tensor, num_classes: int = Shapes.num_classes
+) -> float:  # noqa: E501
+    """The grader's own evaluation: eval mode, batches on the model's device, argmax, confusion matrix."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        preds = [model(images[i : i + 64].to(device)).argmax(1).cpu() for i in range(0, len(images), 64)]
+    finally:
+        model.train(was_training)
+    return ref.mean_iou(ref.confusion_matrix(torch.cat(preds), masks, num_classes))
+
+
+def _state_key(model: nn.Module) -> str:
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+_results: dict[tuple[str, object, object], float] = {}
+
+
+def check_result(model: nn.Module, min_miou: float, *, seed: int | None = None, split: str = "val") -> None:
+    """Fail unless the trained ``model`` reaches ``min_miou`` on the split; print the mIoU.
+
+    Returns nothing: nbgrader would take a number left as a test cell's output for its score.
+    """
+    task = "trained model"
+    if not isinstance(model, nn.Module):
+        raise CheckFailed(task, f"`model` must be your trained UNet, got {type(model).__name__}")
+    key = (_state_key(model), seed, None if seed is not None else split)
+    if key not in _results:
+        images, masks = split_data(seed, split)
+        try:
+            _results[key] = miou_of(model, images, masks)
+        except Exception as err:
+            raise CheckFailed(task, f"evaluating the model raised {type(err).__name__}: {err}") from err
+    miou = _results[key]
+    where = "the hidden test split" if seed is not None else f"the {split} split"
+    if miou < min_miou:
+        raise CheckFailed(task, f"mean IoU {miou:.3f} on {where}; this step needs at least {min_miou:.2f}")
+    print(f"mean IoU {miou:.3f} on {where} (needed {min_miou:.2f})")
+
+
+def fingerprint(model: nn.Module) -> str:
+    """A hash of what training depends on: initial weights, outputs and gradients on fixed inputs."""
+    h = hashlib.sha256(_state_key(model).encode())
+    g = torch.Generator().manual_seed(11)
+    x = torch.rand(2, 3, 32, 32, generator=g)
+    y = torch.randint(0, Shapes.num_classes, (2, 32, 32), generator=g)
+    model.train()
+    out = model(x)
+    loss = segmentation_loss_reference(out, y)
+    loss.backward()
+    h.update(out.detach().numpy().round(5).tobytes())
+    for p in model.parameters():
+        if p.grad is not None:
+            h.update(p.grad.numpy().round(5).tobytes())
+    model.zero_grad(set_to_none=True)
+    return h.hexdigest()
+
+
+def _cache_file(key: str) -> Path | None:
+    folder = os.environ.get("AUTOGRADER_CACHE")
+    return Path(folder) / "trainability" / f"{key}.json" if folder else None
+
+
+def train_with_recipe(model: nn.Module, recipe: Recipe = RECIPE, device: torch.device | None = None) -> nn.Module:
+    """Train ``model`` with the fixed recipe: Adam, one-cycle schedule, cross-entropy + Dice, no augmentation."""
+    device = device or get_device()
+    images, masks = Shapes("train", recipe.train_images, size=recipe.image_size).as_tensors()
+    g = torch.Generator().manual_seed(recipe.seed)
+    model.to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr, total_steps=recipe.steps)
+    order = torch.randperm(len(images), generator=g)
+    position = 0
+    with unlimited():
+        for _ in range(recipe.steps):
+            if position + recipe.batch_size > len(order):
+                order, position = torch.randperm(len(images), generator=g), 0
+            idx = order[position : position + recipe.batch_size]
+            position += recipe.batch_size
+            logits = model(images[idx].to(device))
+            loss = segmentation_loss_reference(logits, masks[idx].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    return model.eval()
+
+
+def check_trainability(UNet: Callable, min_miou: float, *, seed: int, recipe: Recipe = RECIPE) -> None:  # noqa: N803
+    """Train the student's ``UNet`` class with the fixed recipe; fail unless it reaches ``min_miou`` (printed)."""
+    task = "UNet trainability"
+    torch.manual_seed(recipe.seed)
+    model = call_student(
+        task, UNet, 3, Shapes.num_classes, depth=recipe.depth, base_channels=recipe.base_channels, up=recipe.up
+    )
+    if not isinstance(model, nn.Module):
+        raise CheckFailed(task, f"UNet(...) must build an nn.Module, got {type(model).__name__}")
+    device = get_device()
+    try:
+        key = hashlib.sha256(
+            json.dumps([fingerprint(model), asdict(recipe), seed, device.type, torch.__version__]).encode()
+        ).hexdigest()
+    except Exception as err:
+        raise CheckFailed(task, f"a forward and backward pass raised {type(err).__name__}: {err}") from err
+    cache = _cache_file(key)
+    if cache is not None and cache.exists():
+        miou = float(json.loads(cache.read_text())["miou"])
+    else:
+        try:
+            train_with_recipe(model, recipe, device)
+            miou = miou_of(model, *split_data(seed, None))
+        except Exception as err:
+            raise CheckFailed(task, f"training with the fixed recipe raised {type(err).__name__}: {err}") from err
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"miou": miou}))
+            tmp.replace(cache)
+    if miou < min_miou:
+        raise CheckFailed(
+            task,
+            f"trained with the instructor's recipe ({recipe.steps} steps of {recipe.batch_size} images), your UNet "
+            f"reaches mean IoU {miou:.3f} on the hidden split; it should reach {min_miou:.2f}. Check the skip "
+            "connections, the widths and the normalisation.",
+        )
+    print(f"trained with the fixed recipe: mean IoU {miou:.3f} (needed {min_miou:.2f})")

@@ -1,0 +1,163 @@
+"""Checks of Assignment 2's evaluation function and training loop, run on small probe networks.
+
+A probe network records how it is called (train or eval mode, batch sizes, whether gradients were on), and
+``record_calls`` watches the student's torch calls, so the checks can name mistakes that barely change a
+number: a model left in train mode at evaluation (BatchNorm then normalises with the batch's statistics),
+IoU computed on logits without ``argmax``, data never moved to the model's device (invisible on a CPU, an
+error on a GPU), a training loop that never calls ``model.train()`` again after evaluating.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+from cnnlab import metrics as ref
+from cnnlab.device import Budget, get_device
+
+from .common import CheckFailed, call_student
+from .probes import record_calls
+
+
+class ProbeNet(nn.Module):
+    """A tiny segmentation network that records its calls: BatchNorm, then a 3x3 and a 1x1 convolution."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 3) -> None:
+        super().__init__()
+        torch.manual_seed(5)
+        self.norm = nn.BatchNorm2d(in_channels)
+        self.conv = nn.Conv2d(in_channels, 8, 3, padding=1)
+        self.head = nn.Conv2d(8, num_classes, 1)
+        self.calls: list[tuple[bool, bool, int]] = []  # (training, grad enabled, batch size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls.append((self.training, torch.is_grad_enabled(), x.shape[0]))
+        return self.head(torch.relu(self.conv(self.norm(x))))
+
+
+def _eval_problem(device: torch.device) -> tuple[ProbeNet, torch.Tensor, torch.Tensor, float]:
+    """A probe with BatchNorm statistics far from any batch's, images, masks and the true eval-mode mIoU."""
+    g = torch.Generator().manual_seed(6)
+    model = ProbeNet()
+    with torch.no_grad():
+        model.norm.running_mean.fill_(0.8)
+        model.norm.running_var.fill_(4.0)
+    images = torch.rand(20, 3, 12, 12, generator=g)
+    model.eval()
+    with torch.no_grad():
+        pred = model(images).argmax(1)
+    masks = torch.where(torch.rand(pred.shape, generator=g) < 0.7, pred, torch.randint(0, 3, pred.shape, generator=g))
+    model.calls.clear()
+    model.train()  # the student's evaluate must switch it to eval mode
+    expected = ref.mean_iou(ref.confusion_matrix(pred, masks, 3))
+    return model.to(device), images, masks, expected
+
+
+def check_evaluate(evaluate: Callable) -> None:
+    """``evaluate(model, images, masks, num_classes, batch_size=...)`` returns the mean IoU of the eval-mode model."""
+    task = "evaluate"
+    device = get_device()
+    model, images, masks, expected = _eval_problem(device)
+    with record_calls() as log:
+        try:
+            got = call_student(task, evaluate, model, images, masks, 3, batch_size=8)
+        except CheckFailed as err:
+            if log.argmax_calls == 0:
+                raise CheckFailed(
+                    task,
+                    f"{err.message}\nLikely mistake: IoU computed on logits or probabilities; take "
+                    "logits.argmax(dim=1) to get the predicted class of each pixel first.",
+                ) from err
+            raise
+    if not model.calls:
+        raise CheckFailed(task, "evaluate never called the model")
+    if any(training for training, _, _ in model.calls):
+        raise CheckFailed(
+            task,
+            "the model was left in train mode at evaluation: call model.eval() first (BatchNorm and dropout behave "
+            "differently in training; here the predictions change).",
+        )
+    if device.type == "cpu" and log.moved_to_device == 0:
+        raise CheckFailed(
+            task,
+            "the data is not moved to the model's device: on a GPU this fails. Move each batch with "
+            ".to(device), where device = next(model.parameters()).device.",
+        )
+    value = float(got) if isinstance(got, (int, float, torch.Tensor)) and torch.as_tensor(got).numel() == 1 else None
+    if value is None:
+        raise CheckFailed(task, f"evaluate must return the mean IoU as a float, got {type(got).__name__}")
+    if abs(value - expected) > 1e-4:
+        if log.argmax_calls == 0:
+            raise CheckFailed(
+                task,
+                f"returned {value:.4f}, expected {expected:.4f}.\nLikely mistake: IoU computed on logits or "
+                "probabilities; take logits.argmax(dim=1) to get the predicted class of each pixel first.",
+            )
+        raise CheckFailed(task, f"returned {value:.4f}, expected {expected:.4f} (the mean IoU over all images)")
+    if any(grad for _, grad, _ in model.calls):
+        raise CheckFailed(task, "evaluate ran the model with gradients on: wrap it in torch.no_grad() (saves memory)")
+
+
+def _train_problem() -> torch.utils.data.TensorDataset:
+    """64 images where the class of a pixel is whether its red channel is bright: learnable in a few steps."""
+    g = torch.Generator().manual_seed(7)
+    images = torch.rand(64, 3, 16, 16, generator=g)
+    masks = (images[:, 0] > 0.5).long()
+    return torch.utils.data.TensorDataset(images, masks)
+
+
+def check_train(train: Callable) -> None:
+    """``train(model, dataset, budget, lr=..., device=..., augment=None, progress=False)`` returns the step losses."""
+    task = "train"
+    device = get_device()
+    model = ProbeNet(num_classes=2)
+    before = [p.detach().clone() for p in model.parameters()]
+    budget = Budget(steps=40, batch_size=8)
+    steps = [0]
+
+    def count(optimizer, args, kwargs):
+        steps[0] += 1
+
+    handle = register_optimizer_step_pre_hook(count)
+    augmented = [0]
+
+    def augment(image, mask):
+        augmented[0] += 1
+        return image, mask
+
+    try:
+        with record_calls() as log:
+            losses = call_student(
+                task, train, model, _train_problem(), budget, lr=1e-2, device=device, augment=augment, progress=False
+            )
+    finally:
+        handle.remove()
+    if not isinstance(losses, (list, tuple)) or not all(isinstance(v, (int, float)) for v in losses):
+        raise CheckFailed(task, "train must return the list of the losses of each step, as Python floats (loss.item())")
+    if steps[0] != budget.steps or len(losses) != budget.steps:
+        raise CheckFailed(
+            task, f"with budget.steps={budget.steps}: {steps[0]} optimizer steps taken, {len(losses)} losses returned"
+        )
+    if next(model.parameters()).device.type != device.type:
+        raise CheckFailed(task, f"the model must be moved to the device ({device}) before training")
+    if device.type == "cpu" and log.moved_to_device == 0:
+        raise CheckFailed(task, "the batches are not moved to the device: on a GPU this fails; use .to(device)")
+    grad_calls = [(training, size) for training, grad, size in model.calls if grad]
+    if any(not training for training, _ in grad_calls):
+        raise CheckFailed(
+            task, "the model was trained in eval mode for some steps: call model.train() before each training step"
+        )
+    if any(size != budget.batch_size for _, size in grad_calls):
+        raise CheckFailed(task, f"batches must hold budget.batch_size={budget.batch_size} images")
+    if augmented[0] == 0:
+        raise CheckFailed(task, "the augment function passed to train was never applied to the training images")
+    if all(torch.equal(a, p.detach().cpu()) for a, p in zip(before, model.parameters())):
+        raise CheckFailed(task, "the model's weights did not change")
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    if not last < 0.8 * first:
+        raise CheckFailed(
+            task, f"the loss did not go down on an easy problem (first steps {first:.3f}, last {last:.3f})."
+        )

@@ -1,0 +1,167 @@
+"""Assignment 2 benchmark: the instructor's U-Net against segmentation_models_pytorch, and grading time.
+
+Both networks train on ``Shapes`` (32 px, the assignment's setting) with the same loop, loss (cross-entropy
++ soft Dice), optimiser (Adam, one-cycle up to 1e-2) and the same wall-clock budget; each one's schedule is
+sized to the steps it manages in that time (measured on a short warm-up). They are evaluated on a held-out
+split of the benchmark's own seed. ``segmentation_models_pytorch.Unet`` (ResNet-18 encoder, no pretrained
+weights — nothing is downloaded) is the library a user would otherwise pick. The last table times
+``nbgrader autograde`` of the instructor's submission, training included, against executing the same
+notebook with nbclient.
+
+    python3 -m bench.unet [--seconds 90] [--quick] [--no-grading] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from autograder.checks.unet_loss import segmentation_loss_reference
+from autograder.checks.unet_results import miou_of, split_data
+from cnnlab.data import Shapes
+from cnnlab.device import describe, get_device
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BENCH_SEED = 9_001  # a split of the benchmark's own: the assignment's hidden seed stays in its hidden tests
+SIZE = 32
+
+
+def instructor_unet() -> nn.Module:
+    """The instructor's ``UNet`` from solutions/02_unet (depth 3, 16 base channels, as the notebook trains it)."""
+    from tests.support.nbcourse import solution_namespace
+    from tests.test_checks_unet import SETUP
+
+    ns = solution_namespace("02_unet", "02_unet", setup=SETUP)
+    torch.manual_seed(0)
+    return ns["UNet"](3, Shapes.num_classes, depth=3, base_channels=16)
+
+
+def smp_unet() -> nn.Module | None:
+    """``segmentation_models_pytorch.Unet`` with a ResNet-18 encoder and random weights, or None if not installed."""
+    try:
+        import segmentation_models_pytorch as smp
+    except ImportError:
+        return None
+    torch.manual_seed(0)
+    return smp.Unet(encoder_name="resnet18", encoder_weights=None, in_channels=3, classes=Shapes.num_classes)
+
+
+def train_for(model: nn.Module, seconds: float, device: torch.device, batch_size: int = 16) -> dict[str, float]:
+    """Train ``model`` for about ``seconds`` of wall-clock time; return steps, steps/s and peak memory."""
+    images, masks = Shapes("train", 1000, size=SIZE).as_tensors()
+    g = torch.Generator().manual_seed(0)
+    model.to(device).train()
+
+    def step(optimizer, schedule=None) -> None:
+        idx = torch.randint(0, len(images), (batch_size,), generator=g)
+        loss = segmentation_loss_reference(model(images[idx].to(device)), masks[idx].to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if schedule is not None:
+            schedule.step()
+
+    probe = torch.optim.Adam(model.parameters(), lr=1e-4)
+    start = time.perf_counter()
+    for _ in range(5):
+        step(probe)
+    rate = 5 / (time.perf_counter() - start)
+    steps = max(10, int(rate * seconds * 0.95))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-2, total_steps=steps)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step(optimizer, schedule)
+    elapsed = time.perf_counter() - start
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else float("nan")
+    return {"steps": steps, "seconds": elapsed, "steps_per_s": steps / elapsed, "peak_mib": peak}
+
+
+def model_section(seconds: float, device: torch.device) -> list[str]:
+    test = split_data(BENCH_SEED, None, size=SIZE)
+    rows = []
+    for name, build in (("instructor U-Net (depth 3, 16 ch)", instructor_unet), ("smp.Unet resnet18", smp_unet)):
+        model = build()
+        if model is None:
+            rows.append(f"| {name} | not installed (`pip install segmentation-models-pytorch`) | | | | |")
+            continue
+        stats = train_for(model, seconds, device)
+        miou = miou_of(model, *test)
+        params = sum(p.numel() for p in model.parameters())
+        rows.append(
+            f"| {name} | {params:,} | {stats['steps']} | {stats['steps_per_s']:.1f} | {stats['seconds']:.0f} | "
+            f"{miou:.3f} |"
+        )
+        print(rows[-1], flush=True)
+    return [
+        f"Same wall-clock budget ({seconds:.0f} s of training), same loop, loss and optimiser; 32 px `Shapes`; "
+        "test mIoU on 256 held-out images.",
+        "",
+        "| model | parameters | steps | steps/s | train s | test mIoU |",
+        "| --- | --- | --- | --- | --- | --- |",
+        *rows,
+    ]
+
+
+def grading_section() -> list[str]:
+    from nbclient import NotebookClient
+
+    import nbformat
+    from tests.support.nbcourse import Course, make_submission
+
+    with tempfile.TemporaryDirectory() as tmp:
+        course = Course(Path(tmp) / "course", ["02_unet"])
+        course.nbgrader("generate_assignment", "02_unet", "--force")
+        release = course.root / "assignments" / "02_unet" / "02_unet.ipynb"
+        course.submit("student", "02_unet", "02_unet", make_submission(release, "02_unet", "02_unet"))
+        start = time.perf_counter()
+        course.nbgrader("autograde", "02_unet", "--force")
+        grading = time.perf_counter() - start
+        points = sum(v or 0 for v in course.scores("02_unet", "02_unet")["student"].values())
+        plain = nbformat.read(course.root / "submitted" / "student" / "02_unet" / "02_unet.ipynb", as_version=4)
+        start = time.perf_counter()
+        client = NotebookClient(plain, timeout=1200, kernel_name="python3", allow_errors=True)
+        client.execute(cwd=str(course.root / "submitted" / "student" / "02_unet"))
+        execution = time.perf_counter() - start
+    return [
+        "| what | seconds | ratio to plain execution |",
+        "| --- | --- | --- |",
+        f"| `nbgrader autograde`, instructor's submission ({points:g}/100 points) | {grading:.0f} | "
+        f"{grading / execution:.2f}× |",
+        f"| executing the same notebook with nbclient (baseline: no grading budget, no hidden tests) | "
+        f"{execution:.0f} | 1.00× |",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=90.0, help="training budget per model (default 90)")
+    parser.add_argument("--quick", action="store_true", help="15 s per model, no grading timing")
+    parser.add_argument("--no-grading", action="store_true", help="skip the autograde timing")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    device = get_device()
+    seconds = 15.0 if args.quick else args.seconds
+    header = [f"Machine: {describe(device)}", ""]
+    print("\n".join(header), flush=True)
+    lines = header + model_section(seconds, device)
+    if not (args.quick or args.no_grading):
+        grading = grading_section()
+        print("\n" + "\n".join(grading), flush=True)
+        lines += ["", *grading]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "unet.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines[len(header) :]))
+    print(f"\nwrote {args.out / 'unet.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,144 @@
+"""Assignment 2 end to end with nbgrader: release, submissions, autograde (with real training), feedback.
+
+One temporary course is graded once for the module: the instructor's solution (twice, as two students, to
+show that grading is deterministic), the blank release, and one submission per typical mistake
+(tests/support/assignment02.py). Training runs for real, bounded by the grading budget; the trainability
+check's results are cached between submissions whose networks behave identically (``AUTOGRADER_CACHE``).
+When a GPU is present, the instructor's solution is graded on it as well and must earn the same points.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.support.assignment02 import ASSIGNMENT, MISTAKES, NOTEBOOK, RESULT_CELLS
+from tests.support.nbcourse import (
+    ROOT,
+    Course,
+    hidden_test_lines,
+    leaked_solution_lines,
+    make_submission,
+    notebook_cells,
+    visible_text,
+)
+
+COMMITTED_RELEASE = ROOT / "assignments" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+
+
+OVER_BUDGET = "budget = Budget(20 * checks.GRADING_STEPS, 16)  # ignores the grading budget"
+
+
+def _over_budget(nb):
+    """The instructor's notebook with a training cell that asks for far more steps than the grading budget."""
+    cell = next(c for c in nb.cells if "checks.training_budget(" in c.source)
+    lines = [OVER_BUDGET if "checks.training_budget(" in line else line for line in cell.source.splitlines()]
+    cell.source = "from cnnlab.device import Budget\n" + "\n".join(lines)
+    return nb
+
+
+def _grade(course: Course, cache, students: dict[str, tuple], device: str | None = None) -> Course:
+    course.nbgrader("generate_assignment", ASSIGNMENT, "--force")
+    release = course.root / "assignments" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    for student, (mutations, fill, *edit) in students.items():
+        nb = make_submission(release, ASSIGNMENT, NOTEBOOK, mutations, fill=fill)
+        for change in edit:
+            nb = change(nb)
+        course.submit(student, ASSIGNMENT, NOTEBOOK, nb)
+    env = {"AUTOGRADER_CACHE": str(cache)}
+    if device:
+        env["COURSE_DEVICE"] = device
+    course.nbgrader("autograde", ASSIGNMENT, "--force", env=env)
+    course.nbgrader("generate_feedback", ASSIGNMENT, "--force")
+    return course
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> Course:
+    students = {
+        "instructor": ((), True),
+        "instructor_again": ((), True),
+        "blank": ((), False),
+        "over_budget": ((), True, _over_budget),
+    }
+    students.update({m.name: (m.mutations, True) for m in MISTAKES})
+    course = Course(tmp_path_factory.mktemp("course"), [ASSIGNMENT])
+    return _grade(course, tmp_path_factory.mktemp("cache"), students)
+
+
+def test_committed_release_is_up_to_date(graded):
+    fresh = graded.root / "assignments" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    assert notebook_cells(COMMITTED_RELEASE) == notebook_cells(fresh), (
+        f"assignments/{ASSIGNMENT} is stale: run `nbgrader generate_assignment {ASSIGNMENT} --force` and commit it"
+    )
+
+
+def test_release_has_no_solution_or_hidden_test_text():
+    text = COMMITTED_RELEASE.read_text()
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "hidden=True", "seed=424242"):
+        assert marker not in text
+    assert not leaked_solution_lines(COMMITTED_RELEASE, ASSIGNMENT, NOTEBOOK)
+
+
+def test_points_add_up_to_100():
+    points = [meta.get("points", 0) for _, _, meta in notebook_cells(COMMITTED_RELEASE) if meta.get("grade")]
+    assert sum(points) == 100 and all(p > 0 for p in points)
+
+
+def test_instructor_solution_scores_full_marks(graded):
+    scores = graded.scores(ASSIGNMENT, NOTEBOOK)["instructor"]
+    lost = {k: v for k, v in scores.items() if not v}
+    assert not lost and sum(scores.values()) == 100
+
+
+def test_grading_is_deterministic(graded):
+    scores = graded.scores(ASSIGNMENT, NOTEBOOK)
+    assert scores["instructor_again"] == scores["instructor"]
+
+
+def test_blank_release_scores_zero(graded):
+    scores = graded.scores(ASSIGNMENT, NOTEBOOK)["blank"]
+    assert sum(v or 0 for v in scores.values()) == 0
+
+
+@pytest.mark.parametrize("mistake", MISTAKES, ids=lambda m: m.name)
+def test_typical_mistake_gets_partial_credit_and_named_feedback(graded, mistake):
+    scores = graded.scores(ASSIGNMENT, NOTEBOOK)[mistake.name]
+    failed = {cell for cell, points in scores.items() if not points}
+    assert mistake.failing <= failed <= mistake.failing | mistake.may_fail, sorted(failed)
+    assert 0 < sum(v or 0 for v in scores.values()) < 100
+    html = (graded.root / "feedback" / mistake.name / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()
+    assert mistake.phrase in visible_text(html)
+
+
+def test_feedback_never_shows_hidden_tests(graded):
+    hidden = hidden_test_lines(graded.root / "solutions" / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
+    assert hidden
+    for html_path in (graded.root / "feedback").rglob("*.html"):
+        text = visible_text(html_path.read_text())
+        shown = [line for line in hidden if line in text]
+        assert not shown, f"{html_path.parent.parent.name}: hidden test lines in feedback: {shown[:2]}"
+
+
+def test_training_past_the_grading_budget_is_cut_with_a_message(graded):
+    import nbformat
+
+    path = graded.root / "autograded" / "over_budget" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if OVER_BUDGET in c.source)
+    shown = "\n".join(str(o.get("evalue", "")) + "".join(o.get("traceback", [])) for o in cell.outputs)
+    assert "training stopped after" in shown and "grading budget" in shown
+    scores = graded.scores(ASSIGNMENT, NOTEBOOK)["over_budget"]
+    assert all(points for cell_id, points in scores.items() if cell_id not in RESULT_CELLS)
+
+
+def test_feedback_shows_the_trained_models_score(graded):
+    html = (graded.root / "feedback" / "instructor" / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()
+    assert "mean IoU" in visible_text(html) and "on the hidden test split" in visible_text(html)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_same_points_on_the_gpu(graded, tmp_path_factory):
+    course = Course(tmp_path_factory.mktemp("gpu_course"), [ASSIGNMENT])
+    _grade(course, tmp_path_factory.mktemp("gpu_cache"), {"instructor": ((), True)}, device="cuda")
+    assert course.scores(ASSIGNMENT, NOTEBOOK)["instructor"] == graded.scores(ASSIGNMENT, NOTEBOOK)["instructor"]

@@ -1,0 +1,265 @@
+"""The checks of Assignment 2 on the instructor's solution and on small wrong implementations written here."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from autograder.checks import budget
+from autograder.checks import unet as checks
+from autograder.checks.common import CheckFailed
+from autograder.checks.probes import record_calls, wrong_cat_axis
+from autograder.checks.unet_results import fingerprint
+from cnnlab.device import Budget
+from tests.support.nbcourse import solution_namespace
+
+SETUP = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+from tqdm.auto import tqdm
+from cnnlab.data import Shapes
+val_masks = Shapes("val", 20, size=32).as_tensors()[1]
+"""
+
+
+@pytest.fixture(scope="module")
+def solution() -> dict:
+    return solution_namespace("02_unet", "02_unet", setup=SETUP)
+
+
+def _fails(check, *args, phrase: str, **kwargs) -> None:
+    with pytest.raises(CheckFailed) as info:
+        check(*args, **kwargs)
+    assert phrase in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize("hidden", [False, True])
+def test_instructor_solution_passes_every_check(solution, hidden):
+    s = solution
+    checks.check_iou_per_class(s["iou_per_class"], hidden=hidden)
+    checks.check_mean_iou(s["mean_iou"], hidden=hidden)
+    checks.check_dice(s["dice"], hidden=hidden)
+    checks.check_pixel_accuracy(s["pixel_accuracy"], hidden=hidden)
+    checks.check_unet_shapes(s["UNet"], hidden=hidden)
+    checks.check_soft_dice_loss(s["soft_dice_loss"], hidden=hidden)
+    checks.check_segmentation_loss(s["segmentation_loss"], hidden=hidden)
+    checks.check_augmentation(s["augment"], hidden=hidden)
+    if not hidden:
+        checks.check_accuracy_trap(s["all_background_accuracy"], s["all_background_miou"], s["val_masks"])
+        checks.check_double_conv(s["DoubleConv"])
+        checks.check_unet_skips(s["UNet"])
+        checks.check_unet_head(s["UNet"])
+        checks.check_unet_params(s["UNet"])
+        checks.check_unet_device_and_eval(s["UNet"])
+        checks.check_evaluate(s["evaluate"])
+        checks.check_train(s["train"])
+
+
+def test_metric_checks_name_mistakes(solution):
+    def iou_zero_for_absent(pred, target, num_classes, ignore_index=None):
+        return torch.nan_to_num(solution["iou_per_class"](pred, target, num_classes, ignore_index))
+
+    def iou_ignoring_nothing(pred, target, num_classes, ignore_index=None):
+        return solution["iou_per_class"](pred, target.clamp(max=num_classes - 1), num_classes)
+
+    def mean_with_zeros(pred, target, num_classes, ignore_index=None):
+        return float(iou_zero_for_absent(pred, target, num_classes, ignore_index).mean())
+
+    def dice_is_iou(pred, target, num_classes, ignore_index=None):
+        return solution["mean_iou"](pred, target, num_classes, ignore_index)
+
+    def accuracy_with_ignored(pred, target, ignore_index=None):
+        return float((pred == target).double().mean())
+
+    _fails(checks.check_iou_per_class, iou_zero_for_absent, phrase="return NaN")
+    _fails(checks.check_iou_per_class, iou_ignoring_nothing, phrase="must not count")
+    _fails(checks.check_mean_iou, mean_with_zeros, phrase="counted as IoU 0")
+    _fails(checks.check_dice, dice_is_iou, phrase="this is the IoU, not Dice")
+    _fails(checks.check_pixel_accuracy, accuracy_with_ignored, phrase="left out of the count")
+
+
+def test_loss_checks_name_mistakes(solution):
+    soft_dice = solution["soft_dice_loss"]
+
+    def dice_on_argmax(logits, target, eps=1.0):
+        return soft_dice(F.one_hot(logits.argmax(1), logits.shape[1]).permute(0, 3, 1, 2).double() * 50, target)
+
+    def ce_on_probabilities(logits, target, weight_map=None, dice_weight=1.0):
+        return (
+            solution["segmentation_loss"](logits.softmax(1).log().exp(), target, weight_map, dice_weight) * 0
+            + (
+                F.cross_entropy(logits.softmax(1), target, reduction="none") * (1 if weight_map is None else weight_map)
+            ).mean()
+            + dice_weight * soft_dice(logits, target)
+        )
+
+    def weights_ignored(logits, target, weight_map=None, dice_weight=1.0):
+        return solution["segmentation_loss"](logits, target, None, dice_weight)
+
+    _fails(checks.check_soft_dice_loss, dice_on_argmax, phrase="")
+    _fails(checks.check_segmentation_loss, ce_on_probabilities, phrase="softmax was applied before cross-entropy")
+    _fails(checks.check_segmentation_loss, weights_ignored, phrase="weight map was ignored")
+
+
+def test_network_checks_name_mistakes(solution):
+    unet = solution["UNet"]
+
+    class WrongAxis(unet):
+        def forward(self, x):
+            skips = []
+            for block in self.encoder:
+                x = block(x)
+                skips.append(x)
+                x = F.max_pool2d(x, 2)
+            x = self.bottleneck(x)
+            for up, block, skip in zip(self.upsample, self.decoder, reversed(skips)):
+                x = block(torch.cat([up(x), skip], dim=2)[:, :, : skip.shape[2]].repeat(1, 2, 1, 1))
+            return self.head(x)
+
+    class Softmaxed(unet):
+        def forward(self, x):
+            return super().forward(x).softmax(dim=1)
+
+    class NoSkips(unet):
+        def forward(self, x):
+            for block in self.encoder:
+                x = F.max_pool2d(block(x), 2)
+            x = self.bottleneck(x)
+            for up, block in zip(self.upsample, self.decoder):
+                x = up(x)
+                x = block(torch.cat([x, torch.zeros_like(x)], dim=1))
+            return self.head(x)
+
+    _fails(checks.check_unet_shapes, WrongAxis, phrase="concatenation on the wrong axis")
+    _fails(checks.check_unet_head, Softmaxed, phrase="returns probabilities")
+    _fails(checks.check_unet_skips, NoSkips, phrase="skip connections are missing or unused")
+
+
+def test_evaluate_check_names_mistakes(solution):
+    mean_iou = solution["mean_iou"]
+
+    def no_eval(model, images, masks, num_classes, batch_size=32):
+        device = next(model.parameters()).device
+        with torch.no_grad():
+            pred = torch.cat([model(images[i : i + 8].to(device)).argmax(1) for i in range(0, len(images), 8)])
+        return mean_iou(pred.cpu(), masks, num_classes)
+
+    def not_moved(model, images, masks, num_classes, batch_size=32):
+        model.eval()
+        with torch.no_grad():
+            return mean_iou(model(images).argmax(1), masks, num_classes)
+
+    def on_logits(model, images, masks, num_classes, batch_size=32):
+        model.eval()
+        with torch.no_grad():
+            logits = model(images.to(next(model.parameters()).device))
+        return mean_iou(logits.long(), masks, num_classes)
+
+    _fails(checks.check_evaluate, no_eval, phrase="left in train mode at evaluation")
+    _fails(checks.check_evaluate, not_moved, phrase="not moved to the model's device")
+    _fails(checks.check_evaluate, on_logits, phrase="IoU computed on logits or probabilities")
+
+
+def test_augmentation_check_names_mistakes():
+    from torchvision import tv_tensors
+    from torchvision.transforms import v2
+
+    flip = v2.RandomHorizontalFlip()
+
+    def separately(image, mask):
+        return flip(image), flip(tv_tensors.Mask(mask)).as_subclass(torch.Tensor)
+
+    def bilinear_mask(image, mask):
+        angle = float(torch.empty(1).uniform_(-30, 30))
+        rotate = v2.functional.rotate
+        image = rotate(image, angle, interpolation=v2.InterpolationMode.BILINEAR)
+        warped = rotate(mask[None].float(), angle, interpolation=v2.InterpolationMode.BILINEAR)
+        return image, warped[0].round().long()
+
+    def python_random(image, mask):
+        import random
+
+        return (image.flip(-1), mask.flip(-1)) if random.random() < 0.5 else (image, mask)
+
+    _fails(checks.check_augmentation, separately, phrase="different random parameters")
+    _fails(checks.check_augmentation, bilinear_mask, phrase="invalid class values")
+    _fails(checks.check_augmentation, python_random, phrase="reproducible")
+
+
+def test_train_check_names_a_loop_that_stays_in_eval_mode(solution):
+    def eval_mode_loop(model, dataset, budget, lr=1e-2, device=None, augment=None, progress=True):
+        model.eval()
+        losses = []
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=budget.batch_size, drop_last=True)
+        while len(losses) < budget.steps:
+            for images, masks in loader:
+                if len(losses) == budget.steps:
+                    break
+                if augment:
+                    images, masks = augment(images, masks)
+                loss = F.cross_entropy(model(images.to(device)), masks.to(device))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+        return losses
+
+    _fails(checks.check_train, eval_mode_loop, phrase="trained in eval mode")
+
+
+def test_probe_records_concatenation_axes():
+    with record_calls() as log:
+        torch.cat([torch.zeros(1, 2, 3, 3), torch.zeros(1, 2, 3, 3)], dim=1)
+        torch.cat([torch.zeros(3), torch.zeros(2)])
+    assert not wrong_cat_axis(log)
+    with record_calls() as log:
+        torch.cat([torch.zeros(1, 2, 3, 3), torch.zeros(1, 2, 3, 3)], 0)
+    assert wrong_cat_axis(log)
+
+
+def test_fingerprint_tells_networks_apart(solution):
+    unet = solution["UNet"]
+
+    def build(**kwargs):
+        torch.manual_seed(0)
+        return unet(3, 5, depth=2, base_channels=4, **kwargs)
+
+    assert fingerprint(build()) == fingerprint(build())
+    assert fingerprint(build()) != fingerprint(build(up="bilinear"))
+
+
+def test_training_budget_outside_and_during_grading(monkeypatch, capsys):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.delenv("AUTOGRADER_GRADING", raising=False)
+    assert budget.training_budget(1000, 16, "cpu") == Budget(1000, 16)
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    graded = budget.training_budget(10 * budget.GRADING_STEPS, 64, "cpu")
+    assert graded == Budget(budget.GRADING_STEPS, budget.GRADING_BATCH_SIZE)
+    assert "cut from" in capsys.readouterr().out
+    assert budget.training_budget(10, 8, "cpu") == Budget(10, 8)
+
+
+def test_step_limit_stops_a_cell_and_lifts_for_the_grader(monkeypatch):
+    counter = budget._StepCounter(limit=3)
+    model = nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    handle = torch.optim.optimizer.register_optimizer_step_pre_hook(counter.before_step)
+    monkeypatch.setattr(budget, "_counter", counter)
+    try:
+        for _ in range(3):
+            optimizer.step()
+        with budget.unlimited():
+            for _ in range(5):
+                optimizer.step()
+        with pytest.raises(budget.TrainingBudgetReached, match="grading budget"):
+            optimizer.step()
+        counter.reset()
+        optimizer.step()  # a new cell starts with a fresh count
+    finally:
+        handle.remove()
