@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import nbformat
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,7 +14,8 @@ from autograder.checks.common import CheckFailed
 from autograder.checks.probes import record_calls, wrong_cat_axis
 from autograder.checks.unet_results import fingerprint
 from cnnlab.device import Budget
-from tests.support.nbcourse import solution_namespace
+from tests.support.assignment02 import ASSIGNMENT, EXTRA_MISTAKES, NOTEBOOK
+from tests.support.nbcourse import ROOT, solution_cells, solution_namespace
 
 SETUP = """
 import torch
@@ -263,3 +265,28 @@ def test_step_limit_stops_a_cell_and_lifts_for_the_grader(monkeypatch):
         optimizer.step()  # a new cell starts with a fresh count
     finally:
         handle.remove()
+
+
+@pytest.mark.parametrize("mistake", EXTRA_MISTAKES, ids=lambda m: m.name)
+def test_extra_mistakes_fail_their_test_cells_with_named_messages(mistake):
+    """Run the instructor's notebook with the mistake in-process: the cells it should fail fail, naming it."""
+    nb = nbformat.read(ROOT / "solutions" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
+    answers = solution_cells(ASSIGNMENT, NOTEBOOK)
+    for m in mistake.mutations:
+        answers[m.cell] = answers[m.cell].replace(m.old, m.new)
+    ns: dict = {}
+    messages = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        gid = meta.get("grade_id")
+        if cell.cell_type != "code" or not meta or (meta.get("grade") and gid not in mistake.failing):
+            continue
+        source = answers.get(gid, cell.source) if meta.get("solution") else cell.source
+        if meta.get("grade"):
+            with pytest.raises(AssertionError) as info:
+                exec(source.replace("### BEGIN HIDDEN TESTS", "").replace("### END HIDDEN TESTS", ""), ns)
+            messages[gid] = str(info.value)
+        elif gid in ("setup", "data") or meta.get("solution"):
+            exec(source, ns)
+    assert set(messages) == set(mistake.failing)
+    assert any(mistake.phrase in text for text in messages.values()), messages

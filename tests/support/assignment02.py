@@ -1,6 +1,7 @@
 """Typical mistakes in Assignment 2, each made from the instructor's solution by one edit.
 
-For each: the solution-cell edits, the graded cells that must lose their points (worked out from what each
+``MISTAKES`` are the ones the end-to-end test grades (the eight the assignment's checks must name). For each:
+the solution-cell edits, the graded cells that must lose their points (worked out from what each
 test checks), the cells that may lose points too (the trained model's mean IoU depends on how much the
 mistake hurts training), and a phrase the feedback must contain to name the mistake.
 """
@@ -93,6 +94,11 @@ MISTAKES = [
         frozenset({"test_evaluate"}),
         "not moved to the model's device",
     ),
+]
+
+#: Two more typical mistakes, shown at the level of the checks (tests/test_checks_unet.py) rather than graded end
+#: to end: every end-to-end submission trains a network, and CI time is bounded.
+EXTRA_MISTAKES = [
     Mistake(
         "mask_augmented_separately",
         (Mutation("augment", _JOINT, _SEPARATE),),
