@@ -1,0 +1,90 @@
+"""The coordinator's side of the gradebook: the assignment template for jobs, and recording results.
+
+Only the coordinating process calls these, so the course's gradebook has one writer however many workers
+grade. Everything goes through nbgrader's ``Gradebook`` API, so any database nbgrader supports works.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from ..course import Course
+from .job import GradeResult, write_folder
+
+
+def assignment_template(course: Course, assignment: str) -> bytes:
+    """A fresh SQLite gradebook holding only ``assignment`` as the course's gradebook defines it (no students).
+
+    Copied cell by cell through the ``Gradebook`` API: notebooks, grade, solution, task and source cells with
+    their checksums, and the due date, so that a job's ``Autograde`` sees what a full course would.
+    """
+    from nbgrader.api import Gradebook
+
+    with tempfile.TemporaryDirectory(prefix="autograder-template-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'gradebook.db'}"
+        with course.gradebook() as src, Gradebook(url, course.course_id) as dst:
+            a = src.find_assignment(assignment)
+            dst.update_or_create_assignment(a.name, duedate=a.duedate)
+            for nb in a.notebooks:
+                dst.update_or_create_notebook(nb.name, a.name, kernelspec=nb.kernelspec)
+                for c in nb.grade_cells:
+                    dst.update_or_create_grade_cell(
+                        c.name, nb.name, a.name, max_score=c.max_score, cell_type=c.cell_type
+                    )
+                for c in nb.solution_cells:
+                    dst.update_or_create_solution_cell(c.name, nb.name, a.name)
+                for c in nb.task_cells:
+                    dst.update_or_create_task_cell(
+                        c.name, nb.name, a.name, max_score=c.max_score, cell_type=c.cell_type
+                    )
+                for c in nb.source_cells:
+                    dst.update_or_create_source_cell(
+                        c.name, nb.name, a.name, cell_type=c.cell_type, locked=c.locked, source=c.source,
+                        checksum=c.checksum,
+                    )  # fmt: skip
+        return (Path(tmp) / "gradebook.db").read_bytes()
+
+
+def _replace_folder(dest: Path, files: dict[str, bytes]) -> None:
+    """Put ``files`` at ``dest`` in one rename: a reader sees the old folder or the new one, never half."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    write_folder(staging, files)
+    old = None
+    if dest.exists():
+        old = dest.with_name(f".{dest.name}-old-{os.getpid()}")
+        dest.rename(old)
+    staging.rename(dest)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def record_result(course: Course, result: GradeResult) -> None:
+    """Write a graded result into the course: autograded files first, then the gradebook, in one commit."""
+    from nbgrader.utils import parse_utc
+
+    coursedir = course.coursedir()
+    dest = Path(coursedir.format_path(coursedir.autograded_directory, result.student, result.assignment))
+    if result.autograded:
+        _replace_folder(dest, result.autograded)
+    elif dest.exists():
+        shutil.rmtree(dest)  # an earlier grading of an older submission must not stand in for this one
+    with course.gradebook() as gb:
+        gb.update_or_create_student(result.student)
+        timestamp = parse_utc(result.timestamp) if result.timestamp else None
+        gb.update_or_create_submission(result.assignment, result.student, timestamp=timestamp)
+        for cell in result.cells:
+            grade = gb.find_grade(cell["name"], cell["notebook"], result.assignment, result.student)
+            grade.auto_score = cell["auto_score"]
+            grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
+        for notebook in {c["notebook"] for c in result.cells}:
+            nb = gb.find_submission_notebook(notebook, result.assignment, result.student)
+            nb.late_submission_penalty = result.penalties.get(notebook)
+            nb.flagged = any(p.get("notebook") in (notebook, None) for p in result.problems)
+        for c in result.comments:
+            comment = gb.find_comment(c["name"], c["notebook"], result.assignment, result.student)
+            comment.auto_comment = c["auto_comment"]
+        gb.db.commit()
