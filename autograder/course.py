@@ -6,6 +6,7 @@ load it), and nbgrader's ``CourseDirectory`` resolves every path, so renamed fol
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,16 @@ STATE_DIR = ".autograder"
 
 class AutograderError(Exception):
     """A problem with the user's input or course; its message says what is wrong and where."""
+
+
+def quiet_logger(name: str) -> logging.Logger:
+    """A logger for an nbgrader app that keeps its messages out of the console (``capture_log`` reads them)."""
+    log = logging.getLogger(f"autograder.nbgrader.{name}")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    if not log.handlers:
+        log.addHandler(logging.NullHandler())
+    return log
 
 
 def load_config(root: str | os.PathLike) -> Config:

@@ -20,6 +20,7 @@ every student notebook, in grading and in release validation, runs under it.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from time import monotonic
 from typing import Any
@@ -37,6 +38,13 @@ KERNEL_MANAGER_CLASS: type = AsyncKernelManager
 
 METADATA_KEY = "autograder"
 TIMEOUT_ENAME = "CellTimeoutError"
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+
+def kernel_env() -> dict[str, str]:
+    """The kernel's environment: ours, with plots drawn inline so that they reach the feedback (even where
+    ``MPLBACKEND=Agg`` is set for headless runs, as in CI)."""
+    return {**os.environ, "MPLBACKEND": INLINE_BACKEND}
 
 
 class NotebookTimeout(Exception):
@@ -98,7 +106,7 @@ class GuardedExecute(Execute):
         index = -1
         try:
             # the kernel's own chatter (warnings about its transport) would drown the pipeline's output
-            with self.setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+            with self.setup_kernel(env=kernel_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
                 info_msg = self.wait_for_reply(self.kc.kernel_info())
                 self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
                 for index, cell in enumerate(self.nb.cells):

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from ..course import Course
-from .job import GradeResult, write_folder
+from .job import GradeResult, quiet_gradebook_warnings, write_folder
 
 
 def assignment_template(course: Course, assignment: str) -> bytes:
@@ -66,6 +66,7 @@ def record_result(course: Course, result: GradeResult) -> None:
     """Write a graded result into the course: autograded files first, then the gradebook, in one commit."""
     from nbgrader.utils import parse_utc
 
+    quiet_gradebook_warnings()
     coursedir = course.coursedir()
     dest = Path(coursedir.format_path(coursedir.autograded_directory, result.student, result.assignment))
     if result.autograded:

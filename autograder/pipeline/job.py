@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import logging
 import os
 import socket
 import tempfile
@@ -25,6 +24,7 @@ from typing import Any
 
 from traitlets.config import Config
 
+from ..course import quiet_logger
 from .execute import METADATA_KEY, GuardedExecute, problem
 
 GRADED, FAILED = "graded", "failed"
@@ -94,6 +94,11 @@ class GradeResult:
         return sum(c["max_score"] for c in self.cells)
 
 
+def quiet_gradebook_warnings() -> None:
+    """nbgrader's gradebook code trips SQLAlchemy 2's autoflush warnings; they say nothing about the grading."""
+    warnings.filterwarnings("ignore", message=".*not in session.*")
+
+
 def submission_digest(files: dict[str, bytes]) -> str:
     """A fingerprint of a submission's files: a newer submission of the same student is graded again."""
     h = hashlib.sha256()
@@ -129,13 +134,6 @@ def device_description() -> str:
         text = f"cpu (device not detected: {type(err).__name__})"
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     return text if visible is None else f"{text}; CUDA_VISIBLE_DEVICES={visible}"
-
-
-def _nbgrader_logger(student: str) -> logging.Logger:
-    log = logging.getLogger(f"autograder.nbgrader.{student}")
-    log.propagate = False
-    log.setLevel(logging.INFO)
-    return log
 
 
 def _autograde_preprocessors(config: Config) -> list:
@@ -224,8 +222,7 @@ def grade_submission(job: GradeJob) -> GradeResult:
     variables, the working directory), so jobs must not share a process concurrently (Dask: ``--nthreads 1``).
     """
     start = monotonic()
-    # nbgrader's gradebook code trips SQLAlchemy 2's autoflush warnings; they say nothing about the grading
-    warnings.filterwarnings("ignore", message=".*not in session.*")
+    quiet_gradebook_warnings()
     result = GradeResult(
         job.assignment,
         job.student,
@@ -263,8 +260,8 @@ def _grade_in(root: Path, job: GradeJob, result: GradeResult) -> None:
     write_folder(submitted, job.files)
 
     result.problems = _check_notebooks(job, submitted)
-    if any(submitted.glob("*.ipynb")):
-        app = Autograde(coursedir=coursedir, config=config, log=_nbgrader_logger(job.student))
+    if any((submitted / f"{name}.ipynb").exists() for name in job.notebooks):
+        app = Autograde(coursedir=coursedir, config=config, log=quiet_logger(f"autograde.{job.student}"))
         app.force = True
         app.create_student = True
         outcome = capture_log(app)

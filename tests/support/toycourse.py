@@ -33,8 +33,7 @@ TESTS = {
     "test_add_hidden": (3, f"# hidden tests (3 points)\n### BEGIN HIDDEN TESTS\n{HIDDEN_LINE}\n### END HIDDEN TESTS"),
     "test_mul": (
         4,
-        "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
-        "from IPython.display import display\n"
+        "import matplotlib.pyplot as plt\nfrom IPython.display import display\n"
         "fig = plt.figure(figsize=(2, 2)); plt.plot([mul(i, i) for i in range(4)]); display(fig); plt.close(fig)\n"
         'assert mul(3, 4) == 12, "mul(3, 4) should be 12: did you add instead of multiply?"',
     ),
