@@ -86,6 +86,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .export import export
 
     for path in export(Course.open(args.course), args.assignment, args.format, args.output):
+        if path.suffix == ".md":
+            print(path.read_text().rstrip())
         print(f"wrote {path}")
     return 0
 

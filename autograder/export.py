@@ -197,5 +197,4 @@ def export(course: Course, assignment: str, fmt: str, output: Path | None = None
         raise AutograderError(f"unknown export format {fmt!r}: use csv or gradescope")
     stats = test_stats(course, assignment)
     written += write_stats(stats, out, assignment)
-    print((out / f"{assignment}_tests.md").read_text().rstrip())
     return written
