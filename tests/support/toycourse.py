@@ -7,12 +7,17 @@ submissions are made by editing the instructor's solution, like the Assignment 1
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder.config import config_file_text
+
+ROOT = Path(__file__).resolve().parents[2]
 
 TOY = "toy"
 HIDDEN_LINE = 'assert add(-7, 7) == 0, "add fails when the numbers cancel out"'
@@ -91,3 +96,37 @@ def write_submission(folder: Path, nb: nbformat.NotebookNode | str, name: str = 
     path = folder / f"{name}.ipynb"
     path.write_text(nb if isinstance(nb, str) else json.dumps(nb))
     return path
+
+
+def released_course(root: Path, notebook: nbformat.NotebookNode | None = None) -> Path:
+    """A toy course whose assignment nbgrader has generated (no validation run: no kernel starts)."""
+    from autograder.course import Course
+    from autograder.release import generate
+
+    make_course(root, notebook)
+    generate(Course.open(root).config, TOY)
+    return root
+
+
+def release_of(root: Path) -> Path:
+    return root / "assignments" / TOY / f"{TOY}.ipynb"
+
+
+def cli(*args: str, course: Path, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``python -m autograder --course COURSE ARGS`` with this repository importable; fail with its output."""
+    env = cli_env()
+    result = subprocess.run(
+        [sys.executable, "-m", "autograder", "--course", str(course), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    if check and result.returncode != 0:
+        command = " ".join(args)
+        raise AssertionError(f"autograder {command} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def cli_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
