@@ -121,20 +121,28 @@ def export_csv(course: Course, assignment: str, out: Path) -> Path:
     return path
 
 
+def _hidden_tests(course: Course, assignment: str, notebook: str) -> set[str]:
+    """The graded cells of the instructor notebook that hold hidden tests."""
+    path = course.directory("source") / assignment / f"{notebook}.ipynb"
+    cells = nbformat.read(path, as_version=4).cells if path.exists() else []
+    return {c.metadata["nbgrader"]["grade_id"] for c in cells if c.cell_type == "code" and HIDDEN_MARK in c.source}
+
+
 def _test_outputs(course: Course, assignment: str, student: str, notebook: str) -> dict[str, tuple[str, bool]]:
-    """Per graded cell of the autograded notebook: (its failure message or "", whether it is a hidden test)."""
+    """Per graded cell: (its failure message in the autograded notebook or "", whether it is a hidden test)."""
+    hidden = _hidden_tests(course, assignment, notebook)
     cd = course.coursedir()
     path = Path(cd.format_path(cd.autograded_directory, student, assignment)) / f"{notebook}.ipynb"
+    out = {name: ("", True) for name in hidden}
     if not path.exists():
-        return {}
-    out = {}
+        return out
     for cell in nbformat.read(path, as_version=4).cells:
         meta = cell.metadata.get("nbgrader", {})
         if not meta.get("grade") or cell.cell_type != "code":
             continue
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         message = f"{errors[0].get('ename')}: {errors[0].get('evalue')}" if errors else ""
-        out[meta["grade_id"]] = (message, HIDDEN_MARK in cell.source)
+        out[meta["grade_id"]] = (message, meta["grade_id"] in hidden)
     return out
 
 
