@@ -152,7 +152,7 @@ def grade(
             factory: Callable[[], Executor] = lambda: executor  # noqa: E731
         else:
             n_gpus = count_gpus()
-            report.workers = workers or default_workers(n_gpus)
+            report.workers = min(workers or default_workers(n_gpus), len(todo))
             report.where = f"{report.workers} local worker process(es)" + (f", {n_gpus} GPU(s)" if n_gpus else ", CPU")
             client = None
             factory = lambda: local_executor(report.workers, n_gpus)  # noqa: E731
