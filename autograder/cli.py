@@ -117,7 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("grade", help="autograde collected submissions in parallel, resumably")
     p.add_argument("assignment")
-    p.add_argument("--workers", type=int, help="worker processes (default: one per GPU, else one per core)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes (default: one per GPU, else one per core; 0: grade in this process)",
+    )
     p.add_argument("--student", nargs="+", help="grade only these students")
     p.add_argument("--force", action="store_true", help="grade again students already graded")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run the jobs on this Dask cluster")

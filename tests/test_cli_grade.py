@@ -20,7 +20,8 @@ import nbformat
 import pytest
 
 from autograder.course import Course
-from autograder.pipeline.coordinator import journal_for
+from autograder.feedback import generate_feedback
+from autograder.pipeline.coordinator import grade, journal_for
 from autograder.release import ReleaseRefused, release
 from tests.support.toycourse import (
     CRASH_MUL,
@@ -108,9 +109,8 @@ def test_every_submission_graded_with_expected_points(graded):
 
 
 def test_same_points_as_sequential_nbgrader_autograde(graded, tmp_path):
-    ref = make_course(tmp_path / "ref")
+    ref = released_course(tmp_path / "ref")  # nbgrader's GenerateAssignment, in this process
     nbgrader = [sys.executable, "-m", "nbgrader"]
-    subprocess.run([*nbgrader, "generate_assignment", TOY], cwd=ref, check=True, capture_output=True, env=cli_env())
     for student in NORMAL:
         shutil.copytree(graded["root"] / "submitted" / student, ref / "submitted" / student)
     subprocess.run([*nbgrader, "autograde", TOY], cwd=ref, check=True, capture_output=True, env=cli_env())
@@ -146,8 +146,8 @@ def test_rerun_skips_finished_and_force_grades_again_once(graded):
     before = len(journal.records())
     again = cli("grade", TOY, "--no-progress", course=root)
     assert "skipping 7 already graded" in again.stdout and len(journal.records()) == before
-    forced = cli("grade", TOY, "--force", "--student", "good", "--no-progress", course=root)
-    assert "graded 1 (0 flagged)" in forced.stdout
+    forced = grade(Course.open(root), TOY, force=True, students=["good"], workers=0, progress=False)
+    assert [r["student"] for r in forced.graded] == ["good"] and not forced.skipped
     assert [r["student"] for r in journal.records()[before:]] == ["good"]
     from nbgrader.api import Gradebook
 
@@ -162,7 +162,7 @@ def _text(path: Path) -> str:
 
 def test_feedback_shows_messages_and_plots_but_no_hidden_test(graded):
     root = graded["root"]
-    cli("feedback", TOY, course=root)
+    generate_feedback(Course.open(root), TOY)
     pages = {s: root / "feedback" / s / TOY / f"{TOY}.html" for s in EXPECTED}
     assert all(p.exists() for p in pages.values())
     for page in pages.values():
@@ -201,7 +201,7 @@ def test_csv_export_and_class_statistics(graded):
     stats = (root / "exports" / f"{TOY}_tests.csv").read_text().splitlines()
     by_test = {line.split(",")[1]: line.split(",") for line in stats[1:]}
     assert by_test["test_add"][4] == str(round(4 / 7, 4))  # good, wrong, slow, crash pass it
-    assert float(by_test["test_mul"][5]) == pytest.approx(4 / 7)  # only good earns its 4 points
+    assert float(by_test["test_mul"][5]) == pytest.approx(4 / 7, abs=1e-4)  # only good earns its 4 points
     assert "| test_add | 2 | 57% |" in run.stdout
     assert (root / "exports" / f"{TOY}_tests.png").stat().st_size > 1000
 
@@ -213,7 +213,7 @@ def test_dask_cluster_gives_the_same_grades(graded, tmp_path):
     for student in students:
         shutil.copytree(graded["root"] / "submitted" / student, root / "submitted" / student)
     with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=False, host="127.0.0.1", dashboard_address=None
+        n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://", host="127.0.0.1", dashboard_address=None
     ) as cluster:
         run = cli("grade", TOY, "--scheduler", cluster.scheduler_address, "--no-progress", course=root)
     assert "Dask cluster" in run.stdout

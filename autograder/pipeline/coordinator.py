@@ -23,7 +23,7 @@ from ..course import AutograderError, Course
 from .gradebook import assignment_template, record_result
 from .job import FAILED, GRADED, GradeJob, GradeResult, Limits, grade_submission, read_folder, submission_digest
 from .journal import Journal
-from .workers import count_gpus, dask_executor, default_workers, local_executor
+from .workers import InlineExecutor, count_gpus, dask_executor, default_workers, local_executor
 
 #: How often a job is tried when its worker process dies under it.
 MAX_ATTEMPTS = 3
@@ -151,21 +151,27 @@ def grade(
             report.where = f"Dask cluster {scheduler} ({report.workers} threads)"
             factory: Callable[[], Executor] = lambda: executor  # noqa: E731
         else:
-            n_gpus = count_gpus()
-            report.workers = min(workers or default_workers(n_gpus), len(todo))
-            report.where = f"{report.workers} local worker process(es)" + (f", {n_gpus} GPU(s)" if n_gpus else ", CPU")
             client = None
-            factory = lambda: local_executor(report.workers, n_gpus)  # noqa: E731
+            if workers == 0:
+                report.workers, report.where = 1, "this process (--workers 0)"
+                factory = InlineExecutor
+            else:
+                n_gpus = count_gpus()
+                report.workers = min(workers or default_workers(n_gpus), len(todo))
+                report.where = f"{report.workers} local worker process(es)" + (
+                    f", {n_gpus} GPU(s)" if n_gpus else ", CPU"
+                )
+                factory = lambda: local_executor(report.workers, n_gpus)  # noqa: E731
         say(f"grading {len(todo)} submission(s) of {assignment} on {report.where}")
         try:
-            _run(todo, make_job, factory, report, course, journal, progress, say)
+            _run(todo, make_job, factory, report, course, journal, progress)
         finally:
             if client is not None:
                 client.close()
     return report
 
 
-def _run(todo, make_job, factory, report, course, journal, progress, say) -> None:
+def _run(todo, make_job, factory, report, course, journal, progress) -> None:
     from tqdm import tqdm
 
     bar = tqdm(total=len(todo), unit="submission", file=sys.stderr, disable=not progress, dynamic_ncols=True)
@@ -204,8 +210,16 @@ def _run(todo, make_job, factory, report, course, journal, progress, say) -> Non
                     future.cancel()
                     queue.append(sub)
                 inflight.clear()
-                executor.shutdown(wait=False, cancel_futures=True)
+                _shutdown(executor, wait=False)
                 executor = factory()
     finally:
         bar.close()
-        executor.shutdown(wait=True, cancel_futures=True)
+        _shutdown(executor, wait=True)
+
+
+def _shutdown(executor: Executor, wait: bool) -> None:
+    """Stop an executor, cancelling what has not started (Dask's executor has no ``cancel_futures``)."""
+    try:
+        executor.shutdown(wait=wait, cancel_futures=True)
+    except TypeError:
+        executor.shutdown(wait=wait)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any
 
 GPU_ENV = "CUDA_VISIBLE_DEVICES"
@@ -60,6 +60,18 @@ def local_executor(n_workers: int, n_gpus: int) -> Executor:
     for gpu in gpu_plan(n_workers, n_gpus, os.environ.get(GPU_ENV)):
         slots.put(gpu)
     return ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_init_worker, initargs=(slots,))
+
+
+class InlineExecutor(Executor):
+    """Runs each job in the calling process when it is submitted (``--workers 0``: debugging, small batches)."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as err:  # the job's own failure travels in its future, as in a pool
+            future.set_exception(err)
+        return future
 
 
 def dask_executor(address: str, resources: dict[str, float] | None = None) -> tuple[Executor, Any]:
