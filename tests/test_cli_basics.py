@@ -142,3 +142,18 @@ def test_a_second_batch_on_the_same_assignment_is_refused(tmp_path):
         with pytest.raises(AutograderError, match="another `autograder grade toy` is running"):
             with batch_lock(course, TOY):
                 pass
+
+
+def test_grading_workflow_runs_the_cli_and_uploads_grades_and_feedback():
+    import yaml
+
+    from tests.support.toycourse import ROOT
+
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "grade.yml").read_text())
+    steps = workflow["jobs"]["grade"]["steps"]
+    commands = "\n".join(step.get("run", "") for step in steps)
+    for command in ("release", "collect", "grade", "feedback", "export"):
+        assert f"python3 -m autograder {command} " in commands, command
+    assert "bash setup.sh" in commands
+    [upload] = [s for s in steps if s.get("uses", "").startswith("actions/upload-artifact")]
+    assert upload["if"] == "always()" and {"exports/", "feedback/"} <= set(upload["with"]["path"].split())
