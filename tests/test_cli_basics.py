@@ -157,3 +157,89 @@ def test_grading_workflow_runs_the_cli_and_uploads_grades_and_feedback():
     assert "bash setup.sh" in commands
     [upload] = [s for s in steps if s.get("uses", "").startswith("actions/upload-artifact")]
     assert upload["if"] == "always()" and {"exports/", "feedback/"} <= set(upload["with"]["path"].split())
+
+
+def _graded_notebook():
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    def cell(gid: str, grade: bool) -> dict:
+        meta = {"nbgrader": {"grade_id": gid, "grade": grade, "solution": not grade, "locked": grade, "points": 2}}
+        return new_code_cell("x = 1", metadata=meta)
+
+    return new_notebook(cells=[cell("f", False), cell("test_f", True), cell("g", False), cell("test_g", True)])
+
+
+def test_a_stop_fails_every_graded_cell_after_it_and_keeps_earlier_points():
+    from nbgrader.utils import determine_grade
+
+    ex = execute.GuardedExecute()
+    ex.nb, ex._problems = _graded_notebook(), []
+    ex.nb.cells[1].outputs = []  # test_f ran and passed
+    ex._stop(2, "dead_kernel", "the kernel died")
+    scores = [determine_grade(c)[0] for c in ex.nb.cells if c.metadata["nbgrader"]["grade"]]
+    assert scores == [2, 0]
+    assert ex.nb.cells[2].outputs[0]["ename"] == "dead_kernel"
+    assert "not run: the kernel died in g" in ex.nb.cells[3].outputs[0]["evalue"]
+    assert ex._problems == [
+        {"kind": "dead_kernel", "message": "the kernel died (in g); later cells were not run", "cell": "g"}
+    ]
+
+
+def test_cell_time_limit_never_outlasts_the_notebook_limit():
+    from time import monotonic
+
+    ex = execute.GuardedExecute(timeout=120)
+    ex._deadline = None
+    assert ex._cell_timeout(None) == 120
+    ex._deadline = monotonic() + 10
+    assert 9 <= ex._cell_timeout(None) <= 11
+    ex._deadline = monotonic() + 500
+    assert ex._cell_timeout(None) == 120
+
+
+def test_outputs_over_the_limit_are_cut_but_errors_kept():
+    from nbformat.v4 import new_output
+
+    ex = execute.GuardedExecute(max_output_bytes=1000)
+    ex._problems = []
+    cell = _graded_notebook().cells[1]
+    cell.outputs = [new_output("stream", name="stdout", text="x" * 5000), new_output("error", ename="E", evalue="v")]
+    ex._limit_outputs(cell, 1)
+    assert [o["output_type"] for o in cell.outputs] == ["stream", "error"]
+    assert "output removed" in cell.outputs[0]["text"] and len(cell.outputs[0]["text"]) < 200
+    assert ex._problems[0]["kind"] == "output_limit" and ex._problems[0]["cell"] == "test_f"
+
+
+def test_a_dying_worker_pool_is_replaced_and_its_jobs_retried(tmp_path):
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from autograder.pipeline import coordinator
+    from autograder.pipeline.job import FAILED
+
+    pools = []
+
+    class DyingPool:
+        """Every job of student "a" kills the pool; other jobs finish (as failures, to skip the gradebook)."""
+
+        def __init__(self):
+            pools.append(self)
+
+        def submit(self, fn, job):
+            future = Future()
+            if job == "a":
+                future.set_exception(BrokenProcessPool("a worker died"))
+            else:
+                future.set_result(GradeResult(TOY, job, "", FAILED, log="done"))
+            return future
+
+        def shutdown(self, wait=True, cancel_futures=False):
+            pass
+
+    report = coordinator.BatchReport(workers=1)
+    subs = [coordinator.Submission(s, tmp_path) for s in ("a", "b")]
+    coordinator._run(subs, lambda sub: sub.student, DyingPool, report, None, None, progress=False)
+    failed = {r.student: r.log for r in report.failed}
+    assert set(failed) == {"a", "b"} and failed["b"] == "done"
+    assert "the grading worker died" in failed["a"]
+    assert len(pools) == 1 + coordinator.MAX_ATTEMPTS  # a fresh pool after each death

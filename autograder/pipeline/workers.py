@@ -7,15 +7,29 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
+import sys
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any
 
 GPU_ENV = "CUDA_VISIBLE_DEVICES"
 
 
+def _no_nvidia_driver() -> bool:
+    """True where no NVIDIA driver can be present (Linux without its /proc entry, WSL's /dev/dxg or nvidia-smi)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    markers = ("/proc/driver/nvidia", "/dev/dxg")
+    return not any(os.path.exists(m) for m in markers) and shutil.which("nvidia-smi") is None
+
+
 def count_gpus() -> int:
-    """CUDA GPUs visible to this process (0 without torch, without CUDA, or with ``COURSE_DEVICE=cpu``)."""
-    if os.environ.get("COURSE_DEVICE", "").strip().lower() == "cpu":
+    """CUDA GPUs visible to this process (0 without torch, without CUDA, or with ``COURSE_DEVICE=cpu``).
+
+    Asks ``torch.cuda.device_count()``, except where there is plainly no NVIDIA driver (importing torch
+    takes seconds that a CPU-only batch need not spend).
+    """
+    if os.environ.get("COURSE_DEVICE", "").strip().lower() == "cpu" or _no_nvidia_driver():
         return 0
     try:
         import torch
