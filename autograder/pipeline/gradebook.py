@@ -6,6 +6,7 @@ grade. Everything goes through nbgrader's ``Gradebook`` API, so any database nbg
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -15,37 +16,63 @@ from ..course import Course
 from .job import GradeResult, quiet_gradebook_warnings, write_folder
 
 
-def assignment_template(course: Course, assignment: str) -> bytes:
-    """A fresh SQLite gradebook holding only ``assignment`` as the course's gradebook defines it (no students).
+def _definition(course: Course, assignment: str) -> dict:
+    """The assignment as the course's gradebook defines it: due date, notebooks and all their cells."""
+    with course.gradebook() as gb:
+        a = gb.find_assignment(assignment)
+        return {
+            "duedate": a.duedate,
+            "notebooks": {
+                nb.name: {
+                    "kernelspec": nb.kernelspec,
+                    "grade": [(c.name, c.max_score, c.cell_type) for c in nb.grade_cells],
+                    "solution": [c.name for c in nb.solution_cells],
+                    "task": [(c.name, c.max_score, c.cell_type) for c in nb.task_cells],
+                    "source": [(c.name, c.cell_type, c.locked, c.source, c.checksum) for c in nb.source_cells],
+                }
+                for nb in a.notebooks
+            },
+        }
 
-    Copied cell by cell through the ``Gradebook`` API: notebooks, grade, solution, task and source cells with
-    their checksums, and the due date, so that a job's ``Autograde`` sees what a full course would.
-    """
+
+def _build_template(course: Course, assignment: str, definition: dict, path: Path) -> None:
     from nbgrader.api import Gradebook
 
-    with tempfile.TemporaryDirectory(prefix="autograder-template-") as tmp:
-        url = f"sqlite:///{Path(tmp) / 'gradebook.db'}"
-        with course.gradebook() as src, Gradebook(url, course.course_id) as dst:
-            a = src.find_assignment(assignment)
-            dst.update_or_create_assignment(a.name, duedate=a.duedate)
-            for nb in a.notebooks:
-                dst.update_or_create_notebook(nb.name, a.name, kernelspec=nb.kernelspec)
-                for c in nb.grade_cells:
-                    dst.update_or_create_grade_cell(
-                        c.name, nb.name, a.name, max_score=c.max_score, cell_type=c.cell_type
-                    )
-                for c in nb.solution_cells:
-                    dst.update_or_create_solution_cell(c.name, nb.name, a.name)
-                for c in nb.task_cells:
-                    dst.update_or_create_task_cell(
-                        c.name, nb.name, a.name, max_score=c.max_score, cell_type=c.cell_type
-                    )
-                for c in nb.source_cells:
-                    dst.update_or_create_source_cell(
-                        c.name, nb.name, a.name, cell_type=c.cell_type, locked=c.locked, source=c.source,
-                        checksum=c.checksum,
-                    )  # fmt: skip
-        return (Path(tmp) / "gradebook.db").read_bytes()
+    with Gradebook(f"sqlite:///{path}", course.course_id) as dst:
+        dst.update_or_create_assignment(assignment, duedate=definition["duedate"])
+        for name, nb in definition["notebooks"].items():
+            dst.update_or_create_notebook(name, assignment, kernelspec=nb["kernelspec"])
+            for cell, max_score, cell_type in nb["grade"]:
+                dst.update_or_create_grade_cell(cell, name, assignment, max_score=max_score, cell_type=cell_type)
+            for cell in nb["solution"]:
+                dst.update_or_create_solution_cell(cell, name, assignment)
+            for cell, max_score, cell_type in nb["task"]:
+                dst.update_or_create_task_cell(cell, name, assignment, max_score=max_score, cell_type=cell_type)
+            for cell, cell_type, locked, source, checksum in nb["source"]:
+                dst.update_or_create_source_cell(
+                    cell, name, assignment, cell_type=cell_type, locked=locked, source=source, checksum=checksum
+                )
+
+
+def assignment_template(course: Course, assignment: str) -> bytes:
+    """A SQLite gradebook holding only ``assignment`` as the course's gradebook defines it (no students).
+
+    Copied cell by cell through the ``Gradebook`` API: notebooks, grade, solution, task and source cells with
+    their checksums, and the due date, so that a job's ``Autograde`` sees what a full course would. A new
+    gradebook takes seconds to create, so the template is kept in ``.autograder/`` until the assignment's
+    definition changes.
+    """
+    definition = _definition(course, assignment)
+    key = hashlib.sha256(repr(definition).encode()).hexdigest()[:16]
+    cached = course.state_dir / f"{assignment}.template-{key}.db"
+    if not cached.exists():
+        for old in course.state_dir.glob(f"{assignment}.template-*.db"):
+            old.unlink()
+        with tempfile.TemporaryDirectory(prefix="autograder-template-", dir=course.state_dir) as tmp:
+            path = Path(tmp) / "gradebook.db"
+            _build_template(course, assignment, definition, path)
+            path.rename(cached)
+    return cached.read_bytes()
 
 
 def _replace_folder(dest: Path, files: dict[str, bytes]) -> None:

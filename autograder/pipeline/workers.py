@@ -67,9 +67,19 @@ def _init_worker(slots: Any) -> None:
         os.environ[GPU_ENV] = gpu
 
 
+#: Imported once by the fork server; every worker process forks from it with them loaded (torch included,
+#: its CUDA not yet initialised, so each worker can still open the GPU it is given).
+PRELOAD = ["autograder.pipeline.job", "cnnlab.device"]
+
+
 def local_executor(n_workers: int, n_gpus: int) -> Executor:
-    """A pool of ``n_workers`` fresh (spawned) processes, each with its own ``CUDA_VISIBLE_DEVICES``."""
-    ctx = multiprocessing.get_context("spawn")
+    """A pool of ``n_workers`` processes, each with its own ``CUDA_VISIBLE_DEVICES``.
+
+    Workers are forked from a clean fork server (not from the coordinator, whose threads and CUDA state must
+    not be inherited), which has imported nbgrader and torch once for all of them.
+    """
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
     slots = ctx.Queue()
     for gpu in gpu_plan(n_workers, n_gpus, os.environ.get(GPU_ENV)):
         slots.put(gpu)
