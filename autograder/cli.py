@@ -95,7 +95,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(Path(args.workdir) if args.workdir else None, workers=args.workers)
+    return run_demo(Path(args.workdir) if args.workdir else None, workers=args.workers, quick=args.quick)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="release, make sample submissions, collect, grade, feedback, CSV, table")
     p.add_argument("--workdir", help="where the demo course is made (default: build/demo in the repository)")
     p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    p.add_argument("--quick", action="store_true", help="release without running the validation (a faster check)")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -2,18 +2,22 @@
 
 One course is released, collected and graded once for the module (2 workers): a correct, a blank and a wrong
 submission, one that runs past the cell time limit, one whose kernel dies (``os._exit``), a corrupt
-notebook and a misnamed one. The same submissions graded by plain sequential ``nbgrader autograde`` and by
-a Dask cluster must get the same points.
+notebook and a misnamed one. The batch is killed with ``kill -9`` after its first result and run again to
+finish. The same submissions graded by plain sequential ``nbgrader autograde`` and by a Dask cluster must
+get the same points.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -75,8 +79,38 @@ def graded(tmp_path_factory) -> dict:
         write_submission(incoming / student, nb)
     write_submission(incoming / "misnamed", notebooks["good"], name="Toy (1)")
     collected = cli("collect", TOY, "--from", str(incoming), course=root)
-    run = cli("grade", TOY, "--workers", "2", "--cell-timeout", "4", course=root, check=False)
-    return {"root": root, "release": released, "collect": collected, "run": run, "incoming": incoming}
+    # the batch is killed (kill -9) once its first result is recorded, then run again to finish
+    grade_args = ("grade", TOY, "--workers", "2", "--cell-timeout", "4")
+    killed_after = _kill_9_after_first_result(root, grade_args, base / "killed.out")
+    run = cli(*grade_args, course=root, check=False)
+    return {"root": root, "release": released, "collect": collected, "run": run, "killed_after": killed_after,
+            "output": (base / "killed.out").read_text() + run.stdout}  # fmt: skip
+
+
+def _kill_9_after_first_result(root: Path, args: tuple[str, ...], out: Path) -> list[str]:
+    """Run ``autograder ARGS``, kill -9 it once the journal holds a result; the students it had finished."""
+    journal = journal_for(Course.open(root), TOY)
+    with open(out, "w") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "autograder", "--course", str(root), *args, "--no-progress"],
+            env=cli_env(),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so that its orphans can be cleaned up below
+        )
+        try:
+            deadline = time.monotonic() + 600
+            while not journal.records() and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert proc.poll() is None, "the batch ended before it could be killed:\n" + out.read_text()
+            os.kill(proc.pid, signal.SIGKILL)  # the coordinator, mid-batch
+            proc.wait()
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # its orphaned workers and their kernels
+            except ProcessLookupError:
+                pass
+    return [r["student"] for r in journal.records()]
 
 
 def test_release_validates_both_ways(graded):
@@ -99,6 +133,23 @@ def test_release_refuses_a_wrong_solution_and_a_test_that_passes_blank(tmp_path)
     assert "test cell 'test_nothing' passes on the blank release" in message
     assert "test_add" not in message
     assert not (course.root / "assignments").exists()  # nothing released
+
+
+def test_a_batch_killed_mid_way_resumes_with_every_student_graded_once(graded):
+    finished = graded["killed_after"]
+    assert 1 <= len(finished) < len(EXPECTED)
+    assert f"skipping {len(finished)} already graded" in graded["run"].stdout
+    records = journal_for(Course.open(graded["root"]), TOY).records()
+    assert sorted(r["student"] for r in records) == sorted(EXPECTED)  # each exactly once
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{graded['root'] / 'gradebook.db'}") as gb:
+        assert {s: len(gb.find_student(s).submissions) for s in EXPECTED} == dict.fromkeys(EXPECTED, 1)
+    autograded = graded["root"] / "autograded"
+    assert sorted(p.name for p in autograded.iterdir() if not p.name.startswith(".")) == sorted(
+        set(EXPECTED) - {"corrupt", "misnamed"}
+    )
+    assert not [p for p in autograded.iterdir() if "-old-" in p.name]
 
 
 def test_every_submission_graded_with_expected_points(graded):
@@ -136,8 +187,8 @@ def test_problems_are_flagged_with_a_message_and_points_earned_before(graded):
     with Gradebook(f"sqlite:///{graded['root'] / 'gradebook.db'}") as gb:
         flagged = {s: gb.find_submission_notebook(TOY, TOY, s).flagged for s in EXPECTED}
     assert flagged == {s: bool(kinds[s]) for s in EXPECTED}
-    out = graded["run"].stdout
-    assert "crash: 5/10" in out and "flagged dead_kernel" in out and "graded 7 (4 flagged)" in out
+    out = graded["output"]
+    assert "crash: 5/10" in out and "flagged dead_kernel" in out and "flagged timeout" in out
 
 
 def test_rerun_skips_finished_and_force_grades_again_once(graded):

@@ -76,6 +76,7 @@ class GuardedExecute(Execute):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("kernel_manager_class", KERNEL_MANAGER_CLASS)
+        kwargs.setdefault("shutdown_kernel", "immediate")  # a graded kernel has nothing left to save
         super().__init__(*args, **kwargs)
 
     # --- limits -----------------------------------------------------------------------------------------
