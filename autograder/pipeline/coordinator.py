@@ -120,6 +120,8 @@ def grade(
     echo: Callable[[str], None] | None = None,
 ) -> BatchReport:
     """Autograde the collected submissions of ``assignment``; see ``autograder grade --help``."""
+    if workers is not None and workers < 0:
+        raise AutograderError(f"--workers must be 0 (this process) or more, got {workers}")
     notebooks = course.released_notebooks(assignment)
     submissions = find_submissions(course, assignment, students)
     report = BatchReport()
