@@ -1,0 +1,162 @@
+"""``autograder``: the TA's command line over nbgrader (release, collect, grade, feedback, export, demo).
+
+Every command works on an nbgrader course directory (``--course``, default: the current directory) and
+uses nbgrader's own apps and gradebook underneath. Errors in the input end the command with a message that
+names the file and what is wrong, and exit status 2; nothing already saved is lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .course import AutograderError, Course
+
+
+def _limits(args: argparse.Namespace):
+    from .pipeline.job import Limits
+
+    return Limits(args.cell_timeout, args.notebook_timeout, args.max_output)
+
+
+def _add_limits(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("limits (default: the course's nbgrader settings)")
+    g.add_argument("--cell-timeout", type=int, metavar="S", help="seconds one cell may run")
+    g.add_argument("--notebook-timeout", type=int, metavar="S", help="seconds one notebook may run (default 1800)")
+    g.add_argument("--max-output", type=int, metavar="BYTES", help="largest output of one cell (default 1000000)")
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from .release import release
+
+    release(Course.open(args.course), args.assignment, _limits(args))
+    return 0
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from .collect import collect
+
+    report = collect(Course.open(args.course), args.assignment, args.source, exchange=args.exchange)
+    print(report.text())
+    return 0
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from .pipeline.coordinator import grade
+
+    resources = dict(_resource(r) for r in args.resources) if args.resources else None
+    report = grade(
+        Course.open(args.course),
+        args.assignment,
+        workers=args.workers,
+        students=args.student,
+        force=args.force,
+        scheduler=args.scheduler,
+        resources=resources,
+        limits=_limits(args),
+        progress=not args.no_progress,
+    )
+    flagged = [r for r in report.graded if r["problems"]]
+    print(
+        f"graded {len(report.graded)} ({len(flagged)} flagged), skipped {len(report.skipped)} already graded, "
+        f"{len(report.failed)} not graded"
+    )
+    return 1 if report.failed else 0
+
+
+def _resource(text: str) -> tuple[str, float]:
+    name, _, amount = text.partition("=")
+    try:
+        return name, float(amount or 1)
+    except ValueError:
+        raise AutograderError(f"--resources takes NAME=AMOUNT (e.g. GPU=1), got {text!r}") from None
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from .feedback import generate_feedback
+
+    paths = generate_feedback(Course.open(args.course), args.assignment, students=args.student)
+    print(f"wrote feedback for {len(paths)} student(s) into {paths[0].parents[2] if paths else 'nothing'}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export
+
+    for path in export(Course.open(args.course), args.assignment, args.format, args.output):
+        if path.suffix == ".md":
+            print(path.read_text().rstrip())
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(Path(args.workdir) if args.workdir else None, workers=args.workers, quick=args.quick)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autograder", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--course", default=".", help="the nbgrader course directory (default: .)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("release", help="generate the student version, validated both ways")
+    p.add_argument("assignment")
+    _add_limits(p)
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("collect", help="collect submissions from a folder, an LMS zip, or the exchange")
+    p.add_argument("assignment")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--from", dest="source", type=Path, help="a folder of <student>/<notebook>.ipynb or a zip")
+    src.add_argument("--exchange", action="store_true", help="collect from nbgrader's exchange")
+    p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("grade", help="autograde collected submissions in parallel, resumably")
+    p.add_argument("assignment")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes (default: one per GPU, else one per core; 0: grade in this process)",
+    )
+    p.add_argument("--student", nargs="+", help="grade only these students")
+    p.add_argument("--force", action="store_true", help="grade again students already graded")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run the jobs on this Dask cluster")
+    p.add_argument("--resources", nargs="+", metavar="NAME=N", help="Dask worker resources per job, e.g. GPU=1")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_limits(p)
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("feedback", help="per-student HTML feedback without hidden tests")
+    p.add_argument("assignment")
+    p.add_argument("--student", nargs="+", help="only these students")
+    p.set_defaults(func=cmd_feedback)
+
+    p = sub.add_parser("export", help="grades as nbgrader CSV or Gradescope results.json, plus class statistics")
+    p.add_argument("assignment")
+    p.add_argument("--format", choices=["csv", "gradescope"], default="csv")
+    p.add_argument("--output", type=Path, help="where to write (default: exports/ in the course)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("demo", help="release, make sample submissions, collect, grade, feedback, CSV, table")
+    p.add_argument("--workdir", help="where the demo course is made (default: build/demo in the repository)")
+    p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    p.add_argument("--quick", action="store_true", help="release without running the validation (a faster check)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except AutograderError as err:
+        print(f"autograder: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("autograder: interrupted; run the same command again to finish", file=sys.stderr)
+        return 130

@@ -1,0 +1,227 @@
+"""The coordinator of a grading batch: finds submissions, runs jobs through an executor, records results.
+
+It is the only process that writes the course (autograded files, gradebook, journal); workers grade in
+scratch courses. A batch holds a lock per assignment, so two batches never write at once; it can be
+stopped at any point and run again (see :mod:`autograder.pipeline.journal`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..course import AutograderError, Course
+from .gradebook import assignment_template, record_result
+from .job import FAILED, GRADED, GradeJob, GradeResult, Limits, grade_submission, read_folder, submission_digest
+from .journal import Journal
+from .workers import InlineExecutor, count_gpus, dask_executor, default_workers, local_executor
+
+#: How often a job is tried when its worker process dies under it.
+MAX_ATTEMPTS = 3
+
+
+@dataclass
+class Submission:
+    """A student's collected submission folder (``submitted/<student>/<assignment>``)."""
+
+    student: str
+    folder: Path
+
+    def files(self) -> dict[str, bytes]:
+        return read_folder(self.folder)
+
+
+@dataclass
+class BatchReport:
+    """What a batch did: the journal records of graded students, students skipped, failed results."""
+
+    graded: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[GradeResult] = field(default_factory=list)
+    workers: int = 0
+    where: str = ""
+
+
+def find_submissions(course: Course, assignment: str, students: list[str] | None = None) -> list[Submission]:
+    """Collected submissions of ``assignment``, optionally only ``students``; clear errors when there are none."""
+    coursedir = course.coursedir()
+    root = course.directory("submitted")
+    if not root.is_dir():
+        raise AutograderError(
+            f"no submissions: {root} does not exist; run `autograder collect {assignment} --from ...` first"
+        )
+    found = {}
+    for student_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        folder = Path(coursedir.format_path(coursedir.submitted_directory, student_dir.name, assignment))
+        if folder.is_dir():
+            found[student_dir.name] = Submission(student_dir.name, folder)
+    if students:
+        unknown = sorted(set(students) - set(found))
+        if unknown:
+            raise AutograderError(
+                f"no submission of {assignment!r} for {', '.join(unknown)} in {root} "
+                f"(students with one: {', '.join(found) or 'none'})"
+            )
+        found = {s: found[s] for s in students}
+    if not found:
+        raise AutograderError(f"no submissions of {assignment!r} in {root}/<student>/{assignment}/")
+    return list(found.values())
+
+
+@contextmanager
+def batch_lock(course: Course, assignment: str) -> Iterator[None]:
+    """Hold the assignment's grading lock; another batch on the same assignment is refused, not interleaved."""
+    path = course.state_dir / f"{assignment}.lock"
+    with open(path, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AutograderError(f"another `autograder grade {assignment}` is running in {course.root}") from None
+        fh.write(str(os.getpid()))
+        fh.flush()
+        yield
+
+
+def journal_for(course: Course, assignment: str) -> Journal:
+    return Journal(course.state_dir / f"{assignment}.jsonl")
+
+
+def summarize(result: GradeResult) -> str:
+    """One line for the console: the student, the score, the device, and what went wrong."""
+    if result.status != GRADED:
+        tail = result.log.strip().splitlines()[-1] if result.log.strip() else "unknown error"
+        return f"{result.student}: NOT GRADED ({tail}); it will be retried on the next run"
+    text = f"{result.student}: {result.score:g}/{result.max_score:g} in {result.seconds:.0f} s on {result.device}"
+    for p in result.problems:
+        text += f"\n    flagged {p['kind']}: {p['message']}"
+    return text
+
+
+def grade(
+    course: Course,
+    assignment: str,
+    *,
+    workers: int | None = None,
+    students: list[str] | None = None,
+    force: bool = False,
+    scheduler: str | None = None,
+    resources: dict[str, float] | None = None,
+    limits: Limits | None = None,
+    progress: bool = True,
+    echo: Callable[[str], None] | None = None,
+) -> BatchReport:
+    """Autograde the collected submissions of ``assignment``; see ``autograder grade --help``."""
+    if workers is not None and workers < 0:
+        raise AutograderError(f"--workers must be 0 (this process) or more, got {workers}")
+    notebooks = course.released_notebooks(assignment)
+    submissions = find_submissions(course, assignment, students)
+    report = BatchReport()
+    with batch_lock(course, assignment):
+        journal = journal_for(course, assignment)
+        done = {s: r["digest"] for s, r in journal.latest().items()}
+        todo = []
+        for sub in submissions:
+            if not force and done.get(sub.student) == submission_digest(sub.files()):
+                report.skipped.append(sub.student)
+            else:
+                todo.append(sub)
+        say = echo or print
+        if report.skipped:
+            say(f"skipping {len(report.skipped)} already graded (use --force to grade again)")
+        if not todo:
+            return report
+        template = assignment_template(course, assignment)
+        source = read_folder(course.directory("source") / assignment)
+        others = {name: data for name, data in source.items() if not name.endswith(".ipynb")}
+        limits = limits or Limits()
+
+        def make_job(sub: Submission) -> GradeJob:
+            return GradeJob(assignment, sub.student, notebooks, sub.files(), template, others, course.config, limits)
+
+        if scheduler:
+            executor, client = dask_executor(scheduler, resources)
+            report.workers = max(1, sum(client.nthreads().values()))
+            report.where = f"Dask cluster {scheduler} ({report.workers} threads)"
+            factory: Callable[[], Executor] = lambda: executor  # noqa: E731
+        else:
+            client = None
+            if workers == 0:
+                report.workers, report.where = 1, "this process (--workers 0)"
+                factory = InlineExecutor
+            else:
+                n_gpus = count_gpus()
+                report.workers = min(workers or default_workers(n_gpus), len(todo))
+                report.where = f"{report.workers} local worker process(es)" + (
+                    f", {n_gpus} GPU(s)" if n_gpus else ", CPU"
+                )
+                factory = lambda: local_executor(report.workers, n_gpus)  # noqa: E731
+        say(f"grading {len(todo)} submission(s) of {assignment} on {report.where}")
+        try:
+            _run(todo, make_job, factory, report, course, journal, progress)
+        finally:
+            if client is not None:
+                client.close()
+    return report
+
+
+def _run(todo, make_job, factory, report, course, journal, progress) -> None:
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(todo), unit="submission", file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    executor = factory()
+    queue = deque(todo)
+    inflight: dict[Any, Submission] = {}
+    attempts: Counter[str] = Counter()
+    try:
+        while queue or inflight:
+            while queue and len(inflight) < 2 * report.workers:
+                sub = queue.popleft()
+                inflight[executor.submit(grade_submission, make_job(sub))] = sub
+            finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+            broken = False
+            for future in finished:
+                sub = inflight.pop(future)
+                try:
+                    result = future.result()
+                except Exception as err:  # the worker process died under the job, or the cluster lost it
+                    broken |= isinstance(err, BrokenProcessPool)
+                    attempts[sub.student] += 1
+                    if attempts[sub.student] < MAX_ATTEMPTS:
+                        queue.append(sub)
+                        continue
+                    result = GradeResult("", sub.student, "", FAILED, log=f"the grading worker died: {err!r}")
+                if result.status == GRADED:
+                    record_result(course, result)
+                    report.graded.append(journal.append(result))
+                else:
+                    report.failed.append(result)
+                bar.update(1)
+                bar.set_postfix_str(sub.student)
+                tqdm.write(summarize(result), file=sys.stdout)
+            if broken:
+                for future, sub in list(inflight.items()):  # their worker pool is gone too
+                    future.cancel()
+                    queue.append(sub)
+                inflight.clear()
+                _shutdown(executor, wait=False)
+                executor = factory()
+    finally:
+        bar.close()
+        _shutdown(executor, wait=True)
+
+
+def _shutdown(executor: Executor, wait: bool) -> None:
+    """Stop an executor, cancelling what has not started (Dask's executor has no ``cancel_futures``)."""
+    try:
+        executor.shutdown(wait=wait, cancel_futures=True)
+    except TypeError:
+        executor.shutdown(wait=wait)

@@ -1,0 +1,279 @@
+"""Grading one submission as a pure job: a ``GradeJob`` in, a ``GradeResult`` out.
+
+The job carries everything it needs as bytes (the submitted files, a gradebook that holds only the
+assignment, the course's nbgrader config), so it runs the same in a local worker process and on a Dask
+worker of another machine. It grades inside a scratch course of its own with nbgrader's ``Autograde``
+(``Execute`` replaced by :class:`~autograder.pipeline.execute.GuardedExecute`) and reads the scores back from
+the scratch gradebook: it never touches the course's gradebook, which only the coordinator writes.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import socket
+import tempfile
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from time import monotonic
+from typing import Any
+
+from traitlets.config import Config
+
+from ..course import quiet_logger
+from .execute import METADATA_KEY, GuardedExecute, problem
+
+GRADED, FAILED = "graded", "failed"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Grading limits; ``None`` keeps the course's setting (nbgrader's ``Execute.timeout`` for cells)."""
+
+    cell_timeout: int | None = None
+    notebook_timeout: int | None = None
+    max_output_bytes: int | None = None
+
+    def apply(self, config: Config) -> None:
+        """Write the limits that are set into ``config`` (as ``GuardedExecute`` settings)."""
+        if self.cell_timeout is not None:
+            config.GuardedExecute.timeout = self.cell_timeout
+        if self.notebook_timeout is not None:
+            config.GuardedExecute.notebook_timeout = self.notebook_timeout
+        if self.max_output_bytes is not None:
+            config.GuardedExecute.max_output_bytes = self.max_output_bytes
+
+
+@dataclass
+class GradeJob:
+    """Everything needed to grade one student's submission of one assignment."""
+
+    assignment: str
+    student: str
+    notebooks: list[str]
+    files: dict[str, bytes]
+    template_db: bytes
+    source_files: dict[str, bytes]
+    config: Config
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def digest(self) -> str:
+        return submission_digest(self.files)
+
+
+@dataclass
+class GradeResult:
+    """What grading one submission gave: scores per graded cell, problems, the autograded files, where it ran."""
+
+    assignment: str
+    student: str
+    digest: str
+    status: str
+    cells: list[dict[str, Any]] = field(default_factory=list)
+    comments: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    autograded: dict[str, bytes] = field(default_factory=dict)
+    timestamp: str | None = None
+    penalties: dict[str, float] = field(default_factory=dict)
+    device: str = ""
+    worker: str = ""
+    seconds: float = 0.0
+    log: str = ""
+
+    @property
+    def score(self) -> float:
+        return sum(c["auto_score"] or 0 for c in self.cells) - sum(self.penalties.values())
+
+    @property
+    def max_score(self) -> float:
+        return sum(c["max_score"] for c in self.cells)
+
+
+def quiet_gradebook_warnings() -> None:
+    """nbgrader's gradebook code trips SQLAlchemy 2's autoflush warnings; they say nothing about the grading."""
+    warnings.filterwarnings("ignore", message=".*not in session.*")
+
+
+def submission_digest(files: dict[str, bytes]) -> str:
+    """A fingerprint of a submission's files: a newer submission of the same student is graded again."""
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    return h.hexdigest()[:16]
+
+
+def read_folder(folder: Path) -> dict[str, bytes]:
+    """All files under ``folder`` by relative POSIX path (checkpoints skipped)."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and ".ipynb_checkpoints" not in p.parts
+    }
+
+
+def write_folder(folder: Path, files: dict[str, bytes]) -> None:
+    for name, data in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+@lru_cache(maxsize=1)
+def device_description() -> str:
+    """The device this worker's kernels compute on (``cnnlab.device``), with its ``CUDA_VISIBLE_DEVICES``."""
+    try:
+        from cnnlab.device import describe
+
+        text = describe()
+    except Exception as err:  # no torch or no cnnlab: still grade, say so
+        text = f"cpu (device not detected: {type(err).__name__})"
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return text if visible is None else f"{text}; CUDA_VISIBLE_DEVICES={visible}"
+
+
+def _autograde_preprocessors(config: Config) -> list:
+    """The course's autograde preprocessors, nbgrader's ``Execute`` replaced by ``GuardedExecute``."""
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import Execute
+
+    configured = config.Autograde.get("autograde_preprocessors") if "Autograde" in config else None
+    chain = list(configured or Autograde.class_traits()["autograde_preprocessors"].default())
+    names = {"nbgrader.preprocessors.Execute", "nbgrader.preprocessors.execute.Execute", "Execute"}
+    return [GuardedExecute if (p is Execute or (isinstance(p, str) and p in names)) else p for p in chain]
+
+
+def _check_notebooks(job: GradeJob, folder: Path) -> list[dict[str, Any]]:
+    """Missing and unreadable notebooks; an unreadable one is set aside so that nbgrader scores it zero."""
+    import nbformat
+
+    problems = []
+    submitted = sorted(n for n in job.files if n.endswith(".ipynb") and "/" not in n)
+    for name in job.notebooks:
+        path = folder / f"{name}.ipynb"
+        if not path.exists():
+            others = ", ".join(submitted) or "no notebook at all"
+            text = f"{name}.ipynb was not submitted (submitted: {others})"
+            problems.append(dict(problem("missing_notebook", text, None), notebook=name))
+            continue
+        try:
+            nbformat.read(path, as_version=4)
+        except Exception as err:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            text = f"{name}.ipynb is not a readable notebook: {reason}"
+            problems.append(dict(problem("corrupt", text, None), notebook=name))
+            path.rename(path.with_name(path.name + ".unreadable"))
+    return problems
+
+
+def _zero_submission(job: GradeJob, coursedir) -> None:
+    """Record a submission with no gradable notebook: every graded cell scores zero (as nbgrader does)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+        gb.update_or_create_student(job.student)
+        gb.update_or_create_submission(job.assignment, job.student)
+        for name in job.notebooks:
+            for grade in gb.find_submission_notebook(name, job.assignment, job.student).grades:
+                grade.auto_score = 0
+                grade.needs_manual_grade = False
+        gb.db.commit()
+
+
+def _read_scores(job: GradeJob, coursedir, result: GradeResult) -> None:
+    """Copy the scores, auto comments, late penalties and timestamp of the scratch gradebook into ``result``."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+        submission = gb.find_submission(job.assignment, job.student)
+        result.timestamp = submission.timestamp.isoformat(" ") if submission.timestamp else None
+        for name in job.notebooks:
+            nb = gb.find_submission_notebook(name, job.assignment, job.student)
+            if nb.late_submission_penalty:
+                result.penalties[name] = float(nb.late_submission_penalty)
+            for grade in nb.grades:
+                result.cells.append(
+                    {"notebook": name, "name": grade.name, "auto_score": grade.auto_score, "max_score": grade.max_score}
+                )
+            for comment in nb.comments:
+                result.comments.append({"notebook": name, "name": comment.name, "auto_comment": comment.auto_comment})
+
+
+def _notebook_problems(autograded: Path, notebooks: list[str]) -> list[dict[str, Any]]:
+    import nbformat
+
+    found = []
+    for name in notebooks:
+        path = autograded / f"{name}.ipynb"
+        if path.exists():
+            nb = nbformat.read(path, as_version=4)
+            found += [dict(p, notebook=name) for p in nb.metadata.get(METADATA_KEY, {}).get("problems", [])]
+    return found
+
+
+def grade_submission(job: GradeJob) -> GradeResult:
+    """Autograde one submission in a scratch course and return its result; never raises.
+
+    Run one job per process at a time: nbgrader's ``Autograde`` changes process-wide state (environment
+    variables, the working directory), so jobs must not share a process concurrently (Dask: ``--nthreads 1``).
+    """
+    start = monotonic()
+    quiet_gradebook_warnings()
+    result = GradeResult(
+        job.assignment,
+        job.student,
+        job.digest,
+        FAILED,
+        device=device_description(),
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+    )
+    try:
+        with tempfile.TemporaryDirectory(prefix="autograder-") as scratch:
+            _grade_in(Path(scratch), job, result)
+    except Exception:
+        result.status = FAILED
+        result.log = (result.log + "\n" + traceback.format_exc()).strip()
+    result.seconds = round(monotonic() - start, 2)
+    return result
+
+
+def _grade_in(root: Path, job: GradeJob, result: GradeResult) -> None:
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.utils import capture_log
+
+    config = copy.deepcopy(job.config)
+    config.CourseDirectory.root = str(root)
+    config.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
+    config.CourseDirectory.student_id = job.student
+    config.CourseDirectory.assignment_id = job.assignment
+    config.Autograde.autograde_preprocessors = _autograde_preprocessors(config)
+    job.limits.apply(config)
+    coursedir = CourseDirectory(config=config)
+    (root / "gradebook.db").write_bytes(job.template_db)
+    write_folder(root / coursedir.source_directory / job.assignment, job.source_files)
+    submitted = Path(coursedir.format_path(coursedir.submitted_directory, job.student, job.assignment))
+    write_folder(submitted, job.files)
+
+    result.problems = _check_notebooks(job, submitted)
+    if any((submitted / f"{name}.ipynb").exists() for name in job.notebooks):
+        app = Autograde(coursedir=coursedir, config=config, log=quiet_logger(f"autograde.{job.student}"))
+        app.force = True
+        app.create_student = True
+        outcome = capture_log(app)
+        result.log = outcome.get("log", "")
+        if not outcome["success"]:
+            result.log += "\n" + outcome.get("error", "")
+            return
+    else:
+        _zero_submission(job, coursedir)
+    _read_scores(job, coursedir, result)
+    autograded = Path(coursedir.format_path(coursedir.autograded_directory, job.student, job.assignment))
+    if autograded.is_dir():
+        result.autograded = read_folder(autograded)
+        result.problems += _notebook_problems(autograded, job.notebooks)
+    result.status = GRADED

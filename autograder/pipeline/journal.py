@@ -1,0 +1,62 @@
+"""The grading journal: one JSON line per graded submission, appended durably by the coordinator.
+
+A line is written (and fsync'ed) only after the result is in the gradebook, so a student in the journal is
+finished; a batch stopped at any point, even by ``kill -9``, resumes by skipping the students whose latest
+line matches their current submission. A line cut short by a crash is ignored, and that student graded again:
+gradebook writes set scores, they never add, so nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .job import GradeResult
+
+
+class Journal:
+    """Append-only record of the results of one assignment's grading (``<course>/.autograder/<id>.jsonl``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every complete line, oldest first."""
+        if not self.path.exists():
+            return []
+        out = []
+        for line in self.path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line torn by a crash: that student is simply graded again
+        return out
+
+    def latest(self) -> dict[str, dict[str, Any]]:
+        """The latest record of each student."""
+        return {r["student"]: r for r in self.records()}
+
+    def append(self, result: GradeResult) -> dict[str, Any]:
+        """Durably append the record of ``result`` (call after the gradebook commit)."""
+        record = {
+            "student": result.student,
+            "assignment": result.assignment,
+            "digest": result.digest,
+            "score": round(result.score, 4),
+            "max_score": result.max_score,
+            "problems": result.problems,
+            "device": result.device,
+            "worker": result.worker,
+            "seconds": result.seconds,
+            "timestamp": result.timestamp,
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (json.dumps(record) + "\n").encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return record

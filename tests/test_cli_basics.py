@@ -1,0 +1,245 @@
+"""The pipeline's pieces that need no kernel: GPU plans, LMS names, the journal, the sandbox seam, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+
+import pytest
+
+from autograder.cli import main
+from autograder.course import AutograderError, Course
+from autograder.lms import LmsCollector, parse_lms_name
+from autograder.pipeline import execute, workers
+from autograder.pipeline.coordinator import grade
+from autograder.pipeline.job import GRADED, GradeResult, Limits, submission_digest
+from autograder.pipeline.journal import Journal
+from tests.support.toycourse import TOY, make_course, released_course
+
+
+def test_gpu_plan_deals_gpus_round_robin_and_leaves_cpu_workers_alone():
+    assert workers.gpu_plan(4, 2) == ["0", "1", "0", "1"]
+    assert workers.gpu_plan(2, 2, visible="2,3") == ["2", "3"]
+    assert workers.gpu_plan(3, 0) == [None, None, None]
+    with pytest.raises(ValueError):
+        workers.gpu_plan(0, 1)
+
+
+def test_default_workers_one_per_gpu_else_one_per_core():
+    assert workers.default_workers(4, n_cpus=16) == 4
+    assert workers.default_workers(0, n_cpus=2) == 2
+
+
+def test_worker_initializer_sets_its_own_visible_gpu(monkeypatch):
+    import queue
+
+    slots: queue.Queue = queue.Queue()
+    slots.put("1")
+    monkeypatch.setenv(workers.GPU_ENV, "0,1")  # restored after the test
+    workers._init_worker(slots)
+    assert os.environ[workers.GPU_ENV] == "1"
+
+
+def test_course_device_cpu_means_no_gpus(monkeypatch):
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    assert workers.count_gpus() == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "lms", "student", "notebook"),
+    [
+        ("ada_12345_67890_01_layers.ipynb", "canvas", "ada", "01_layers"),
+        ("ada_LATE_12345_67890_01_layers-2.ipynb", "canvas", "ada", "01_layers"),
+        ("Grace Hopper_222_assignsubmission_file_01_layers.ipynb", "moodle", "grace_hopper", "01_layers"),
+        ("Grace Hopper_222_assignsubmission_file_/01_layers.ipynb", "moodle", "grace_hopper", "01_layers"),
+        ("A1_alan_attempt_2024-01-01-10-00-00_01_layers.ipynb", "blackboard", "alan", "01_layers"),
+    ],
+)
+def test_lms_names(name, lms, student, notebook):
+    info = parse_lms_name(name)
+    assert (info["lms"], info["student_id"], info["notebook"]) == (lms, student, notebook)
+
+
+def test_lms_order_and_timestamps():
+    assert parse_lms_name("a_1_2_nb.ipynb")["order"] < parse_lms_name("a_1_2_nb-1.ipynb")["order"]
+    bb = parse_lms_name("A1_alan_attempt_2024-01-02-03-04-05_nb.ipynb")
+    assert bb["timestamp"] == datetime(2024, 1, 2, 3, 4, 5)
+    assert parse_lms_name("notes.txt") is None and parse_lms_name("random.ipynb") is None
+
+
+def test_lms_collector_is_an_nbgrader_plugin():
+    info = LmsCollector().collect("/x/extracted/A1_alan_attempt_2024-01-01-10-00-00_nb.ipynb")
+    assert info == {"student_id": "alan", "file_id": "nb.ipynb", "timestamp": "2024-01-01 10:00:00"}
+    assert LmsCollector().collect("/x/extracted/readme.ipynb") is None
+
+
+def _result(student: str, score: float) -> GradeResult:
+    cells = [{"notebook": TOY, "name": "t", "auto_score": score, "max_score": 10.0}]
+    return GradeResult(TOY, student, "d" + student, GRADED, cells=cells)
+
+
+def test_journal_keeps_the_latest_record_and_ignores_a_torn_line(tmp_path):
+    journal = Journal(tmp_path / "j.jsonl")
+    journal.append(_result("a", 3))
+    journal.append(_result("b", 4))
+    journal.append(_result("a", 7))
+    with open(journal.path, "a") as fh:
+        fh.write('{"student": "c", "dig')  # what a kill -9 in the middle of a write leaves
+    latest = journal.latest()
+    assert set(latest) == {"a", "b"} and latest["a"]["score"] == 7
+    assert all(json.loads(line) for line in journal.path.read_text().splitlines()[:3])
+
+
+def test_submission_digest_changes_with_content_or_name():
+    a = submission_digest({"nb.ipynb": b"1"})
+    assert a == submission_digest({"nb.ipynb": b"1"})
+    assert a != submission_digest({"nb.ipynb": b"2"}) and a != submission_digest({"other.ipynb": b"1"})
+
+
+def test_kernel_manager_class_is_the_one_seam(monkeypatch):
+    class Sandboxed(execute.KERNEL_MANAGER_CLASS):
+        pass
+
+    assert execute.GuardedExecute().kernel_manager_class is execute.KERNEL_MANAGER_CLASS
+    monkeypatch.setattr(execute, "KERNEL_MANAGER_CLASS", Sandboxed)
+    assert execute.GuardedExecute().kernel_manager_class is Sandboxed
+
+
+def test_limits_reach_the_executor_config():
+    from traitlets.config import Config
+
+    config = Config()
+    Limits(cell_timeout=7, notebook_timeout=60, max_output_bytes=100).apply(config)
+    ex = execute.GuardedExecute(config=config)
+    assert (ex.timeout, ex.notebook_timeout, ex.max_output_bytes) == (7, 60, 100)
+
+
+def test_unknown_assignment_is_named(tmp_path, capsys):
+    make_course(tmp_path)
+    assert main(["--course", str(tmp_path), "release", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "no assignment 'nope'" in err and "toy" in err
+
+
+def test_grading_before_release_or_collect_says_what_to_run(tmp_path):
+    make_course(tmp_path)
+    with pytest.raises(AutograderError, match="autograder release toy"):
+        grade(Course.open(tmp_path), TOY)
+    released_course(tmp_path / "r")
+    with pytest.raises(AutograderError, match="autograder collect toy"):
+        grade(Course.open(tmp_path / "r"), TOY)
+    (tmp_path / "r" / "submitted" / "ann" / TOY).mkdir(parents=True)
+    with pytest.raises(AutograderError, match="no submission of 'toy' for bob"):
+        grade(Course.open(tmp_path / "r"), TOY, students=["bob"])
+
+
+def test_a_second_batch_on_the_same_assignment_is_refused(tmp_path):
+    from autograder.pipeline.coordinator import batch_lock
+
+    course = Course.open(make_course(tmp_path))
+    with batch_lock(course, TOY):
+        with pytest.raises(AutograderError, match="another `autograder grade toy` is running"):
+            with batch_lock(course, TOY):
+                pass
+
+
+def test_grading_workflow_runs_the_cli_and_uploads_grades_and_feedback():
+    import yaml
+
+    from tests.support.toycourse import ROOT
+
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "grade.yml").read_text())
+    steps = workflow["jobs"]["grade"]["steps"]
+    commands = "\n".join(step.get("run", "") for step in steps)
+    for command in ("release", "collect", "grade", "feedback", "export"):
+        assert f"python3 -m autograder {command} " in commands, command
+    assert "bash setup.sh" in commands
+    [upload] = [s for s in steps if s.get("uses", "").startswith("actions/upload-artifact")]
+    assert upload["if"] == "always()" and {"exports/", "feedback/"} <= set(upload["with"]["path"].split())
+
+
+def _graded_notebook():
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    def cell(gid: str, grade: bool) -> dict:
+        meta = {"nbgrader": {"grade_id": gid, "grade": grade, "solution": not grade, "locked": grade, "points": 2}}
+        return new_code_cell("x = 1", metadata=meta)
+
+    return new_notebook(cells=[cell("f", False), cell("test_f", True), cell("g", False), cell("test_g", True)])
+
+
+def test_a_stop_fails_every_graded_cell_after_it_and_keeps_earlier_points():
+    from nbgrader.utils import determine_grade
+
+    ex = execute.GuardedExecute()
+    ex.nb, ex._problems = _graded_notebook(), []
+    ex.nb.cells[1].outputs = []  # test_f ran and passed
+    ex._stop(2, "dead_kernel", "the kernel died")
+    scores = [determine_grade(c)[0] for c in ex.nb.cells if c.metadata["nbgrader"]["grade"]]
+    assert scores == [2, 0]
+    assert ex.nb.cells[2].outputs[0]["ename"] == "dead_kernel"
+    assert "not run: the kernel died in g" in ex.nb.cells[3].outputs[0]["evalue"]
+    assert ex._problems == [
+        {"kind": "dead_kernel", "message": "the kernel died (in g); later cells were not run", "cell": "g"}
+    ]
+
+
+def test_cell_time_limit_never_outlasts_the_notebook_limit():
+    from time import monotonic
+
+    ex = execute.GuardedExecute(timeout=120)
+    ex._deadline = None
+    assert ex._cell_timeout(None) == 120
+    ex._deadline = monotonic() + 10
+    assert 9 <= ex._cell_timeout(None) <= 11
+    ex._deadline = monotonic() + 500
+    assert ex._cell_timeout(None) == 120
+
+
+def test_outputs_over_the_limit_are_cut_but_errors_kept():
+    from nbformat.v4 import new_output
+
+    ex = execute.GuardedExecute(max_output_bytes=1000)
+    ex._problems = []
+    cell = _graded_notebook().cells[1]
+    cell.outputs = [new_output("stream", name="stdout", text="x" * 5000), new_output("error", ename="E", evalue="v")]
+    ex._limit_outputs(cell, 1)
+    assert [o["output_type"] for o in cell.outputs] == ["stream", "error"]
+    assert "output removed" in cell.outputs[0]["text"] and len(cell.outputs[0]["text"]) < 200
+    assert ex._problems[0]["kind"] == "output_limit" and ex._problems[0]["cell"] == "test_f"
+
+
+def test_a_dying_worker_pool_is_replaced_and_its_jobs_retried(tmp_path):
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from autograder.pipeline import coordinator
+    from autograder.pipeline.job import FAILED
+
+    pools = []
+
+    class DyingPool:
+        """Every job of student "a" kills the pool; other jobs finish (as failures, to skip the gradebook)."""
+
+        def __init__(self):
+            pools.append(self)
+
+        def submit(self, fn, job):
+            future = Future()
+            if job == "a":
+                future.set_exception(BrokenProcessPool("a worker died"))
+            else:
+                future.set_result(GradeResult(TOY, job, "", FAILED, log="done"))
+            return future
+
+        def shutdown(self, wait=True, cancel_futures=False):
+            pass
+
+    report = coordinator.BatchReport(workers=1)
+    subs = [coordinator.Submission(s, tmp_path) for s in ("a", "b")]
+    coordinator._run(subs, lambda sub: sub.student, DyingPool, report, None, None, progress=False)
+    failed = {r.student: r.log for r in report.failed}
+    assert set(failed) == {"a", "b"} and failed["b"] == "done"
+    assert "the grading worker died" in failed["a"]
+    assert len(pools) == 1 + coordinator.MAX_ATTEMPTS  # a fresh pool after each death
