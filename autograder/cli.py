@@ -95,7 +95,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(Path(args.workdir) if args.workdir else None, workers=args.workers, quick=args.quick)
+    workdir = Path(args.workdir) if args.workdir else None
+    return run_demo(workdir, workers=args.workers, quick=args.quick, only=args.assignment)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", help="where the demo course is made (default: build/demo in the repository)")
     p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
     p.add_argument("--quick", action="store_true", help="release without running the validation (a faster check)")
+    p.add_argument(
+        "--assignment", action="append", metavar="ID", help="only this assignment (repeatable; default: all)"
+    )
     p.set_defaults(func=cmd_demo)
     return parser
 

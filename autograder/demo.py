@@ -95,8 +95,17 @@ def score_table(course: Course, assignments: list[str]) -> str:
     return "\n".join(rows)
 
 
-def run_demo(workdir: Path | None = None, workers: int | None = None, quick: bool = False, echo=print) -> int:
-    """Run the demo; return 0 when every sample submission was graded. ``quick`` skips the release validation."""
+def run_demo(
+    workdir: Path | None = None,
+    workers: int | None = None,
+    quick: bool = False,
+    echo=print,
+    only: list[str] | None = None,
+) -> int:
+    """Run the demo; return 0 when every sample submission was graded. ``quick`` skips the release validation.
+
+    ``only`` restricts it to some of the assignments (default: all of them).
+    """
     from .collect import collect
     from .export import export
     from .feedback import generate_feedback
@@ -109,6 +118,12 @@ def run_demo(workdir: Path | None = None, workers: int | None = None, quick: boo
     prepare_workdir(workdir)
     (workdir / "nbgrader_config.py").write_text(config_file_text(workdir))
     assignments = demo_assignments()
+    if only:
+        unknown = sorted(set(only) - set(assignments))
+        if unknown:
+            known = ", ".join(assignments)
+            raise AutograderError(f"no assignment {', '.join(unknown)} in solutions/; there are {known}")
+        assignments = [a for a in assignments if a in only]
     for a in assignments:
         shutil.copytree(REPO / "solutions" / a, workdir / "solutions" / a)
     course = Course.open(workdir)

@@ -111,9 +111,9 @@ def model_section(seconds: float, device: torch.device) -> list[str]:
 
 
 def grading_section() -> list[str]:
+    import nbformat
     from nbclient import NotebookClient
 
-    import nbformat
     from tests.support.nbcourse import Course, make_submission
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -37,8 +37,15 @@ def test_worker_initializer_sets_its_own_visible_gpu(monkeypatch):
     slots: queue.Queue = queue.Queue()
     slots.put("1")
     monkeypatch.setenv(workers.GPU_ENV, "0,1")  # restored after the test
-    workers._init_worker(slots)
-    assert os.environ[workers.GPU_ENV] == "1"
+    monkeypatch.setenv("OMP_NUM_THREADS", "8")
+    workers._init_worker(slots, {"OMP_NUM_THREADS": "1"})
+    assert os.environ[workers.GPU_ENV] == "1" and os.environ["OMP_NUM_THREADS"] == "1"
+
+
+def test_workers_share_the_cores_out_unless_the_user_set_threads():
+    assert workers.thread_env(2, n_cpus=2, environ={}) == {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    assert workers.thread_env(3, n_cpus=16, environ={}) == {"OMP_NUM_THREADS": "5", "MKL_NUM_THREADS": "5"}
+    assert workers.thread_env(4, n_cpus=2, environ={"OMP_NUM_THREADS": "2"}) == {"MKL_NUM_THREADS": "1"}
 
 
 def test_course_device_cpu_means_no_gpus(monkeypatch):

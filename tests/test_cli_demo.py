@@ -1,7 +1,8 @@
 """``python3 -m autograder demo``, the README's main job: Assignment 1 released, graded, reported.
 
-The test runs it with ``--quick`` (the release is not validated; release validation is tested on the toy
-assignment, and Assignment 1's solution and blank release are graded by the demo itself).
+The test runs it with ``--quick`` on Assignment 1 (the release is not validated; release validation is tested
+on the toy assignment, and Assignment 1's solution and blank release are graded by the demo itself; Assignment
+2's grading, training included, is tested end to end by tests/test_assignment_02.py).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     workdir = tmp_path / "demo"
     repo_state = {name: (ROOT / name).exists() for name in ("submitted", "autograded", "feedback", "gradebook.db")}
     run = subprocess.run(
-        [sys.executable, "-m", "autograder", "demo", "--quick", "--workdir", str(workdir)],
+        [sys.executable, "-m", "autograder", "demo", "--quick", "--assignment", "01_layers", "--workdir", str(workdir)],
         capture_output=True, text=True, cwd=ROOT, env=cli_env(), timeout=1500,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
