@@ -290,3 +290,28 @@ def test_extra_mistakes_fail_their_test_cells_with_named_messages(mistake):
             exec(source, ns)
     assert set(messages) == set(mistake.failing)
     assert any(mistake.phrase in text for text in messages.values()), messages
+
+
+def test_training_and_evaluation_are_deterministic(solution):
+    """What grading twice must reproduce: the fixed recipe's weights, the notebook's own loop, the evaluation."""
+    from autograder.checks.unet_results import Recipe, miou_of, split_data, train_with_recipe
+
+    recipe = Recipe(depth=2, base_channels=4, steps=15, train_images=64)
+
+    def recipe_run():
+        torch.manual_seed(0)
+        return train_with_recipe(solution["UNet"](3, 5, depth=2, base_channels=4), recipe, torch.device("cpu"))
+
+    first, second = recipe_run(), recipe_run()
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    images, masks = split_data(None, "val", length=32)
+    assert miou_of(first, images, masks) == miou_of(second, images, masks)
+
+    data = torch.utils.data.TensorDataset(images, masks)
+
+    def notebook_run():
+        torch.manual_seed(0)
+        model = solution["UNet"](3, 5, depth=2, base_channels=4)
+        return solution["train"](model, data, Budget(10, 8), device=torch.device("cpu"), progress=False)
+
+    assert notebook_run() == notebook_run()

@@ -135,12 +135,27 @@ def hidden_test_lines(source_notebook: Path) -> set[str]:
 
 
 def leaked_solution_lines(release: Path, assignment: str, notebook: str) -> dict[str, list[str]]:
-    """Lines of the instructor's solution code (past the signature and docstring) found in the release."""
+    """Lines of the instructor's solution regions found in the release, except lines it also has outside them."""
+    source = nbformat.read(ROOT / "solutions" / assignment / f"{notebook}.ipynb", as_version=4)
+    regions: dict[str, list[str]] = {}
+    provided: list[str] = []
+    for cell in source.cells:
+        if cell.cell_type != "code":
+            continue
+        parts = re.split(r"^[ \t]*### (?:BEGIN|END) SOLUTION[ \t]*$", cell.source, flags=re.M)
+        provided.extend(parts[0::2])  # outside the markers: given to students as it is
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            regions[cell.metadata["nbgrader"]["grade_id"]] = parts[1::2]
+    provided_lines = {line.strip() for text in provided for line in text.splitlines()}
     release_code = "\n".join(src for kind, src, _ in notebook_cells(release) if kind == "code")
     leaks = {}
-    for gid, source in solution_cells(assignment, notebook).items():
-        body = source.split('"""')[-1] if '"""' in source else source
-        found = [line.strip() for line in body.splitlines() if len(line.strip()) > 20 and line.strip() in release_code]
+    for gid, texts in regions.items():
+        found = [
+            line.strip()
+            for text in texts
+            for line in text.splitlines()
+            if len(line.strip()) > 20 and line.strip() not in provided_lines and line.strip() in release_code
+        ]
         if found:
             leaks[gid] = found
     return leaks
