@@ -38,8 +38,11 @@ OVER_BUDGET = "budget = Budget(20 * checks.GRADING_STEPS, 16)  # ignores the gra
 
 def _over_budget(nb):
     """The instructor's notebook with a training cell that asks for far more steps than the grading budget."""
-    cell = next(c for c in nb.cells if "checks.training_budget(" in c.source)
-    lines = [OVER_BUDGET if "checks.training_budget(" in line else line for line in cell.source.splitlines()]
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "budget = checks.training_budget(" in c.source)
+    lines = [
+        OVER_BUDGET if line.startswith("budget = checks.training_budget(") else line
+        for line in cell.source.splitlines()
+    ]
     cell.source = "from cnnlab.device import Budget\n" + "\n".join(lines)
     return nb
 
