@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from autograder.checks import budget
 from autograder.checks import unet as checks
@@ -251,7 +252,7 @@ def test_step_limit_stops_a_cell_and_lifts_for_the_grader(monkeypatch):
     counter = budget._StepCounter(limit=3)
     model = nn.Linear(2, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    handle = torch.optim.optimizer.register_optimizer_step_pre_hook(counter.before_step)
+    handle = register_optimizer_step_pre_hook(counter.before_step)
     monkeypatch.setattr(budget, "_counter", counter)
     try:
         for _ in range(3):
