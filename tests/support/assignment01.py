@@ -6,19 +6,9 @@ what each test checks), and a phrase the feedback must contain to name the mista
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from .nbcourse import Mutation
+from .nbcourse import Mistake, Mutation
 
 ASSIGNMENT = NOTEBOOK = "01_layers"
-
-
-@dataclass(frozen=True)
-class Mistake:
-    name: str
-    mutations: tuple[Mutation, ...]
-    failing: frozenset[str]
-    phrase: str
 
 
 _SIZES = """    ho = conv_output_size(h, kh, stride, padding, dilation)

@@ -8,9 +8,7 @@ mistake hurts training), and a phrase the feedback must contain to name the mist
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from .nbcourse import Mutation
+from .nbcourse import Mistake, Mutation
 
 ASSIGNMENT = NOTEBOOK = "02_unet"
 
@@ -18,15 +16,6 @@ RESULT_CELLS = frozenset(
     {"test_result_val", "test_result_hidden_1", "test_result_hidden_2", "test_result_hidden_3", "test_trainability"}
 )
 SHAPE_CELLS = frozenset({"test_unet_shapes", "test_unet_shapes_hidden"})
-
-
-@dataclass(frozen=True)
-class Mistake:
-    name: str
-    mutations: tuple[Mutation, ...]
-    failing: frozenset[str]
-    phrase: str
-    may_fail: frozenset[str] = frozenset()
 
 
 _CAT = "x = block(torch.cat([upsample(x), skip], dim=1))"

@@ -46,6 +46,19 @@ class Mutation:
     new: str
 
 
+@dataclass(frozen=True)
+class Mistake:
+    """A typical mistake: its solution-cell edits, the graded cells that must lose their points, those that may
+    (a trained model's score depends on how much the mistake hurts training), and a phrase the feedback must
+    contain to name it."""
+
+    name: str
+    mutations: tuple[Mutation, ...]
+    failing: frozenset[str]
+    phrase: str
+    may_fail: frozenset[str] = frozenset()
+
+
 def make_submission(
     release: Path, assignment: str, notebook: str, mutations: tuple[Mutation, ...] = (), fill: bool = True
 ) -> nbformat.NotebookNode:
