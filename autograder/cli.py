@@ -28,6 +28,30 @@ def _add_limits(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-output", type=int, metavar="BYTES", help="largest output of one cell (default 1000000)")
 
 
+def _sandbox(args: argparse.Namespace):
+    from .sandbox import SandboxPolicy
+
+    if args.no_sandbox:
+        return None
+    defaults = SandboxPolicy()
+    return SandboxPolicy(
+        memory_mb=args.memory_mb or defaults.memory_mb,
+        cpu_seconds=args.cpu_seconds or defaults.cpu_seconds,
+        max_processes=args.max_processes or defaults.max_processes,
+    )
+
+
+def _add_sandbox(p: argparse.ArgumentParser) -> None:
+    from .sandbox import SandboxPolicy
+
+    d = SandboxPolicy()
+    g = p.add_argument_group("sandbox (bubblewrap; every student kernel runs in it)")
+    g.add_argument("--no-sandbox", action="store_true", help="run student code unconfined (said in the report)")
+    g.add_argument("--memory-mb", type=int, metavar="MIB", help=f"memory of one kernel (default {d.memory_mb})")
+    g.add_argument("--cpu-seconds", type=int, metavar="S", help=f"CPU time of one kernel (default {d.cpu_seconds})")
+    g.add_argument("--max-processes", type=int, metavar="N", help=f"processes and threads (default {d.max_processes})")
+
+
 def cmd_release(args: argparse.Namespace) -> int:
     from .release import release
 
@@ -56,12 +80,13 @@ def cmd_grade(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         resources=resources,
         limits=_limits(args),
+        sandbox=_sandbox(args),
         progress=not args.no_progress,
     )
     flagged = [r for r in report.graded if r["problems"]]
     print(
         f"graded {len(report.graded)} ({len(flagged)} flagged), skipped {len(report.skipped)} already graded, "
-        f"{len(report.failed)} not graded"
+        f"{len(report.failed)} not graded; sandbox: {report.sandbox}"
     )
     return 1 if report.failed else 0
 
@@ -129,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resources", nargs="+", metavar="NAME=N", help="Dask worker resources per job, e.g. GPU=1")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_limits(p)
+    _add_sandbox(p)
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("feedback", help="per-student HTML feedback without hidden tests")

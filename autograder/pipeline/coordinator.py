@@ -20,10 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from ..course import AutograderError, Course
+from ..sandbox import SandboxPolicy, SandboxUnavailable, check_sandbox
 from .gradebook import assignment_template, record_result
 from .job import FAILED, GRADED, GradeJob, GradeResult, Limits, grade_submission, read_folder, submission_digest
 from .journal import Journal
 from .workers import InlineExecutor, count_gpus, dask_executor, default_workers, local_executor
+
+#: The limits of student kernels unless the TA sets others (``autograder grade --memory-mb ...``).
+DEFAULT_SANDBOX = SandboxPolicy()
 
 #: How often a job is tried when its worker process dies under it.
 MAX_ATTEMPTS = 3
@@ -49,6 +53,7 @@ class BatchReport:
     failed: list[GradeResult] = field(default_factory=list)
     workers: int = 0
     where: str = ""
+    sandbox: str = ""
 
 
 def find_submissions(course: Course, assignment: str, students: list[str] | None = None) -> list[Submission]:
@@ -91,6 +96,17 @@ def batch_lock(course: Course, assignment: str) -> Iterator[None]:
         yield
 
 
+def describe_sandbox(sandbox: SandboxPolicy | None) -> str:
+    """The sandbox in words for the report; raises ``AutograderError`` when bubblewrap cannot be used."""
+    if sandbox is None:
+        return "NONE (--no-sandbox): student code ran unconfined, with the grader's rights"
+    try:
+        version = check_sandbox()
+    except SandboxUnavailable as err:
+        raise AutograderError(f"{err}. To grade without a sandbox anyway, pass --no-sandbox.") from None
+    return f"{version}; {sandbox.describe()}"
+
+
 def journal_for(course: Course, assignment: str) -> Journal:
     return Journal(course.state_dir / f"{assignment}.jsonl")
 
@@ -116,15 +132,22 @@ def grade(
     scheduler: str | None = None,
     resources: dict[str, float] | None = None,
     limits: Limits | None = None,
+    sandbox: SandboxPolicy | None = DEFAULT_SANDBOX,
     progress: bool = True,
     echo: Callable[[str], None] | None = None,
 ) -> BatchReport:
-    """Autograde the collected submissions of ``assignment``; see ``autograder grade --help``."""
+    """Autograde the collected submissions of ``assignment``; see ``autograder grade --help``.
+
+    Student kernels run in the bubblewrap sandbox with the limits of ``sandbox``; ``None`` (``--no-sandbox``)
+    runs them unconfined, which the report says. A missing or unusable bubblewrap is an error, not a silent
+    fallback.
+    """
     if workers is not None and workers < 0:
         raise AutograderError(f"--workers must be 0 (this process) or more, got {workers}")
+    sandbox_text = describe_sandbox(sandbox)
     notebooks = course.released_notebooks(assignment)
     submissions = find_submissions(course, assignment, students)
-    report = BatchReport()
+    report = BatchReport(sandbox=sandbox_text)
     with batch_lock(course, assignment):
         journal = journal_for(course, assignment)
         done = {s: r["digest"] for s, r in journal.latest().items()}
@@ -145,7 +168,9 @@ def grade(
         limits = limits or Limits()
 
         def make_job(sub: Submission) -> GradeJob:
-            return GradeJob(assignment, sub.student, notebooks, sub.files(), template, others, course.config, limits)
+            return GradeJob(
+                assignment, sub.student, notebooks, sub.files(), template, others, course.config, limits, sandbox
+            )
 
         if scheduler:
             executor, client = dask_executor(scheduler, resources)
@@ -165,6 +190,7 @@ def grade(
                 )
                 factory = lambda: local_executor(report.workers, n_gpus)  # noqa: E731
         say(f"grading {len(todo)} submission(s) of {assignment} on {report.where}")
+        say(f"sandbox: {report.sandbox}")
         try:
             _run(todo, make_job, factory, report, course, journal, progress)
         finally:

@@ -31,7 +31,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_grade
-from traitlets import Integer
+from traitlets import Integer, default
 
 #: The one place that names the kernel manager for student code (a sandboxing manager replaces it).
 KERNEL_MANAGER_CLASS: type = AsyncKernelManager
@@ -74,8 +74,11 @@ class GuardedExecute(Execute):
         1_000_000, help="Largest size (bytes of JSON) of one cell's outputs; larger outputs are cut."
     ).tag(config=True)
 
+    @default("kernel_manager_class")
+    def _default_kernel_manager_class(self) -> type:
+        return KERNEL_MANAGER_CLASS
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("kernel_manager_class", KERNEL_MANAGER_CLASS)
         kwargs.setdefault("shutdown_kernel", "immediate")  # a graded kernel has nothing left to save
         super().__init__(*args, **kwargs)
 
@@ -123,16 +126,19 @@ class GuardedExecute(Execute):
                 current_failed=False,
             )
         except DeadKernelError:
-            self._stop(
-                index,
-                "dead_kernel",
-                "the kernel died (the code exited Python, crashed, or ran out of memory)",
-            )
+            kind, why = self._death_reason()
+            self._stop(index, kind, f"the kernel died: {why}")
         except CellTimeoutError as err:
             self._stop(index, "unresponsive", f"the kernel stopped answering: {err}".splitlines()[0])
         self.set_widgets_metadata()
         self.nb.metadata.setdefault(METADATA_KEY, {})["problems"] = self._problems
         return self.nb, self.resources
+
+    def _death_reason(self) -> tuple[str, str]:
+        """Why the kernel died, from the sandbox when it knows (memory or CPU limit, crash, exit status)."""
+        reason = getattr(self.km, "exit_reason", None)
+        known = reason() if callable(reason) else None
+        return known or ("dead_kernel", "the code exited Python, crashed, or ran out of memory")
 
     def preprocess_cell(self, cell: NotebookNode, resources: Any, index: int):
         cell, resources = super().preprocess_cell(cell, resources, index)

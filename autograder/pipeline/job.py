@@ -3,7 +3,8 @@
 The job carries everything it needs as bytes (the submitted files, a gradebook that holds only the
 assignment, the course's nbgrader config), so it runs the same in a local worker process and on a Dask
 worker of another machine. It grades inside a scratch course of its own with nbgrader's ``Autograde``
-(``Execute`` replaced by :class:`~autograder.pipeline.execute.GuardedExecute`) and reads the scores back from
+(``Execute`` replaced by :class:`~autograder.pipeline.execute.GuardedExecute`, its kernels sandboxed when the
+job carries a :class:`~autograder.sandbox.SandboxPolicy`) and reads the scores back from
 the scratch gradebook: it never touches the course's gradebook, which only the coordinator writes.
 """
 
@@ -25,6 +26,7 @@ from typing import Any
 from traitlets.config import Config
 
 from ..course import quiet_logger
+from ..sandbox import SandboxPolicy
 from .execute import METADATA_KEY, GuardedExecute, problem
 
 GRADED, FAILED = "graded", "failed"
@@ -60,6 +62,7 @@ class GradeJob:
     source_files: dict[str, bytes]
     config: Config
     limits: Limits = field(default_factory=Limits)
+    sandbox: SandboxPolicy | None = None
 
     @property
     def digest(self) -> str:
@@ -253,6 +256,9 @@ def _grade_in(root: Path, job: GradeJob, result: GradeResult) -> None:
     config.CourseDirectory.assignment_id = job.assignment
     config.Autograde.autograde_preprocessors = _autograde_preprocessors(config)
     job.limits.apply(config)
+    if job.sandbox is not None:
+        config.GuardedExecute.kernel_manager_class = "autograder.sandbox.manager.SandboxedKernelManager"
+        config.SandboxedKernelManager.update(job.sandbox.as_config())
     coursedir = CourseDirectory(config=config)
     (root / "gradebook.db").write_bytes(job.template_db)
     write_folder(root / coursedir.source_directory / job.assignment, job.source_files)

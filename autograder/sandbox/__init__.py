@@ -1,0 +1,12 @@
+"""The grader's sandbox: every student kernel runs under bubblewrap with resource limits.
+
+- :mod:`.policy`: what a sandboxed kernel may do (memory, CPU time, processes, network) and its defaults;
+- :mod:`.command`: the ``bwrap`` command line that wraps a kernel (what is visible, what is writable);
+- :mod:`.manager`: ``SandboxedKernelManager``, the jupyter_client kernel manager that nbclient and nbgrader
+  start student kernels with, and the watchdog that enforces the memory limit.
+"""
+
+from .command import SandboxUnavailable, bwrap_path, check_sandbox
+from .policy import SandboxPolicy
+
+__all__ = ["SandboxPolicy", "SandboxUnavailable", "bwrap_path", "check_sandbox"]

@@ -1,0 +1,177 @@
+"""``SandboxedKernelManager``: a jupyter_client kernel manager that starts each kernel under bubblewrap.
+
+nbclient and nbgrader take a ``kernel_manager_class``; set it to this class (the grading pipeline does) and
+every student kernel runs confined (see :mod:`autograder.sandbox.command`). The kernel talks to the grader
+over ZeroMQ ``ipc`` sockets in a private folder that is the only thing, besides the working copy, it shares
+with the outside. A watchdog thread enforces the memory limit on all of the kernel's processes together, and
+:meth:`SandboxedKernelManager.exit_reason` says in words why a kernel died.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from typing import Any
+
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Bool, Integer
+
+from .command import bwrap_argv, hand_over
+from .policy import MIB, SandboxPolicy
+
+SIGNAL_WORDS = {
+    signal.SIGSEGV: "crashed with a segmentation fault (SIGSEGV)",
+    signal.SIGBUS: "crashed with a bus error (SIGBUS)",
+    signal.SIGABRT: "aborted (SIGABRT)",
+    signal.SIGFPE: "crashed with a floating-point exception (SIGFPE)",
+    signal.SIGILL: "crashed with an illegal instruction (SIGILL)",
+}
+
+
+#: The programs between the grader and the kernel process (the last is where the kernel begins).
+WRAPPERS = {"prlimit", "bwrap", "setpriv"}
+
+
+class MemoryWatchdog:
+    """Kills a process tree whose resident memory, summed over its processes, goes above ``limit_bytes``."""
+
+    def __init__(self, pid: int, limit_bytes: int, interval: float = 0.1) -> None:
+        self.pid, self.limit_bytes, self.interval = pid, limit_bytes, interval
+        self.exceeded: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name=f"memory-watchdog-{pid}", daemon=True)
+
+    def start(self) -> MemoryWatchdog:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+        except psutil.Error:
+            return
+        while not self._stop.wait(self.interval):
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                return
+            used = 0
+            for proc in procs:
+                try:
+                    used += proc.memory_info().rss
+                except psutil.Error:
+                    pass
+            if used > self.limit_bytes:
+                self.exceeded = (
+                    f"its memory reached {used / MIB:.0f} MiB in {len(procs)} process(es), over the sandbox's "
+                    f"limit of {self.limit_bytes / MIB:.0f} MiB, and it was stopped"
+                )
+                for proc in reversed(procs):
+                    try:
+                        proc.kill()
+                    except psutil.Error:
+                        pass
+                return
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """Starts the kernel inside bubblewrap with the limits of a :class:`~autograder.sandbox.SandboxPolicy`."""
+
+    memory_mb = Integer(SandboxPolicy.memory_mb, help="Memory limit of the kernel's processes (MiB).").tag(config=True)
+    cpu_seconds = Integer(SandboxPolicy.cpu_seconds, help="CPU-time limit of each kernel process (s).").tag(config=True)
+    max_processes = Integer(SandboxPolicy.max_processes, help="Processes and threads the kernel may run.").tag(
+        config=True
+    )
+    max_file_mb = Integer(SandboxPolicy.max_file_mb, help="Largest file the kernel may write (MiB).").tag(config=True)
+    network = Bool(SandboxPolicy.network, help="Let the kernel use the network (default: no).").tag(config=True)
+
+    _watchdog: MemoryWatchdog | None = None
+    _sandbox_dir: str | None = None
+
+    @property
+    def policy(self) -> SandboxPolicy:
+        return SandboxPolicy(self.memory_mb, self.cpu_seconds, self.max_processes, self.max_file_mb, self.network)
+
+    async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
+        self._sandbox_dir = tempfile.mkdtemp(prefix="autograder-kernel-")
+        self.transport = "ipc"
+        self.ip = os.path.join(self._sandbox_dir, "kernel")
+        self.connection_file = os.path.join(self._sandbox_dir, "kernel.json")
+        kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
+        cwd = os.fspath(kw.get("cwd") or os.getcwd())
+        hand_over([self._sandbox_dir, cwd])
+        return bwrap_argv(self.policy, [self._sandbox_dir, cwd], cwd) + list(kernel_cmd), kw
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        await super()._async_launch_kernel(kernel_cmd, **kw)
+        process = getattr(self.provisioner, "process", None)
+        if process is not None:
+            self._watchdog = MemoryWatchdog(process.pid, self.memory_mb * MIB).start()
+
+    def kernel_process(self):
+        """The kernel's own process (the first below bubblewrap's), or ``None`` when it is gone."""
+        import psutil
+
+        process = getattr(self.provisioner, "process", None)
+        if process is None:
+            return None
+        try:
+            for child in psutil.Process(process.pid).children(recursive=True):
+                if child.name() not in WRAPPERS:
+                    return child
+        except psutil.Error:
+            pass
+        return None
+
+    async def _async_interrupt_kernel(self) -> None:
+        """Interrupt the kernel itself: SIGINT to the whole process group would end bubblewrap instead."""
+        if self.kernel_spec is not None and self.kernel_spec.interrupt_mode == "message":
+            await super()._async_interrupt_kernel()
+            return
+        kernel = self.kernel_process()
+        if kernel is not None:
+            try:
+                kernel.send_signal(signal.SIGINT)
+            except Exception:
+                pass
+
+    interrupt_kernel = _async_interrupt_kernel  # AsyncKernelManager binds the name to the base method
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if self._watchdog is not None:
+            self._watchdog.stop()
+        if self._sandbox_dir is not None:
+            shutil.rmtree(self._sandbox_dir, ignore_errors=True)
+            self._sandbox_dir = None
+
+    def exit_reason(self) -> tuple[str, str] | None:
+        """Why the kernel ended, as (kind, words), or ``None`` while it runs or when nothing is known."""
+        if self._watchdog is not None and self._watchdog.exceeded:
+            return "memory_limit", self._watchdog.exceeded
+        process = getattr(self.provisioner, "process", None)
+        code = process.poll() if process is not None else None
+        if code is None:
+            return None
+        return describe_exit(code, self.cpu_seconds)
+
+
+def describe_exit(code: int, cpu_seconds: int) -> tuple[str, str]:
+    """Words for the exit status of a sandboxed kernel (bubblewrap passes on 128 + signal for a signal)."""
+    sig = -code if code < 0 else code - 128 if code > 128 else 0
+    if sig == signal.SIGXCPU or sig == signal.SIGKILL:
+        limit = f"it used up its CPU-time limit of {cpu_seconds} s" if sig == signal.SIGXCPU else "it was killed"
+        return ("cpu_limit" if sig == signal.SIGXCPU else "killed"), limit
+    if sig in SIGNAL_WORDS:
+        return "crash", f"it {SIGNAL_WORDS[signal.Signals(sig)]}"
+    if sig:
+        return "crash", f"it was ended by signal {sig}"
+    return "exit", f"it exited with status {code} (os._exit, sys.exit outside a cell, or a fatal error)"
