@@ -156,7 +156,8 @@ def bwrap_argv(policy: SandboxPolicy, writable: Iterable[str], cwd: str, *, drop
     argv += parent_dirs([*readonly, *writable])
     for path in readonly:
         argv += ["--ro-bind", path, path]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp", "--perms", "0777", "--dir", "/tmp/home"]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    argv += ["--perms", "0777", "--dir", "/tmp/home"]
     for dev in gpus:
         argv += ["--dev-bind", dev, dev]
     if gpus:
