@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..verify.record import boundary
+
 _CHECKS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 #: Relative error below which an output counts as correct (stated in the assignment notebooks).
@@ -56,6 +58,7 @@ def describe_call(**kwargs: object) -> str:
     return ", ".join(parts)
 
 
+@boundary
 def call_student(task: str, fn: Callable, *args: object, **kwargs: object) -> object:
     """Call the student's ``fn``; turn an exception or a missing function into a ``CheckFailed`` that says so."""
     if not callable(fn):

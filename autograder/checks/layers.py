@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..verify.record import boundary, replaying
 from .common import CheckFailed, Mistake, as_array, call_student, compare, describe_call, numerical_gradient
 from .forbidden import run_without_libraries
 
@@ -32,6 +33,7 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().numpy()
 
 
+@boundary
 def run_numpy_only(task: str, fn: Callable, *args: object, **kwargs: object) -> object:
     """Call the student's function with library convolutions out of reach; fail the task if it reaches one."""
     result, touched = call_student(task, run_without_libraries, fn, *args, **kwargs)
@@ -265,13 +267,16 @@ def check_conv2d_is_vectorized(conv2d: Callable, conv2d_naive: Callable, min_spe
     """The vectorized ``conv2d`` is much faster than the student's own ``conv2d_naive`` (generous bound).
 
     Both run on the same medium case (best of three runs each); a truly vectorized version is usually 50–500
-    times faster. The check only fails when ``conv2d`` is less than ``min_speedup`` times faster.
+    times faster. The check only fails when ``conv2d`` is less than ``min_speedup`` times faster. The grader's
+    outside replay (``autograder.verify``) checks the output again; the timing is judged in the kernel only.
     """
     task = "conv2d (vectorized)"
     rng = np.random.default_rng(0)
     x, w, b = rng.standard_normal((4, 3, 24, 24)), rng.standard_normal((8, 3, 3, 3)), rng.standard_normal(8)
     expected = _conv_ref(x, w, b, 1, 1, 1)
     compare(task, run_numpy_only(task, conv2d, x, w, b, stride=1, padding=1, dilation=1), expected, "the timing case")
+    if replaying():
+        return
 
     def best_time(fn: Callable) -> float:
         times = []

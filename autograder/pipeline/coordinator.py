@@ -165,12 +165,16 @@ def grade(
         template = assignment_template(course, assignment)
         source = read_folder(course.directory("source") / assignment)
         others = {name: data for name, data in source.items() if not name.endswith(".ipynb")}
+        references = {name: source[f"{name}.ipynb"] for name in notebooks if f"{name}.ipynb" in source}
+        released = course.directory("release") / assignment
+        releases = {n: (released / f"{n}.ipynb").read_bytes() for n in notebooks if (released / f"{n}.ipynb").is_file()}
         limits = limits or Limits()
 
         def make_job(sub: Submission) -> GradeJob:
             return GradeJob(
-                assignment, sub.student, notebooks, sub.files(), template, others, course.config, limits, sandbox
-            )
+                assignment, sub.student, notebooks, sub.files(), template, others, course.config, limits, sandbox,
+                references, releases,
+            )  # fmt: skip
 
         if scheduler:
             executor, client = dask_executor(scheduler, resources)

@@ -31,7 +31,9 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_grade
-from traitlets import Integer, default
+from traitlets import Integer, Unicode, default
+
+from ..verify.replay import free_names
 
 #: The one place that names the kernel manager for student code (a sandboxing manager replaces it).
 KERNEL_MANAGER_CLASS: type = AsyncKernelManager
@@ -78,6 +80,10 @@ class GuardedExecute(Execute):
     def _default_kernel_manager_class(self) -> type:
         return KERNEL_MANAGER_CLASS
 
+    record_dir = Unicode(
+        "", help="When set, graded test cells are recorded for the outside verdict, into <record_dir>/<notebook>.json."
+    ).tag(config=True)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("shutdown_kernel", "immediate")  # a graded kernel has nothing left to save
         super().__init__(*args, **kwargs)
@@ -100,6 +106,7 @@ class GuardedExecute(Execute):
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
         self._problems: list[dict[str, Any]] = []
+        self._records: dict[str, str | None] = {}
         self._deadline = None if self.notebook_timeout is None else monotonic() + self.notebook_timeout
         self.timeout_func = self._cell_timeout
         self.error_on_timeout = {
@@ -132,6 +139,7 @@ class GuardedExecute(Execute):
             self._stop(index, "unresponsive", f"the kernel stopped answering: {err}".splitlines()[0])
         self.set_widgets_metadata()
         self.nb.metadata.setdefault(METADATA_KEY, {})["problems"] = self._problems
+        self._save_records()
         return self.nb, self.resources
 
     def _death_reason(self) -> tuple[str, str]:
@@ -141,10 +149,62 @@ class GuardedExecute(Execute):
         return known or ("dead_kernel", "the code exited Python, crashed, or ran out of memory")
 
     def preprocess_cell(self, cell: NotebookNode, resources: Any, index: int):
+        names = self._names_to_record(cell)
+        if names is not None:
+            self._records[cell.metadata.nbgrader["grade_id"]] = None
+            self._silent(f"__import__('autograder.verify.record', fromlist=['start']).start({names!r})")
         cell, resources = super().preprocess_cell(cell, resources, index)
+        if names is not None:
+            finish = "__import__('autograder.verify.record', fromlist=['finish']).finish()"
+            self._records[cell.metadata.nbgrader["grade_id"]] = self._silent("", finish)
         if cell.cell_type == "code":
             self._limit_outputs(cell, index)
         return cell, resources
+
+    # --- recording for the outside verdict (autograder.verify) -------------------------------------------
+    def _names_to_record(self, cell: NotebookNode) -> list[str] | None:
+        meta = cell.metadata.get("nbgrader", {})
+        if not self.record_dir or cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+            return None
+        return free_names(cell.source) if meta.get("grade_id") else None
+
+    def _silent(self, code: str, expression: str | None = None) -> str | None:
+        """Run ``code`` in the kernel without a trace in the notebook; the text value of ``expression``."""
+        import ast
+
+        from jupyter_core.utils import run_sync
+
+        async def run() -> dict[str, Any] | None:
+            msg_id = self.kc.execute(
+                code, silent=True, store_history=False, allow_stdin=False,
+                user_expressions={"value": expression} if expression else {},
+            )  # fmt: skip
+            return await self.async_wait_for_reply(msg_id)
+
+        try:
+            reply = run_sync(run)()
+        except DeadKernelError:
+            raise
+        except Exception:
+            return None
+        if not expression or reply is None:
+            return None
+        value = reply["content"].get("user_expressions", {}).get("value", {})
+        text = value.get("data", {}).get("text/plain") if value.get("status") == "ok" else None
+        try:
+            result = ast.literal_eval(text) if text else None
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return None
+        return result if isinstance(result, str) else None
+
+    def _save_records(self) -> None:
+        if not self.record_dir:
+            return
+        name = (self.resources or {}).get("unique_key") or "notebook"
+        path = os.path.join(self.record_dir, f"{name}.json")
+        os.makedirs(self.record_dir, exist_ok=True)
+        with open(path, "w") as fh:
+            json.dump(self._records, fh)
 
     def on_cell_executed(self, **kwargs: Any) -> None:
         super().on_cell_executed(**kwargs)

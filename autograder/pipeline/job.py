@@ -27,6 +27,7 @@ from traitlets.config import Config
 
 from ..course import quiet_logger
 from ..sandbox import SandboxPolicy
+from . import verdicts
 from .execute import METADATA_KEY, GuardedExecute, problem
 
 GRADED, FAILED = "graded", "failed"
@@ -63,6 +64,8 @@ class GradeJob:
     config: Config
     limits: Limits = field(default_factory=Limits)
     sandbox: SandboxPolicy | None = None
+    reference_notebooks: dict[str, bytes] = field(default_factory=dict)
+    release_notebooks: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def digest(self) -> str:
@@ -218,6 +221,48 @@ def _notebook_problems(autograded: Path, notebooks: list[str]) -> list[dict[str,
     return found
 
 
+def _references(job: GradeJob, notebooks: dict[str, bytes] | None = None) -> dict[str, Any]:
+    """The instructor's notebooks (or ``notebooks``) of the job, read; unreadable ones left out."""
+    import nbformat
+
+    found = {}
+    for name, data in (job.reference_notebooks if notebooks is None else notebooks).items():
+        try:
+            found[name] = nbformat.reads(data.decode("utf-8"), as_version=4)
+        except Exception:
+            continue
+    return found
+
+
+def _evidence(job: GradeJob, submitted: Path) -> list[dict[str, Any]]:
+    """Test cells the student changed, and code that patches the checks (flags; points are not touched)."""
+    found = []
+    for name, release in _references(job, job.release_notebooks).items():
+        path = submitted / f"{name}.ipynb"
+        if path.exists():
+            found += verdicts.submission_evidence(path, verdicts.protected_cells(release), name)
+    return found
+
+
+def _verify(job: GradeJob, coursedir, autograded: Path, record_dir: Path, references: dict, result) -> list:
+    """Judge outside the kernel the cells that earned points; overturn those whose checks fail here."""
+    from nbgrader.api import Gradebook
+
+    found = []
+    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+        for name, reference in references.items():
+            try:
+                nb = gb.find_submission_notebook(name, job.assignment, job.student)
+            except Exception:
+                continue
+            earned = {g.name for g in nb.grades if (g.auto_score or 0) > 0}
+            cells = verdicts.outside_verdicts(reference, verdicts.read_records(record_dir, name), earned)
+            result.log += f"\n{name}: {verdicts.summary(cells)}"
+            path = autograded / f"{name}.ipynb"
+            found += verdicts.overturn(gb, path, name, job.assignment, job.student, cells)
+    return found
+
+
 def grade_submission(job: GradeJob) -> GradeResult:
     """Autograde one submission in a scratch course and return its result; never raises.
 
@@ -266,6 +311,12 @@ def _grade_in(root: Path, job: GradeJob, result: GradeResult) -> None:
     write_folder(submitted, job.files)
 
     result.problems = _check_notebooks(job, submitted)
+    references = _references(job)
+    replayed = [name for name, nb in references.items() if verdicts.wants_replay(nb)]
+    record_dir = root / "records"
+    if replayed:
+        config.GuardedExecute.record_dir = str(record_dir)
+    result.problems += _evidence(job, submitted)
     if any((submitted / f"{name}.ipynb").exists() for name in job.notebooks):
         app = Autograde(coursedir=coursedir, config=config, log=quiet_logger(f"autograde.{job.student}"))
         app.force = True
@@ -277,8 +328,10 @@ def _grade_in(root: Path, job: GradeJob, result: GradeResult) -> None:
             return
     else:
         _zero_submission(job, coursedir)
-    _read_scores(job, coursedir, result)
     autograded = Path(coursedir.format_path(coursedir.autograded_directory, job.student, job.assignment))
+    if replayed and autograded.is_dir():
+        result.problems += _verify(job, coursedir, autograded, record_dir, {n: references[n] for n in replayed}, result)
+    _read_scores(job, coursedir, result)
     if autograded.is_dir():
         result.autograded = read_folder(autograded)
         result.problems += _notebook_problems(autograded, job.notebooks)

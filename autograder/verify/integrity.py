@@ -1,0 +1,117 @@
+"""Evidence of tampering in a submission: test cells edited, deleted or retyped, and code that patches the
+checking machinery.
+
+Test and locked cells are compared with the gradebook's checksums (nbgrader's ``compute_checksum`` of the
+released cell): nbgrader restores them when it grades; this module says that it had to. Student cells are
+scanned (their syntax tree, not their text) for assignments to attributes of NumPy, PyTorch, the checks,
+``builtins``, ``sys`` and IPython's shell, for ``setattr``/``delattr`` on them, for ``sys.modules`` entries,
+and for rebinding exception classes. Points are never taken on this evidence alone: the outside verdict
+(:mod:`autograder.verify.replay`) decides the points; these flags tell the TA what was tried.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from typing import Any
+
+#: Roots whose attributes a student has no business assigning.
+GUARDED_ROOTS = {
+    *("np", "numpy", "torch", "checks", "autograder", "nbgrader"),
+    *("builtins", "__builtins__", "sys", "IPython"),
+}
+#: Modules whose names, imported under any alias, count as guarded roots.
+GUARDED_MODULES = {"numpy", "torch", "autograder", "nbgrader", "builtins", "sys", "IPython"}
+#: Settings a student may legitimately assign (``torch.backends.cudnn.benchmark = True``).
+ALLOWED_TARGETS = ("torch.backends.",)
+SHELL_FACTORIES = {"get_ipython"}
+
+
+def changed_cells(gradebook_cells: dict[str, dict[str, Any]], submitted: Any) -> list[tuple[str, str, str]]:
+    """(kind, grade_id, words) for each released test/locked cell the submission edited, deleted or retyped.
+
+    ``gradebook_cells``: grade_id -> {"checksum", "cell_type"} of the released cells to protect.
+    """
+    from nbgrader.utils import compute_checksum
+
+    found = {}
+    for cell in submitted.cells:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if gid in gradebook_cells and gid not in found:
+            found[gid] = cell
+    changes = []
+    for gid, ref in gradebook_cells.items():
+        cell = found.get(gid)
+        if cell is None:
+            changes.append(("test_cell_deleted", gid, f"{gid} was deleted; the original was put back"))
+        elif cell.cell_type != ref["cell_type"]:
+            words = f"{gid} was changed from a {ref['cell_type']} cell to a {cell.cell_type} cell; it was restored"
+            changes.append(("test_cell_retyped", gid, words))
+        elif ref.get("checksum") and compute_checksum(cell) != ref["checksum"]:
+            changes.append(("test_cell_edited", gid, f"{gid} was edited; the original was put back"))
+    return changes
+
+
+def _root(node: ast.AST) -> ast.AST:
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node
+
+
+def _dotted(node: ast.AST) -> str:
+    try:
+        return ast.unparse(node)
+    except Exception:
+        return "?"
+
+
+def tampering_in(source: str) -> list[str]:
+    """What ``source`` does to the checking machinery, one phrase per finding (empty: nothing seen)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    shells = set(SHELL_FACTORIES)
+    roots = set(GUARDED_ROOTS)
+    found: list[str] = []
+    for node in ast.walk(tree):  # aliases: import autograder.checks.layers as L, from numpy import testing
+        if isinstance(node, ast.Import):
+            roots.update(a.asname for a in node.names if a.asname and a.name.split(".")[0] in GUARDED_MODULES)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in GUARDED_MODULES:
+            roots.update(a.asname or a.name for a in node.names)
+
+    def guarded(target: ast.AST) -> bool:
+        root = _root(target)
+        if isinstance(root, ast.Name) and (root.id in roots or root.id in shells):
+            return True
+        return isinstance(root, ast.Call) and isinstance(root.func, ast.Name) and root.func.id in SHELL_FACTORIES
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            func = node.value.func
+            if isinstance(func, ast.Name) and func.id in SHELL_FACTORIES:
+                shells.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    for node in ast.walk(tree):
+        targets: list[ast.AST] = []
+        if isinstance(node, (ast.Assign, ast.Delete)):
+            targets = list(node.targets)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        for target in targets:
+            allowed = _dotted(target).startswith(ALLOWED_TARGETS)
+            if isinstance(target, (ast.Attribute, ast.Subscript)) and guarded(target) and not allowed:
+                found.append(f"line {node.lineno}: replaces {_dotted(target)}")
+            elif isinstance(target, ast.Name) and _is_exception_name(target.id):
+                found.append(f"line {node.lineno}: rebinds the built-in {target.id}")
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr"):
+            if node.args and guarded(node.args[0]):
+                found.append(f"line {node.lineno}: {node.func.id} on {_dotted(node.args[0])}")
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in ("set_custom_exc", "register_magic_function") and guarded(node.func):
+                found.append(f"line {node.lineno}: calls {_dotted(node.func)}")
+    return found
+
+
+def _is_exception_name(name: str) -> bool:
+    value = getattr(builtins, name, None)
+    return isinstance(value, type) and issubclass(value, BaseException)
