@@ -24,7 +24,33 @@ HIDDEN_NOTE = "# (hidden tests: their source is not shown)"
 
 
 class HideHiddenTests(ClearHiddenTests):
-    """Strip hidden-test regions from test cells and reduce their error outputs to the message."""
+    """Strip hidden-test regions from test cells and reduce their error outputs to the message.
+
+    Any output that quotes a line of a hidden test (a student's cell that printed ``In``, the input history)
+    has the line replaced by ``[hidden test]``.
+    """
+
+    def preprocess(self, nb, resources):
+        lines = sorted(self._hidden_lines(nb), key=len, reverse=True)
+        nb, resources = super().preprocess(nb, resources)
+        if lines:
+            for cell in nb.cells:
+                for output in cell.get("outputs", []):
+                    _redact(output, lines)
+        return nb, resources
+
+    def _hidden_lines(self, nb) -> set[str]:
+        found = set()
+        for cell in nb.cells:
+            inside = False
+            for line in cell.get("source", "").splitlines() if cell.cell_type == "code" else []:
+                if self.begin_test_delimeter in line:
+                    inside = True
+                elif self.end_test_delimeter in line:
+                    inside = False
+                elif inside and len(line.strip()) >= MIN_REDACTED:
+                    found.add(line.strip())
+        return found
 
     def preprocess_cell(self, cell, resources, cell_index):
         had_hidden = cell.cell_type == "code" and self.begin_test_delimeter in cell.source
@@ -38,6 +64,32 @@ class HideHiddenTests(ClearHiddenTests):
         return cell, resources
 
 
+MIN_REDACTED = 12  # shorter hidden lines (``)``, ``else:``) say nothing and would garble outputs
+
+
+def _scrub(text: str, lines: list[str]) -> str:
+    for line in lines:
+        if line in text:
+            text = text.replace(line, "[hidden test]")
+    return text
+
+
+def _redact(output, lines: list[str]) -> None:
+    """Replace hidden-test lines quoted in one output (stream text, rich data, error parts)."""
+    if "text" in output and isinstance(output["text"], str):
+        output["text"] = _scrub(output["text"], lines)
+    for mime, value in output.get("data", {}).items():
+        if isinstance(value, str) and mime.startswith("text/"):
+            output["data"][mime] = _scrub(value, lines)
+    if output.get("output_type") == "error":
+        output["evalue"] = _scrub(output.get("evalue", ""), lines)
+        output["traceback"] = [_scrub(t, lines) for t in output.get("traceback", [])]
+
+
+#: Problems after which the notebook's later cells did not run.
+STOPPED = {"notebook_timeout", "dead_kernel", "unresponsive", "memory_limit", "cpu_limit", "crash", "exit", "killed"}
+
+
 class ProblemsBanner(Preprocessor):
     """Put what went wrong in grading (a time limit, a crashed kernel...) at the top of the feedback."""
 
@@ -47,7 +99,9 @@ class ProblemsBanner(Preprocessor):
         problems = nb.metadata.get("autograder", {}).get("problems", [])
         if problems:
             items = "\n".join(f"- **{p['kind'].replace('_', ' ')}**: {p['message']}" for p in problems)
-            text = f"## Problems while grading\n\n{items}\n\nCells after the problem were not run and score zero."
+            text = f"## Problems while grading\n\n{items}"
+            if any(p["kind"] in STOPPED for p in problems):
+                text += "\n\nCells after the problem were not run and score zero."
             nb.cells.insert(0, new_markdown_cell(text))
         return nb, resources
 

@@ -107,6 +107,7 @@ class GuardedExecute(Execute):
         self._check_assign_resources(resources)
         self._problems: list[dict[str, Any]] = []
         self._records: dict[str, str | None] = {}
+        self._dead: tuple[str, str] | None = None
         self._deadline = None if self.notebook_timeout is None else monotonic() + self.notebook_timeout
         self.timeout_func = self._cell_timeout
         self.error_on_timeout = {
@@ -120,11 +121,15 @@ class GuardedExecute(Execute):
             with self.setup_kernel(env=kernel_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
                 info_msg = self.wait_for_reply(self.kc.kernel_info())
                 self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
-                for index, cell in enumerate(self.nb.cells):
-                    remaining = self._remaining()
-                    if remaining is not None and remaining <= 0:
-                        raise NotebookTimeout
-                    self.preprocess_cell(cell, resources, index)
+                try:
+                    for index, cell in enumerate(self.nb.cells):
+                        remaining = self._remaining()
+                        if remaining is not None and remaining <= 0:
+                            raise NotebookTimeout
+                        self.preprocess_cell(cell, resources, index)
+                except DeadKernelError:
+                    self._dead = self._death_reason()  # while the kernel manager still knows its process
+                    raise
         except NotebookTimeout:
             self._stop(
                 index,
@@ -133,7 +138,7 @@ class GuardedExecute(Execute):
                 current_failed=False,
             )
         except DeadKernelError:
-            kind, why = self._death_reason()
+            kind, why = getattr(self, "_dead", None) or self._death_reason()
             self._stop(index, kind, f"the kernel died: {why}")
         except CellTimeoutError as err:
             self._stop(index, "unresponsive", f"the kernel stopped answering: {err}".splitlines()[0])

@@ -263,6 +263,18 @@ def _verify(job: GradeJob, coursedir, autograded: Path, record_dir: Path, refere
     return found
 
 
+def _write_problems(autograded: Path, notebooks: list[str], problems: list[dict[str, Any]]) -> None:
+    """Every problem of a notebook into its autograded copy, where the feedback's banner shows it."""
+    import nbformat
+
+    for name in notebooks:
+        path = autograded / f"{name}.ipynb"
+        if path.exists():
+            nb = nbformat.read(path, as_version=4)
+            nb.metadata.setdefault(METADATA_KEY, {})["problems"] = [p for p in problems if p.get("notebook") == name]
+            nbformat.write(nb, path)
+
+
 def grade_submission(job: GradeJob) -> GradeResult:
     """Autograde one submission in a scratch course and return its result; never raises.
 
@@ -333,6 +345,7 @@ def _grade_in(root: Path, job: GradeJob, result: GradeResult) -> None:
         result.problems += _verify(job, coursedir, autograded, record_dir, {n: references[n] for n in replayed}, result)
     _read_scores(job, coursedir, result)
     if autograded.is_dir():
-        result.autograded = read_folder(autograded)
         result.problems += _notebook_problems(autograded, job.notebooks)
+        _write_problems(autograded, job.notebooks, result.problems)
+        result.autograded = read_folder(autograded)
     result.status = GRADED
