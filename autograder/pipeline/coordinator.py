@@ -104,7 +104,12 @@ def describe_sandbox(sandbox: SandboxPolicy | None) -> str:
         version = check_sandbox()
     except SandboxUnavailable as err:
         raise AutograderError(f"{err}. To grade without a sandbox anyway, pass --no-sandbox.") from None
-    return f"{version}; {sandbox.describe()}"
+    shared = (
+        "; shares the trainability cache AUTOGRADER_CACHE (trusted runs only)"
+        if os.environ.get("AUTOGRADER_CACHE")
+        else ""
+    )
+    return f"{version}; {sandbox.describe()}{shared}"
 
 
 def journal_for(course: Course, assignment: str) -> Journal:

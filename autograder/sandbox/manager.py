@@ -108,7 +108,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
         cwd = os.fspath(kw.get("cwd") or os.getcwd())
         hand_over([self._sandbox_dir, cwd])
-        return bwrap_argv(self.policy, [self._sandbox_dir, cwd], cwd) + list(kernel_cmd), kw
+        shared = shared_cache()
+        writable = [self._sandbox_dir, cwd, *([shared] if shared else [])]
+        return bwrap_argv(self.policy, writable, cwd) + list(kernel_cmd), kw
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         await super()._async_launch_kernel(kernel_cmd, **kw)
@@ -162,6 +164,21 @@ class SandboxedKernelManager(AsyncKernelManager):
         if code is None:
             return None
         return describe_exit(code, self.cpu_seconds)
+
+
+def shared_cache() -> str | None:
+    """The trainability cache (``AUTOGRADER_CACHE``), made writable for every sandbox user, or ``None``.
+
+    The cache is opt-in and meant for trusted runs (the test suite grades the same networks many times): a
+    kernel that can write it could forge an entry, so a TA grading students leaves it unset.
+    """
+    folder = os.environ.get("AUTOGRADER_CACHE")
+    if not folder:
+        return None
+    for path in (folder, os.path.join(folder, "trainability")):
+        os.makedirs(path, exist_ok=True)
+        os.chmod(path, 0o1777)
+    return os.path.abspath(folder)
 
 
 def describe_exit(code: int, cpu_seconds: int) -> tuple[str, str]:
