@@ -162,6 +162,7 @@ def test_grading_workflow_runs_the_cli_and_uploads_grades_and_feedback():
     for command in ("release", "collect", "grade", "feedback", "export"):
         assert f"python3 -m autograder {command} " in commands, command
     assert "bash setup.sh" in commands
+    assert "apparmor_restrict_unprivileged_userns=0" in commands  # bubblewrap's user namespaces on the runner
     [upload] = [s for s in steps if s.get("uses", "").startswith("actions/upload-artifact")]
     assert upload["if"] == "always()" and {"exports/", "feedback/"} <= set(upload["with"]["path"].split())
 

@@ -47,9 +47,17 @@ def changed_cells(gradebook_cells: dict[str, dict[str, Any]], submitted: Any) ->
         elif cell.cell_type != ref["cell_type"]:
             words = f"{gid} was changed from a {ref['cell_type']} cell to a {cell.cell_type} cell; it was restored"
             changes.append(("test_cell_retyped", gid, words))
-        elif ref.get("checksum") and compute_checksum(cell) != ref["checksum"]:
+        elif ref.get("checksum") and _checksum(cell, compute_checksum) != ref["checksum"]:
             changes.append(("test_cell_edited", gid, f"{gid} was edited; the original was put back"))
     return changes
+
+
+def _checksum(cell: Any, compute: Any) -> str | None:
+    """nbgrader's checksum of a submitted cell; ``None`` when its metadata is too damaged to compute one."""
+    try:
+        return compute(cell)
+    except Exception:
+        return None
 
 
 def _root(node: ast.AST) -> ast.AST:

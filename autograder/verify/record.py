@@ -87,6 +87,11 @@ class Recorder:
         self._log.append(entry)
         return result
 
+    def __getattr__(self, name: str) -> Any:  # a callable object or class keeps its attributes
+        if name.startswith("__") or name in ("_log",):
+            raise AttributeError(name)
+        return getattr(self.__wrapped__, name)
+
     def __get__(self, obj: Any, objtype: Any = None) -> Any:  # stays usable as a method
         return self if obj is None else types.MethodType(self, obj)
 

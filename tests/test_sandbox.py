@@ -1,0 +1,110 @@
+"""The sandbox's pieces: the bwrap command line, what a sandboxed program can reach, exit words, refusal."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder.course import AutograderError
+from autograder.pipeline.coordinator import describe_sandbox
+from autograder.sandbox import SandboxPolicy, command
+from autograder.sandbox.manager import describe_exit
+from tests.support.nbcourse import ROOT
+
+needs_bwrap = pytest.mark.skipif(command.bwrap_path() is None, reason="bubblewrap is not installed")
+
+
+def _flag_values(argv: list[str], flag: str) -> list[str]:
+    return [argv[i + 1] for i, a in enumerate(argv) if a == flag]
+
+
+@needs_bwrap
+def test_the_command_shows_packages_but_not_the_repository_around_them(tmp_path):
+    argv = command.bwrap_argv(SandboxPolicy(), [str(tmp_path)], str(tmp_path))
+    mounted = _flag_values(argv, "--ro-bind") + _flag_values(argv, "--bind")
+    assert str(ROOT / "autograder") in mounted and str(ROOT) not in mounted
+    assert not any("solutions" in path for path in mounted)
+    assert _flag_values(argv, "--bind") == [str(tmp_path)]  # the only writable folder
+    assert "--unshare-net" in argv and "--unshare-pid" in argv and "--die-with-parent" in argv
+    assert "--unshare-net" not in command.bwrap_argv(SandboxPolicy(network=True), [], "/")
+
+
+def test_limits_follow_the_policy():
+    argv = command.limit_argv(SandboxPolicy(memory_mb=1000, cpu_seconds=60, max_processes=32), address_space=True)
+    assert "--cpu=60:65" in argv and f"--as={(1000 + 4096) * 1024 * 1024}" in argv
+    assert any(a.startswith("--nproc=") for a in argv)
+    assert not any(a.startswith("--as=") for a in command.limit_argv(SandboxPolicy(), address_space=False))
+
+
+@needs_bwrap
+@pytest.mark.parametrize("drop_root", [True, False], ids=["as-root", "user-namespace"])
+def test_a_sandboxed_program_reaches_only_its_working_copy(tmp_path, drop_root):
+    work = tmp_path / "work"
+    work.mkdir()
+    command.hand_over([work])
+    outside = tmp_path / "outside.txt"
+    probe = f"""
+import os, socket
+print("solutions", os.path.exists({str(ROOT / "solutions")!r}))
+print("package", os.path.exists({str(ROOT / "autograder" / "__init__.py")!r}))
+open("inside.txt", "w").write("ok")
+try:
+    open({str(outside)!r}, "w").write("no")
+except OSError as err:
+    print("write outside refused", type(err).__name__)
+s = socket.socket(); s.settimeout(2)
+try:
+    s.connect(("1.1.1.1", 80))
+except OSError as err:
+    print("network refused", type(err).__name__)
+"""
+    if not drop_root and os.geteuid() == 0:
+        work.chmod(0o777)
+    policy = SandboxPolicy()
+    argv = command.bwrap_argv(policy, [str(work)], str(work), drop_root=drop_root) + [sys.executable, "-c", probe]
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "solutions False" in run.stdout and "package True" in run.stdout
+    assert "network refused" in run.stdout
+    if drop_root:  # as "nobody" the write is refused; in a user namespace it lands in the sandbox's own tmpfs
+        assert "write outside refused" in run.stdout
+    assert (work / "inside.txt").read_text() == "ok" and not outside.exists()
+
+
+@pytest.mark.parametrize(
+    "code, kind, words",
+    [(3, "exit", "status 3"), (128 + signal.SIGSEGV, "crash", "segmentation fault"),
+     (128 + signal.SIGXCPU, "cpu_limit", "CPU-time limit of 60 s"), (-signal.SIGKILL, "killed", "killed")],
+)  # fmt: skip
+def test_exit_statuses_in_words(code, kind, words):
+    got_kind, text = describe_exit(code, cpu_seconds=60)
+    assert got_kind == kind and words in text
+
+
+def test_grading_refuses_without_bubblewrap_unless_told(monkeypatch):
+    monkeypatch.setattr(command, "bwrap_path", lambda: None)
+    command.check_sandbox.cache_clear()
+    try:
+        with pytest.raises(AutograderError, match="apt-get install bubblewrap.*--no-sandbox"):
+            describe_sandbox(SandboxPolicy())
+    finally:
+        command.check_sandbox.cache_clear()
+    assert "NONE (--no-sandbox)" in describe_sandbox(None)
+
+
+def test_the_cli_passes_the_sandbox_options():
+    from autograder.cli import _sandbox, build_parser
+
+    args = build_parser().parse_args(["grade", "x", "--memory-mb", "512", "--cpu-seconds", "9"])
+    assert _sandbox(args) == SandboxPolicy(memory_mb=512, cpu_seconds=9)
+    assert _sandbox(build_parser().parse_args(["grade", "x", "--no-sandbox"])) is None
+
+
+def test_the_setup_command_installs_bubblewrap():
+    assert "bubblewrap" in (ROOT / "setup.sh").read_text()
+    assert Path(ROOT / "environment.yml").exists()
