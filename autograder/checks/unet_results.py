@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -129,6 +130,28 @@ def _cache_file(key: str) -> Path | None:
     return Path(folder) / "trainability" / f"{key}.json" if folder else None
 
 
+def _load(cache: Path | None) -> float | None:
+    """A cached result, or ``None`` (no cache, no entry, or an unreadable one)."""
+    try:
+        return float(json.loads(cache.read_text())["miou"]) if cache is not None and cache.exists() else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _store(cache: Path, miou: float) -> None:
+    """Write a cache entry atomically; best effort (parallel graders in sandboxes of their own, as other
+    users, may write the same entry at once: whichever lands is the same number)."""
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps({"miou": miou}))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, cache)
+    except OSError:
+        pass
+
+
 def train_with_recipe(model: nn.Module, recipe: Recipe = RECIPE, device: torch.device | None = None) -> nn.Module:
     """Train ``model`` with the fixed recipe: Adam, one-cycle schedule, cross-entropy + Dice, no augmentation."""
     device = device or get_device()
@@ -171,19 +194,15 @@ def check_trainability(UNet: Callable, min_miou: float, *, seed: int, recipe: Re
     except Exception as err:
         raise CheckFailed(task, f"a forward and backward pass raised {type(err).__name__}: {err}") from err
     cache = _cache_file(key)
-    if cache is not None and cache.exists():
-        miou = float(json.loads(cache.read_text())["miou"])
-    else:
+    miou = _load(cache)
+    if miou is None:
         try:
             train_with_recipe(model, recipe, device)
             miou = miou_of(model, *split_data(seed, None))
         except Exception as err:
             raise CheckFailed(task, f"training with the fixed recipe raised {type(err).__name__}: {err}") from err
         if cache is not None:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(f".{os.getpid()}.tmp")  # parallel graders may write the same entry
-            tmp.write_text(json.dumps({"miou": miou}))
-            tmp.replace(cache)
+            _store(cache, miou)
     if miou < min_miou:
         raise CheckFailed(
             task,

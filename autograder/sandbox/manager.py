@@ -177,7 +177,7 @@ def shared_cache() -> str | None:
         return None
     for path in (folder, os.path.join(folder, "trainability")):
         os.makedirs(path, exist_ok=True)
-        os.chmod(path, 0o1777)
+        os.chmod(path, 0o777)  # kernels run as different users and replace each other's entries
     return os.path.abspath(folder)
 
 
