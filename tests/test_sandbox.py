@@ -108,3 +108,20 @@ def test_the_cli_passes_the_sandbox_options():
 def test_the_setup_command_installs_bubblewrap():
     assert "bubblewrap" in (ROOT / "setup.sh").read_text()
     assert Path(ROOT / "environment.yml").exists()
+
+
+@needs_bwrap
+def test_packages_and_working_copies_under_tmp_are_mounted_over_the_private_tmp(tmp_path, monkeypatch):
+    package = tmp_path / "checkout" / "mypkg"  # a checkout under /tmp, as in CI's fresh clone
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("ANSWER = 42\n")
+    monkeypatch.setattr(command, "package_dirs", lambda names=(): [str(package)])
+    work = tmp_path / "work"
+    work.mkdir()
+    command.hand_over([work])
+    probe = "import tempfile, mypkg; print(mypkg.ANSWER, tempfile.gettempdir()); open('/tmp/x', 'w').write('1')"
+    argv = command.bwrap_argv(SandboxPolicy(), [str(work)], str(work)) + [sys.executable, "-c", probe]
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=60, env={**os.environ,
+                         "PYTHONPATH": str(package.parent)})  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["42", "/tmp"]

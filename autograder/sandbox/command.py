@@ -39,6 +39,8 @@ def sandbox_uid() -> int:
 #: Packages from this repository that student kernels import (the checks, the course library).
 KERNEL_PACKAGES = ("autograder", "cnnlab")
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/opt")
+#: Folders the sandbox makes itself (their modes must stay as set).
+PRIVATE_DIRS = ("/tmp", "/tmp/home")
 INSTALL_HINT = (
     "install bubblewrap (Debian/Ubuntu: sudo apt-get install bubblewrap; Fedora: sudo dnf install bubblewrap), "
     "or run `bash setup.sh` as root"
@@ -97,7 +99,7 @@ def parent_dirs(paths: Iterable[str]) -> list[str]:
         parts = Path(path).parts
         for depth in range(2, len(parts)):
             parent = str(Path(*parts[:depth]))
-            if parent not in made and not any(parent.startswith(s) for s in SYSTEM_PATHS):
+            if parent not in made and parent not in PRIVATE_DIRS and not parent.startswith(SYSTEM_PATHS):
                 made.append(parent)
                 argv += ["--perms", "0755", "--dir", parent]
     return argv
@@ -152,12 +154,13 @@ def bwrap_argv(policy: SandboxPolicy, writable: Iterable[str], cwd: str, *, drop
         argv.append("--unshare-user")
     for path in SYSTEM_PATHS:
         argv += ["--ro-bind-try", path, path]
+    # the private /tmp first: binds below it (a checkout or a course under /tmp) are mounted on top of it
+    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    argv += ["--perms", "0777", "--dir", "/tmp/home"]
     readonly = python_dirs() + package_dirs()
     argv += parent_dirs([*readonly, *writable])
     for path in readonly:
         argv += ["--ro-bind", path, path]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
-    argv += ["--perms", "0777", "--dir", "/tmp/home"]
     for dev in gpus:
         argv += ["--dev-bind", dev, dev]
     if gpus:

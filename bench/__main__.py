@@ -1,0 +1,87 @@
+"""``python -m bench``: every benchmark in one run, each against its baseline, into one report.
+
+    python -m bench [--out DIR] [--only NAME ...] [--full] [--repeats N]
+
+Sections: ``data`` (rendering vs the training loop it feeds), ``layers`` (NumPy conv vs PyTorch), ``unet``
+(ours vs smp.Unet at equal wall-clock budgets), ``grading`` (vs sequential nbgrader; sandbox overhead),
+``scaling`` (grading time vs submissions), ``ci`` (lecture notebooks in fast mode; with ``--full`` or
+``--only ci``). The default sizes fit about 15 minutes on a 2-core CPU; ``--full`` uses the sizes the
+project's targets name (budgets 30/60/120 s, 16 + 4 submissions, scaling to 64), which take longer.
+Writes ``REPORT.md``, ``results.json`` and the plots to ``--out`` (default: bench/results/suite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.suite import Section, report, write
+
+SECTIONS = ("data", "layers", "unet", "grading", "scaling", "ci")
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "suite"
+
+
+def machine() -> str:
+    import os
+
+    import torch
+
+    from cnnlab.device import describe
+
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {describe()}, torch {torch.__version__}"
+    )
+
+
+def run(name: str, args: argparse.Namespace, scratch: Path) -> Section:
+    """One section, sized by ``--full``."""
+    from bench import grading, sections
+
+    if name == "data":
+        return sections.data_section(args.repeats)
+    if name == "layers":
+        return sections.layers_section(max(args.repeats, 5))
+    if name == "unet":
+        return sections.unet_section([30, 60, 120] if args.full else [30, 60], args.out)
+    if name == "grading":
+        counts = {"01_layers": 16, "02_unet": 4} if args.full else {"01_layers": 4}
+        return grading.throughput_section(scratch / "throughput", counts)
+    if name == "scaling":
+        return grading.scaling_section(scratch / "scaling", [1, 4, 16, 64] if args.full else [1, 4, 16], args.out)
+    if name == "ci":
+        return sections.ci_section()
+    raise ValueError(name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for REPORT.md, results.json, plots")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    parser.add_argument("--full", action="store_true", help="the sizes the targets name (longer than 15 min)")
+    parser.add_argument("--repeats", type=int, default=5, help="repeats of each timing (default 5)")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    wanted = args.only or [s for s in SECTIONS if s != "ci" or args.full]
+    done: list[Section] = []
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        for name in wanted:
+            t0 = time.perf_counter()
+            print(f"::: {name}", flush=True)
+            section = run(name, args, Path(tmp))
+            section.seconds = time.perf_counter() - t0
+            done.append(section)
+            print("\n".join(section.lines), flush=True)
+            text = report(done, machine(), time.perf_counter() - start, " ".join(["python -m bench", *sys.argv[1:]]))
+            write(args.out, done, text)  # after every section: an interrupted run keeps what it measured
+    print(f"\nwrote {args.out / 'REPORT.md'}")
+    print(text.split("## Summary", 1)[1].split("\n## ", 1)[0])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,145 @@
+"""Grading benchmarks of ``python -m bench``: throughput against sequential nbgrader, and scaling.
+
+Submissions are the instructor's solution (Assignment 1, and Assignment 2 when asked), in one temporary
+course. Throughput compares ``nbgrader autograde`` (sequential, nbgrader's own kernel, no sandbox) with
+``autograder grade`` on 1 and 2 workers, and with one worker without the sandbox (its overhead). Scaling
+grades 1, 4, 16 (… 64) submissions on 2 workers and fits a line: grading should be linear in the number of
+submissions.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from autograder.course import Course as GradingCourse
+from autograder.pipeline.coordinator import grade, journal_for
+from autograder.sandbox import SandboxPolicy
+from bench.suite import Measured, PeakMemory, Row, Section
+
+
+def make_course(root: Path, counts: dict[str, int]) -> GradingCourse:
+    """A course with each assignment released and ``counts[assignment]`` copies of the instructor's solution."""
+    from tests.support.nbcourse import Course, make_submission
+
+    course = Course(root, list(counts))
+    for assignment, count in counts.items():
+        course.nbgrader("generate_assignment", assignment, "--force")
+        release = root / "assignments" / assignment / f"{assignment}.ipynb"
+        nb = make_submission(release, assignment, assignment)
+        for i in range(count):
+            course.submit(f"s{i:03d}", assignment, assignment, nb)
+    return GradingCourse.open(root)
+
+
+def _ours(course: GradingCourse, assignment: str, workers: int, sandbox: SandboxPolicy | None,
+          students: list[str] | None = None) -> dict:  # fmt: skip
+    with PeakMemory() as memory:
+        start = time.perf_counter()
+        report = grade(course, assignment, workers=workers, force=True, students=students, sandbox=sandbox,
+                       progress=False, echo=lambda _: None)  # fmt: skip
+        wall = time.perf_counter() - start
+    if report.failed:
+        raise RuntimeError(f"grading failed: {[r.log[-500:] for r in report.failed]}")
+    latest = journal_for(course, assignment).latest()
+    per_job = [latest[r["student"]]["seconds"] for r in report.graded]
+    return {"wall": wall, "jobs": Measured(tuple(per_job)), "peak_worker_mib": memory.peak_process / 2**20,
+            "n": len(report.graded)}  # fmt: skip
+
+
+def _nbgrader(root: Path, assignment: str) -> float:
+    start = time.perf_counter()
+    run = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"], cwd=root,
+                         capture_output=True, text=True)  # fmt: skip
+    if run.returncode != 0:
+        raise RuntimeError(f"nbgrader autograde failed:\n{run.stderr[-2000:]}")
+    return time.perf_counter() - start
+
+
+def throughput_section(root: Path, counts: dict[str, int]) -> Section:
+    """Seconds per submission: sequential nbgrader, ours on 1 and 2 workers, ours without the sandbox."""
+    course = make_course(root, counts)
+    section = Section("grading", "Grading throughput: `autograder grade` against sequential `nbgrader autograde`")
+    section.lines = [
+        "| assignment | how | submissions | wall s | s / submission | per job s, median (min–max) | "
+        "peak memory per worker MiB |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for assignment, n in counts.items():
+        if n == 0:
+            continue
+        base = _nbgrader(root, assignment)
+        section.lines.append(
+            f"| {assignment} | nbgrader autograde (sequential) | {n} | {base:.0f} | {base / n:.1f} | | |"
+        )
+        runs = {}
+        for label, workers, sandbox in (
+            ("autograder, 1 worker", 1, SandboxPolicy()),
+            ("autograder, 2 workers", 2, SandboxPolicy()),
+            ("autograder, 1 worker, --no-sandbox", 1, None),
+        ):
+            r = runs[label] = _ours(course, assignment, workers, sandbox)
+            section.lines.append(
+                f"| {assignment} | {label} | {n} | {r['wall']:.0f} | {r['wall'] / n:.1f} | {r['jobs'].text('.1f')} | "
+                f"{r['peak_worker_mib']:.0f} |"
+            )
+        two = runs["autograder, 2 workers"]["wall"]
+        section.rows.append(
+            Row(f"grading {assignment}, s / submission", f"{two / n:.1f} (2 workers)", f"nbgrader {base / n:.1f}",
+                base / two, "nbgrader / ours (speed-up)", "", None)
+        )  # fmt: skip
+        sandboxed = runs["autograder, 1 worker"]["jobs"].median
+        bare = runs["autograder, 1 worker, --no-sandbox"]["jobs"].median
+        section.rows.append(
+            Row(f"sandbox overhead, {assignment}", f"{sandboxed:.1f} s / job", f"{bare:.1f} s unsandboxed",
+                sandboxed / bare, "sandboxed / not", "< 1.10", sandboxed / bare < 1.10)
+        )  # fmt: skip
+        section.data[assignment] = {k: {"wall": v["wall"], "jobs": v["jobs"].values} for k, v in runs.items()}
+        section.data[assignment]["nbgrader"] = base
+    section.lines += [
+        "",
+        "Ours includes the sandbox and, for Assignment 1, the outside verdicts; nbgrader runs neither. Per-job "
+        "seconds are each job's own time (kernel start to scores); wall time includes the worker pool's start.",
+    ]
+    return section
+
+
+def scaling_section(root: Path, counts: list[int], out: Path) -> Section:
+    """Wall time to grade 1, 4, 16, … Assignment 1 submissions on 2 workers, a line fitted through it."""
+    course = make_course(root, {"01_layers": max(counts)})
+    section = Section("scaling", "Grading time against the number of submissions (Assignment 1, 2 workers)")
+    section.lines = ["| submissions | wall s | s / submission |", "| --- | --- | --- |"]
+    walls = []
+    for n in counts:
+        wall = _ours(course, "01_layers", 2, SandboxPolicy(), [f"s{i:03d}" for i in range(n)])["wall"]
+        walls.append(wall)
+        section.lines.append(f"| {n} | {wall:.0f} | {wall / n:.1f} |")
+    slope, intercept = statistics.linear_regression(counts, walls)
+    fitted = [intercept + slope * n for n in counts]
+    mean = statistics.fmean(walls)
+    r2 = 1 - sum((w - f) ** 2 for w, f in zip(walls, fitted)) / max(sum((w - mean) ** 2 for w in walls), 1e-12)
+    section.lines += ["", f"Fit: {slope:.2f} s per submission + {intercept:.1f} s fixed; R² = {r2:.3f}."]
+    section.rows.append(
+        Row("grading scales linearly", f"R² {r2:.3f}, {slope:.1f} s / submission", "a straight line", r2,
+            "R² of the linear fit", "R² ≥ 0.98", r2 >= 0.98)
+    )  # fmt: skip
+    section.data = {"counts": counts, "walls": walls, "slope": slope, "intercept": intercept, "r2": r2}
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(counts, walls, "o", label="measured")
+    ax.plot(counts, fitted, "-", label=f"{slope:.1f} s/submission + {intercept:.0f} s")
+    ax.set_xlabel("submissions")
+    ax.set_ylabel("wall time (s)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "grading_scaling.png", dpi=120)
+    plt.close(fig)
+    section.plots.append("grading_scaling.png")
+    return section

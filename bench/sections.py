@@ -1,0 +1,209 @@
+"""The compute benchmarks of ``python -m bench``: data generation, the NumPy layers, the U-Net, CI times."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from bench.suite import Measured, PeakMemory, Row, Section, repeat, timed
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def data_section(repeats: int) -> Section:
+    """``cnnlab.data`` images/s (one core) against the images/s a U-Net training step consumes (two cores)."""
+    from bench.data import images_per_second, training_consumption
+    from cnnlab.data import Shapes
+
+    section = Section("data", "Data generation: `cnnlab.data.Shapes` against the training loop it feeds")
+    section.lines = [
+        "| images | rendered per second, 1 core | consumed per second by a U-Net training step, 2 cores | ratio |",
+        "| --- | --- | --- | --- |",
+    ]
+    for size in (64, 128):
+        torch.set_num_threads(2)
+        consumed = Measured(tuple(training_consumption(size, 16, max(3, repeats))))
+        torch.set_num_threads(1)
+        rendered = Measured(tuple(images_per_second(Shapes("train", 100_000, size=size), 100, repeats)))
+        torch.set_num_threads(os.cpu_count() or 1)
+        ratio = rendered.median / consumed.median
+        section.lines.append(f"| {size} px | {rendered.text('.0f')} | {consumed.text('.0f')} | {ratio:.1f}× |")
+        section.rows.append(
+            Row(
+                f"Shapes {size} px, images/s",
+                rendered.text(".0f"),
+                f"training {consumed.text('.0f')}",
+                ratio,
+                "rendered / consumed",
+                "≥ 1 (generation keeps up)",
+                ratio >= 1,
+            )  # fmt: skip
+        )
+        section.data[f"shapes_{size}"] = {"rendered": rendered.values, "consumed": consumed.values}
+    return section
+
+
+SHAPES = [
+    # (N, C, H, W), (F, kh, kw), stride, padding
+    ((8, 3, 64, 64), (16, 3, 3), 1, 1),
+    ((16, 16, 32, 32), (32, 3, 3), 1, 1),
+    ((16, 64, 16, 16), (64, 3, 3), 1, 1),
+    ((4, 32, 64, 64), (32, 5, 5), 2, 2),
+]
+
+
+def _layer_timings(ns: dict, shape: tuple, repeats: int, rng: np.random.Generator) -> dict[str, Measured]:
+    """Milliseconds of ours and torch's forward (``of``, ``tf``) and backward (``ob``, ``tb``) on one shape."""
+    (n, c, h, w), (f, kh, kw), s, p = shape
+    x, wt, b = rng.standard_normal((n, c, h, w)), rng.standard_normal((f, c, kh, kw)), rng.standard_normal(f)
+    dout = rng.standard_normal(ns["conv2d"](x, wt, b, stride=s, padding=p).shape)
+    xt, wtt, bt, doutt = (torch.from_numpy(a) for a in (x, wt, b, dout))
+    xg, wg, bg = (t.clone().requires_grad_() for t in (xt, wtt, bt))
+
+    def torch_backward() -> None:
+        for t in (xg, wg, bg):
+            t.grad = None
+        F.conv2d(xg, wg, bg, stride=s, padding=p).backward(doutt)
+
+    runs = {
+        "of": lambda: ns["conv2d"](x, wt, b, stride=s, padding=p),
+        "tf": lambda: F.conv2d(xt, wtt, bt, stride=s, padding=p),
+        "ob": lambda: ns["conv2d_backward"](dout, x, wt, b, stride=s, padding=p),
+        "tb": torch_backward,
+    }
+    for fn in runs.values():
+        fn()  # warm up
+    return {k: repeat(lambda fn=fn: timed(fn) * 1e3, repeats) for k, fn in runs.items()}
+
+
+def layers_section(repeats: int) -> Section:
+    """The instructor's NumPy ``conv2d`` / ``conv2d_backward`` against ``torch.nn.functional`` (float64)."""
+    from tests.support.nbcourse import solution_namespace
+
+    ns = solution_namespace("01_layers", "01_layers")
+    section = Section("layers", "Assignment 1: NumPy convolution against PyTorch (CPU, float64)")
+    section.lines = [
+        "| x / w, stride, padding | ours fwd ms | torch fwd ms | fwd ratio | ours bwd ms | torch bwd ms | bwd ratio |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    rng = np.random.default_rng(0)
+    fwd_ratios, bwd_ratios = [], []
+    for shape in SHAPES:
+        m = _layer_timings(ns, shape, repeats, rng)
+        fr, br = m["of"].median / m["tf"].median, m["ob"].median / m["tb"].median
+        fwd_ratios.append(fr)
+        bwd_ratios.append(br)
+        (n, c, h, w), (f, kh, kw), s, p = shape
+        section.lines.append(
+            f"| {(n, c, h, w)} / {(f, c, kh, kw)}, {s}, {p} | {m['of'].text('.1f')} | {m['tf'].text('.1f')} | "
+            f"{fr:.2f}× | {m['ob'].text('.1f')} | {m['tb'].text('.1f')} | {br:.2f}× |"
+        )
+    worst_f, worst_b = max(fwd_ratios), max(bwd_ratios)
+    section.lines += ["", "Ratio = ours / torch (below 1: ours is faster); median (min–max) of repeated runs."]
+    section.rows = [
+        Row("conv2d forward, worst shape", f"{worst_f:.2f}× torch", "torch.nn.functional.conv2d", worst_f,
+            "ours / torch", "≤ 1 (no slower than torch)", worst_f <= 1.0),
+        Row("conv2d backward, worst shape", f"{worst_b:.2f}× torch", "torch autograd", worst_b,
+            "ours / torch", "≤ 2", worst_b <= 2.0),
+    ]  # fmt: skip
+    section.data = {"forward_ratios": fwd_ratios, "backward_ratios": bwd_ratios}
+    return section
+
+
+def unet_section(budgets: list[float], out: Path) -> Section:
+    """The instructor's U-Net against ``segmentation_models_pytorch.Unet`` at equal wall-clock budgets."""
+    from autograder.checks.unet_results import miou_of, split_data
+    from bench.unet import BENCH_SEED, SIZE, instructor_unet, smp_unet, train_for
+    from cnnlab.device import get_device
+
+    device = get_device()
+    test = split_data(BENCH_SEED, None, size=SIZE)
+    section = Section("unet", "U-Net on `Shapes` (32 px): ours against `smp.Unet` (ResNet-18, random init)")
+    section.lines = [
+        "| budget s | model | steps | steps/s | peak memory MiB | test mIoU |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    results: dict[str, dict[float, float]] = {}
+    for seconds in budgets:
+        row = {}
+        for name, build in (("ours", instructor_unet), ("smp.Unet", smp_unet)):
+            model = build()
+            if model is None:
+                section.lines.append(f"| {seconds:.0f} | {name} | not installed | | | |")
+                continue
+            with PeakMemory(include_self=True) as memory:
+                stats = train_for(model, seconds, device)
+            peak = stats["peak_mib"] if device.type == "cuda" else memory.peak_total / 2**20
+            miou = miou_of(model, *test)
+            row[name] = miou
+            results.setdefault(name, {})[seconds] = miou
+            section.lines.append(
+                f"| {seconds:.0f} | {name} | {stats['steps']} | {stats['steps_per_s']:.1f} | {peak:.0f} | {miou:.3f} |"
+            )
+        if len(row) == 2:
+            ours, smp = row["ours"], row["smp.Unet"]
+            section.rows.append(
+                Row(f"U-Net mIoU at {seconds:.0f} s", f"{ours:.3f}", f"smp.Unet {smp:.3f}", ours / max(smp, 1e-9),
+                    "ours / smp", "ours higher", ours > smp)
+            )  # fmt: skip
+    section.lines += ["", f"Device: {device}. Peak memory on CPU: resident memory of the benchmark process."]
+    section.data = {k: {str(s): v for s, v in d.items()} for k, d in results.items()}
+    if results:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        for name, points in results.items():
+            ax.plot(list(points), list(points.values()), "o-", label=name)
+        ax.set_xlabel("training budget (s)")
+        ax.set_ylabel("test mIoU")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / "unet_budget.png", dpi=120)
+        plt.close(fig)
+        section.plots.append("unet_budget.png")
+    return section
+
+
+def ci_section() -> Section:
+    """Seconds each lecture notebook takes in fast mode (``COURSE_FAST=1``), run as CI runs them."""
+    section = Section("ci", "CI: lecture notebooks in fast mode")
+    section.lines = ["| notebook | seconds |", "| --- | --- |"]
+    notebooks = sorted((ROOT / "course").glob("*.ipynb"))
+    total = 0.0
+    for path in notebooks:
+        start = time.perf_counter()
+        code = (
+            "import nbformat, sys; from nbclient import NotebookClient; "
+            "nb = nbformat.read(sys.argv[1], as_version=4); "
+            "NotebookClient(nb, timeout=1200, resources={'metadata': {'path': sys.argv[2]}}).execute()"
+        )
+        run = subprocess.run(
+            [sys.executable, "-c", code, str(path), str(path.parent)],
+            env={**os.environ, "COURSE_FAST": "1", "MPLBACKEND": "Agg"},
+            capture_output=True,
+            text=True,
+        )
+        seconds = time.perf_counter() - start
+        total += seconds
+        section.lines.append(f"| {path.name} | {seconds:.0f}{'' if run.returncode == 0 else ' (failed)'} |")
+    section.lines += ["", f"All lecture notebooks: {total:.0f} s. The end-to-end grading tests' times are in the"]
+    section.lines += ["`grading` section (the same jobs, timed per submission)."]
+    section.data = {"total_seconds": total}
+    section.rows.append(Row("lecture notebooks, fast mode", f"{total:.0f} s", "CI limit 1800 s", total / 1800,
+                            "share of the CI limit", "", None))  # fmt: skip
+    return section
+
+
+def median_or_nan(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")

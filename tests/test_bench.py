@@ -1,0 +1,47 @@
+"""``python -m bench``: the report's pieces, the memory sampler, and one real section end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+from bench.suite import Measured, PeakMemory, Row, Section, report
+from tests.support.nbcourse import ROOT
+
+
+def test_measured_gives_median_and_spread():
+    m = Measured((3.0, 1.0, 2.0, 10.0))
+    assert m.median == 2.5 and m.text(".1f") == "2.5 (1.0–10.0)"
+
+
+def test_report_has_every_comparison_and_says_which_targets_are_missed():
+    met = Row("conv2d forward", "0.8× torch", "torch", 0.8, "ours / torch", "≤ 1", True)
+    missed = Row("U-Net mIoU at 30 s", "0.40", "smp 0.50", 0.8, "ours / smp", "ours higher", False)
+    sections = [Section("a", "First", ["| x |"], [met]), Section("b", "Second", [], [missed], plots=["b.png"])]
+    text = report(sections, "test machine", 90.0, "python -m bench")
+    summary = text.split("## Summary")[1].split("## First")[0]
+    assert "| conv2d forward |" in summary and "| met |" in summary
+    assert "| U-Net mIoU at 30 s |" in summary and "**missed**" in summary
+    assert "Machine: test machine" in text and "1.5 min" in text and "![b](b.png)" in text
+
+
+def test_peak_memory_sees_a_child_process():
+    code = "import time; x = bytearray(300 * 1024 * 1024); time.sleep(1.5)"
+    with PeakMemory(interval=0.05) as memory:
+        subprocess.run([sys.executable, "-c", code], check=True)
+        time.sleep(0.1)
+    assert memory.peak_process >= 250 * 1024 * 1024
+
+
+def test_one_section_runs_end_to_end(tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--only", "data", "--repeats", "1", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "| Shapes 64 px, images/s |" in text and "| Shapes 128 px, images/s |" in text
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert len(results["data"]["data"]["shapes_64"]["rendered"]) == 1
