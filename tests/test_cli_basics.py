@@ -111,6 +111,13 @@ def test_kernel_manager_class_is_the_one_seam(monkeypatch):
     assert execute.GuardedExecute().kernel_manager_class is execute.KERNEL_MANAGER_CLASS
     monkeypatch.setattr(execute, "KERNEL_MANAGER_CLASS", Sandboxed)
     assert execute.GuardedExecute().kernel_manager_class is Sandboxed
+    from traitlets.config import Config
+
+    from autograder.sandbox.manager import SandboxedKernelManager
+
+    config = Config()  # what a grading job sets: the course's config names the sandbox's manager
+    config.GuardedExecute.kernel_manager_class = "autograder.sandbox.manager.SandboxedKernelManager"
+    assert execute.GuardedExecute(config=config).kernel_manager_class is SandboxedKernelManager
 
 
 def test_limits_reach_the_executor_config():

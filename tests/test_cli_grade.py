@@ -173,10 +173,11 @@ def test_same_points_as_sequential_nbgrader_autograde(graded, tmp_path):
 def test_problems_are_flagged_with_a_message_and_points_earned_before(graded):
     records = journal_for(Course.open(graded["root"]), TOY).latest()
     kinds = {s: [p["kind"] for p in r["problems"]] for s, r in records.items()}
-    assert kinds == {"good": [], "blank": [], "wrong": [], "slow": ["timeout"], "crash": ["dead_kernel"],
+    assert kinds == {"good": [], "blank": [], "wrong": [], "slow": ["timeout"], "crash": ["exit"],
                      "corrupt": ["corrupt"], "misnamed": ["missing_notebook"]}  # fmt: skip
     assert (
-        records["crash"]["problems"][0]["cell"] == "mul" and "kernel died" in records["crash"]["problems"][0]["message"]
+        records["crash"]["problems"][0]["cell"] == "mul"
+        and "kernel died: it exited with status 1" in records["crash"]["problems"][0]["message"]
     )
     assert records["slow"]["problems"][0]["cell"] == "mul"
     assert "toy.ipynb is not a readable notebook" in records["corrupt"]["problems"][0]["message"]
@@ -188,7 +189,7 @@ def test_problems_are_flagged_with_a_message_and_points_earned_before(graded):
         flagged = {s: gb.find_submission_notebook(TOY, TOY, s).flagged for s in EXPECTED}
     assert flagged == {s: bool(kinds[s]) for s in EXPECTED}
     out = graded["output"]
-    assert "crash: 5/10" in out and "flagged dead_kernel" in out and "flagged timeout" in out
+    assert "crash: 5/10" in out and "flagged exit" in out and "flagged timeout" in out
 
 
 def test_rerun_skips_finished_and_force_grades_again_once(graded):
@@ -271,12 +272,12 @@ def test_dask_cluster_gives_the_same_grades(graded, tmp_path):
     theirs, ours = _cell_scores(root), _cell_scores(graded["root"])
     assert theirs == {s: ours[s] for s in students}
     records = journal_for(Course.open(root), TOY).latest()
-    assert [p["kind"] for p in records["crash"]["problems"]] == ["dead_kernel"]
+    assert [p["kind"] for p in records["crash"]["problems"]] == ["exit"]
 
 
 def test_autograded_notebook_records_the_problems(graded):
     path = graded["root"] / "autograded" / "crash" / TOY / f"{TOY}.ipynb"
     nb = nbformat.read(path, as_version=4)
-    assert nb.metadata["autograder"]["problems"][0]["kind"] == "dead_kernel"
+    assert nb.metadata["autograder"]["problems"][0]["kind"] == "exit"
     [test_mul] = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_mul"]
     assert test_mul.outputs[0]["ename"] == "NotRun"

@@ -31,7 +31,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_grade
-from traitlets import Integer, Unicode, default
+from traitlets import Integer, Unicode
 
 from ..verify.replay import free_names
 
@@ -76,17 +76,18 @@ class GuardedExecute(Execute):
         1_000_000, help="Largest size (bytes of JSON) of one cell's outputs; larger outputs are cut."
     ).tag(config=True)
 
-    @default("kernel_manager_class")
-    def _default_kernel_manager_class(self) -> type:
-        return KERNEL_MANAGER_CLASS
-
     record_dir = Unicode(
         "", help="When set, graded test cells are recorded for the outside verdict, into <record_dir>/<notebook>.json."
     ).tag(config=True)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("shutdown_kernel", "immediate")  # a graded kernel has nothing left to save
+        kwargs.setdefault("shutdown_kernel", "immediate")
+        # nbgrader's Execute passes its own kernel_manager_class as an argument, which would beat the config
+        kwargs.setdefault("kernel_manager_class", KERNEL_MANAGER_CLASS)
         super().__init__(*args, **kwargs)
+        configured = self.config.get("GuardedExecute", {}).get("kernel_manager_class")
+        if configured:
+            self.kernel_manager_class = configured
 
     # --- limits -----------------------------------------------------------------------------------------
     def _remaining(self) -> float | None:
