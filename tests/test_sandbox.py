@@ -125,3 +125,13 @@ def test_packages_and_working_copies_under_tmp_are_mounted_over_the_private_tmp(
                          "PYTHONPATH": str(package.parent)})  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["42", "/tmp"]
+
+
+@needs_bwrap
+def test_the_kernel_imports_the_graders_own_checks(tmp_path):
+    probe = "import autograder; print(autograder.__file__)"
+    argv = command.bwrap_argv(SandboxPolicy(), [], "/") + [sys.executable, "-c", probe]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == str(ROOT / "autograder" / "__init__.py")

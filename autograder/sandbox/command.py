@@ -82,6 +82,14 @@ def python_dirs() -> list[str]:
     return sorted(d for d in dirs if d and os.path.isdir(d))
 
 
+def kernel_pythonpath() -> str:
+    """``PYTHONPATH`` inside the sandbox: the folders holding the grader's own packages first, so the kernel
+    imports the same ``autograder`` and ``cnnlab`` as the grader (an editable install may point elsewhere)."""
+    parents = [os.path.dirname(d) for d in package_dirs()]
+    existing = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return os.pathsep.join(dict.fromkeys(parents + existing))
+
+
 def gpu_devices() -> list[str]:
     """NVIDIA device files to pass through (empty on a machine without them)."""
     return sorted(glob.glob("/dev/nvidia*")) + sorted(glob.glob("/dev/dri/*"))
@@ -170,6 +178,7 @@ def bwrap_argv(policy: SandboxPolicy, writable: Iterable[str], cwd: str, *, drop
     argv += ["--chdir", cwd, "--unsetenv", "JPY_PARENT_PID"]
     for name, value in SANDBOX_ENV.items():
         argv += ["--setenv", name, value]
+    argv += ["--setenv", "PYTHONPATH", kernel_pythonpath()]
     argv.append("--")
     if drop_root:
         uid = sandbox_uid()
