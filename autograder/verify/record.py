@@ -71,13 +71,25 @@ class Recorder:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _STATE["recording"] is None or _STATE["depth"]:
             return self.__wrapped__(*args, **kwargs)
-        entry = {"name": self.__recorded_name__, "via": "direct", "args": digest((args, kwargs))}
+        return self._record(
+            "direct",
+            args,
+            kwargs,
+            lambda: self.__wrapped__(*args, **kwargs),
+            Exception,
+            lambda err: {"type": type(err).__name__, "message": str(err)[:2000]},
+        )
+
+    def _record(self, via: str, args: tuple, kwargs: dict, run: Callable[[], Any],
+                catches: type[BaseException], describe: Callable[[BaseException], dict]) -> Any:  # fmt: skip
+        """Run ``run`` (a call of the wrapped function) and log its argument fingerprint and outcome."""
+        entry: dict[str, Any] = {"name": self.__recorded_name__, "via": via, "args": digest((args, kwargs))}
         before = _array_digests(args)
         _STATE["depth"] += 1
         try:
-            result = self.__wrapped__(*args, **kwargs)
-        except Exception as err:
-            entry["raise"] = {"type": type(err).__name__, "message": str(err)[:2000]}
+            result = run()
+        except catches as err:
+            entry["raise"] = describe(err)
             self._log.append(entry)
             raise
         finally:
@@ -120,21 +132,14 @@ def boundary(call: Callable) -> Callable:
         if not isinstance(fn, Recorder) or _STATE["recording"] is None or _STATE["depth"]:
             inner = fn.__wrapped__ if isinstance(fn, Recorder) else fn
             return call(task, inner, *args, **kwargs)
-        entry = {"name": fn.__recorded_name__, "via": "check", "args": digest((args, kwargs))}
-        before = _array_digests(args)
-        _STATE["depth"] += 1
-        try:
-            result = call(task, fn.__wrapped__, *args, **kwargs)
-        except AssertionError as err:
-            entry["raise"] = {"type": "CheckFailed", "task": getattr(err, "task", task), "message": _message(err)}
-            fn._log.append(entry)
-            raise
-        finally:
-            _STATE["depth"] -= 1
-        entry["out"] = encode(result)
-        entry["mutated"] = _mutations(args, before)
-        fn._log.append(entry)
-        return result
+        return fn._record(
+            "check",
+            args,
+            kwargs,
+            lambda: call(task, fn.__wrapped__, *args, **kwargs),
+            AssertionError,
+            lambda err: {"type": "CheckFailed", "task": getattr(err, "task", task), "message": _message(err)},
+        )
 
     return wrapper
 
