@@ -12,9 +12,6 @@ When a GPU is present, the instructor's solution is graded on it as well and mus
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
 
@@ -22,13 +19,12 @@ from tests.support.assignment02 import ASSIGNMENT, MISTAKES, NOTEBOOK, RESULT_CE
 from tests.support.nbcourse import (
     ROOT,
     Course,
+    grade_with_cli,
     hidden_test_lines,
     leaked_solution_lines,
-    make_submission,
     notebook_cells,
     visible_text,
 )
-from tests.support.toycourse import cli_env
 
 COMMITTED_RELEASE = ROOT / "assignments" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
 
@@ -48,28 +44,11 @@ def _over_budget(nb):
 
 
 def _grade(course: Course, cache, students: dict[str, tuple], device: str | None = None) -> Course:
-    course.nbgrader("generate_assignment", ASSIGNMENT, "--force")
-    release = course.root / "assignments" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
-    for student, (mutations, fill, *edit) in students.items():
-        nb = make_submission(release, ASSIGNMENT, NOTEBOOK, mutations, fill=fill)
-        for change in edit:
-            nb = change(nb)
-        course.submit(student, ASSIGNMENT, NOTEBOOK, nb)
     env = {"AUTOGRADER_CACHE": str(cache)}
     if device:
         env["COURSE_DEVICE"] = device
-    workers = "1" if device else "2"  # two workers share a 2-core CI machine (one thread each)
-    grading = subprocess.run(
-        [sys.executable, "-m", "autograder", "--course", str(course.root), "grade", ASSIGNMENT, "--no-progress"]
-        + ["--workers", workers],
-        capture_output=True,
-        text=True,
-        env={**cli_env(), **env},
-        timeout=3000,
-    )
-    assert grading.returncode == 0, grading.stdout + grading.stderr
-    course.nbgrader("generate_feedback", ASSIGNMENT, "--force")
-    return course
+    # two workers share a 2-core CI machine (one thread each)
+    return grade_with_cli(course, ASSIGNMENT, NOTEBOOK, students, env, workers=1 if device else 2)
 
 
 @pytest.fixture(scope="module")

@@ -37,12 +37,20 @@ def grading() -> bool:
 
 
 def training_budget(
-    steps: int, batch_size: int = GRADING_BATCH_SIZE, device: torch.device | str | None = None
+    steps: int,
+    batch_size: int = GRADING_BATCH_SIZE,
+    device: torch.device | str | None = None,
+    *,
+    grading_steps: int = GRADING_STEPS,
+    grading_batch_size: int = GRADING_BATCH_SIZE,
 ) -> Budget:
-    """The budget a training cell should use: scaled to the device, or the grading budget when graded."""
+    """The budget a training cell should use: scaled to the device, or the grading budget when graded.
+
+    ``grading_steps`` and ``grading_batch_size``: the assignment's grading budget (Assignment 2's by default).
+    """
     if not grading():
         return scale_budget(steps, batch_size, device)
-    budget = Budget(steps=min(steps, GRADING_STEPS), batch_size=min(batch_size, GRADING_BATCH_SIZE))
+    budget = Budget(steps=min(steps, grading_steps), batch_size=min(batch_size, grading_batch_size))
     if (steps, batch_size) != (budget.steps, budget.batch_size):
         print(
             f"Grading: training cut from {steps} steps of {batch_size} images to the grading budget of "

@@ -74,7 +74,8 @@ def miou_of(
     return ref.mean_iou(ref.confusion_matrix(torch.cat(preds), masks, num_classes))
 
 
-def _state_key(model: nn.Module) -> str:
+def state_key(model: nn.Module) -> str:
+    """A hash of the model's parameters and buffers: the same for the same weights."""
     h = hashlib.sha256()
     for name, tensor in model.state_dict().items():
         h.update(name.encode())
@@ -93,7 +94,7 @@ def check_result(model: nn.Module, min_miou: float, *, seed: int | None = None, 
     task = "trained model"
     if not isinstance(model, nn.Module):
         raise CheckFailed(task, f"`model` must be your trained UNet, got {type(model).__name__}")
-    key = (_state_key(model), seed, None if seed is not None else split)
+    key = (state_key(model), seed, None if seed is not None else split)
     if key not in _results:
         images, masks = split_data(seed, split)
         try:
@@ -109,7 +110,7 @@ def check_result(model: nn.Module, min_miou: float, *, seed: int | None = None, 
 
 def fingerprint(model: nn.Module) -> str:
     """A hash of what training depends on: initial weights, outputs and gradients on fixed inputs."""
-    h = hashlib.sha256(_state_key(model).encode())
+    h = hashlib.sha256(state_key(model).encode())
     g = torch.Generator().manual_seed(11)
     x = torch.rand(2, 3, 32, 32, generator=g)
     y = torch.randint(0, Shapes.num_classes, (2, 32, 32), generator=g)

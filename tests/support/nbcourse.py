@@ -123,6 +123,41 @@ class Course:
         return out
 
 
+def grade_with_cli(
+    course: Course,
+    assignment: str,
+    notebook: str,
+    students: dict[str, tuple],
+    env: dict[str, str] | None = None,
+    workers: int = 2,
+) -> Course:
+    """Release ``assignment``, submit one notebook per student, grade with ``autograder grade``, make feedback.
+
+    ``students`` maps a name to ``(mutations, fill, *edits)``: the instructor's answers with the mutations
+    (``fill=False``: the blank release), then each edit (a function of the notebook) applied in turn.
+    """
+    from tests.support.toycourse import cli_env
+
+    course.nbgrader("generate_assignment", assignment, "--force")
+    release = course.root / "assignments" / assignment / f"{notebook}.ipynb"
+    for student, (mutations, fill, *edits) in students.items():
+        nb = make_submission(release, assignment, notebook, mutations, fill=fill)
+        for edit in edits:
+            nb = edit(nb)
+        course.submit(student, assignment, notebook, nb)
+    grading = subprocess.run(
+        [sys.executable, "-m", "autograder", "--course", str(course.root), "grade", assignment, "--no-progress"]
+        + ["--workers", str(workers)],
+        capture_output=True,
+        text=True,
+        env={**cli_env(), **(env or {})},
+        timeout=3000,
+    )
+    assert grading.returncode == 0, grading.stdout + grading.stderr
+    course.nbgrader("generate_feedback", assignment, "--force")
+    return course
+
+
 def notebook_cells(path: Path) -> list[tuple[str, str, dict]]:
     """``(cell_type, source, nbgrader metadata)`` of every cell of a notebook."""
     nb = nbformat.read(path, as_version=4)

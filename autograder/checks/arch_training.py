@@ -1,0 +1,203 @@
+"""Checks of Assignment 3's small ResNet: the network, the evaluation function and the trained model's accuracy.
+
+* ``check_make_resnet(make_resnet)``: ``make_resnet(num_classes, width)`` builds the network from the
+  student's ``BasicBlock``, starts with the notebook's ``Standardize`` (so raw images go in and the grader can
+  feed them), ends with global average pooling and a linear layer (so any image size works), and has a
+  parameter count in the stated range.
+* ``check_evaluate(evaluate)``: ``evaluate(model, images, labels, batch_size)`` returns the accuracy of the
+  model in eval mode; a probe network records how it was called, so BatchNorm left in train mode at
+  evaluation is named.
+* ``check_accuracy(model, min_accuracy, seed=...)``: the grader's own evaluation of the trained model on a
+  ``ShapesClassification`` split — the hidden tests pass a seed that appears nowhere else. Several cells with
+  rising thresholds give points by steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from cnnlab.data import ShapesClassification
+from cnnlab.device import get_device
+
+from .arch_blocks import build, count_params
+from .common import CheckFailed, call_student
+from .probes import record_calls
+from .unet_results import state_key
+
+#: Image size and evaluation images of the assignment.
+IMAGE_SIZE = 32
+EVAL_IMAGES = 500
+#: Parameters ``make_resnet(4, width=16)`` must have (stated in the notebook).
+PARAMS_RANGE = (30_000, 300_000)
+
+
+def check_make_resnet(make_resnet: Callable) -> None:
+    """``make_resnet(num_classes=4, width=16)``: Standardize, stem, BasicBlocks, global pooling, linear."""
+    task = "make_resnet"
+    g = torch.Generator().manual_seed(8)
+    model = build(task, make_resnet, 4, width=16)
+    blocks = [m for m in model.modules() if type(m).__name__ == "BasicBlock"]
+    if len(blocks) < 3:
+        raise CheckFailed(
+            task, f"found {len(blocks)} BasicBlock modules; build the network from (at least three of) your BasicBlock"
+        )
+    n = count_params(model)
+    if not PARAMS_RANGE[0] <= n <= PARAMS_RANGE[1]:
+        raise CheckFailed(
+            task,
+            f"make_resnet(4, width=16) has {n:,} parameters, expected between "
+            f"{PARAMS_RANGE[0]:,} and {PARAMS_RANGE[1]:,}",
+        )
+    for num_classes, width, size in ((4, 16, (32, 32)), (4, 16, (48, 40)), (7, 8, (32, 32))):
+        net = model if (num_classes, width) == (4, 16) else build(task, make_resnet, num_classes, width=width)
+        x = torch.rand(2, 3, *size, generator=g)
+        try:
+            with torch.no_grad():
+                out = call_student(task, net, x)
+        except CheckFailed as err:
+            if size == (32, 32):
+                raise
+            raise CheckFailed(
+                task,
+                f"{err.message} for images {(2, 3, *size)}.\nLikely mistake: end with global "
+                "average pooling (nn.AdaptiveAvgPool2d(1)) and nn.Flatten(), so that the linear "
+                "layer sees 4 * width features whatever the image size",
+            ) from err
+        expected = (2, num_classes)
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise CheckFailed(
+                task,
+                f"make_resnet({num_classes}, width={width}) on images {(2, 3, *size)} returned "
+                f"{shape}, expected logits of shape {expected}.\nLikely mistake: end with global "
+                "average pooling (nn.AdaptiveAvgPool2d(1)), nn.Flatten() and nn.Linear",
+            )
+    x, other = torch.rand(2, 3, 32, 32, generator=g), torch.rand(2, 3, 32, 32, generator=g)
+    with torch.no_grad():
+        plain, shifted, different = model(x), model(0.5 * x + 0.2), model(other)
+    if (plain - shifted).abs().max() > 0.05 * (plain - different).abs().max():
+        raise CheckFailed(
+            task,
+            "the network's output changes when the images are made darker and lower in contrast.\nLikely mistake: "
+            "the network must start with Standardize(), which normalises each image and channel (the grader feeds "
+            "raw images in [0, 1])",
+        )
+
+
+class ProbeClassifier(nn.Module):
+    """A tiny classifier that records its calls: BatchNorm, then a 3x3 convolution, pooling and a linear layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(9)
+        self.norm = nn.BatchNorm2d(3)
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.head = nn.Linear(6, 4)
+        self.calls: list[tuple[bool, bool, int]] = []  # (training, grad enabled, batch size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls.append((self.training, torch.is_grad_enabled(), x.shape[0]))
+        return self.head(torch.relu(self.conv(self.norm(x))).mean(dim=(2, 3)))
+
+
+def check_evaluate(evaluate: Callable) -> None:
+    """``evaluate(model, images, labels, batch_size=256)`` returns the accuracy of the model in eval mode."""
+    task = "evaluate"
+    device = get_device()
+    g = torch.Generator().manual_seed(10)
+    model = ProbeClassifier()
+    with torch.no_grad():  # statistics far from any batch's: train-mode BatchNorm changes the predictions
+        model.norm.running_mean.fill_(0.8)
+        model.norm.running_var.fill_(4.0)
+    images = torch.rand(50, 3, 8, 8, generator=g)
+    model.eval()
+    with torch.no_grad():
+        pred = model(images).argmax(1)
+    labels = torch.where(torch.rand(50, generator=g) < 0.6, pred, torch.randint(0, 4, (50,), generator=g))
+    expected = float((pred == labels).float().mean())
+    model.calls.clear()
+    model = model.to(device).train()  # evaluate must switch it to eval mode
+    with record_calls() as log:
+        got = call_student(task, evaluate, model, images, labels, batch_size=16)
+    if not model.calls:
+        raise CheckFailed(task, "evaluate never called the model")
+    if any(training for training, _, _ in model.calls):
+        raise CheckFailed(
+            task,
+            "the model was in train mode during evaluation.\nLikely mistake: BatchNorm in "
+            "train mode at evaluation normalises with each batch's own statistics (and dropout "
+            "drops units); call model.eval() before predicting",
+        )
+    if max(size for _, _, size in model.calls) > 16:
+        raise CheckFailed(task, "evaluate ignored batch_size: predict in batches of at most batch_size images")
+    if device.type == "cpu" and log.moved_to_device == 0:
+        raise CheckFailed(
+            task,
+            "the data is not moved to the model's device: on a GPU this fails. Move each batch "
+            "with .to(device), where device = next(model.parameters()).device",
+        )
+    if isinstance(got, torch.Tensor) and got.numel() == 1:
+        got = got.item()
+    if not isinstance(got, (int, float)):
+        raise CheckFailed(task, f"evaluate must return the accuracy as a float, got {type(got).__name__}")
+    if abs(got - expected) > 1e-6:
+        hint = " (a percentage? return a fraction in [0, 1])" if abs(got - 100 * expected) < 1e-4 else ""
+        raise CheckFailed(task, f"returned {got:.4f}, expected the accuracy {expected:.4f}{hint}")
+    if any(grad for _, grad, _ in model.calls):
+        raise CheckFailed(task, "gradients were recorded during evaluation: wrap it in torch.no_grad()")
+
+
+def split_data(seed: int | None, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Raw images and labels of a ``ShapesClassification`` split (``seed``: a split of the grader's own)."""
+    if seed is not None:
+        return ShapesClassification(None, EVAL_IMAGES, size=IMAGE_SIZE, seed=seed).as_tensors()
+    return ShapesClassification(split, EVAL_IMAGES, size=IMAGE_SIZE).as_tensors()
+
+
+@torch.no_grad()
+def accuracy_of(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """The grader's own evaluation: eval mode, batches on the model's device, argmax."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        preds = [model(images[i : i + 100].to(device)).argmax(1).cpu() for i in range(0, len(images), 100)]
+    finally:
+        model.train(was_training)
+    return float((torch.cat(preds) == labels).float().mean())
+
+
+_results: dict[tuple[str, object, object], float] = {}
+
+
+def check_accuracy(model: nn.Module, min_accuracy: float, *, seed: int | None = None, split: str = "val") -> None:
+    """Fail unless the trained ``model`` reaches ``min_accuracy`` on the split; print the accuracy.
+
+    Returns nothing: nbgrader would take a number left as a test cell's output for its score.
+    """
+    task = "trained model"
+    if not isinstance(model, nn.Module):
+        raise CheckFailed(task, f"`model` must be your trained network, got {type(model).__name__}")
+    key = (state_key(model), seed, None if seed is not None else split)
+    if key not in _results:
+        images, labels = split_data(seed, split)
+        try:
+            _results[key] = accuracy_of(model, images, labels)
+        except Exception as err:
+            raise CheckFailed(task, f"evaluating the model raised {type(err).__name__}: {err}") from err
+    accuracy = _results[key]
+    where = "the hidden test split" if seed is not None else f"the {split} split"
+    if accuracy < min_accuracy:
+        hint = ""
+        if accuracy < 0.35:
+            hint = (
+                "\nThat is close to chance (0.25 for 4 balanced classes): the network did not learn. Check that "
+                "the optimizer steps, the loss takes logits, and the augmentation keeps each image's label."
+            )
+        raise CheckFailed(
+            task, f"accuracy {accuracy:.3f} on {where}; this step needs at least {min_accuracy:.2f}" + hint
+        )
+    print(f"accuracy {accuracy:.3f} on {where} (needed {min_accuracy:.2f})")
