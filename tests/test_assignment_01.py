@@ -1,7 +1,9 @@
-"""Assignment 1 end to end with nbgrader: release, submissions, autograde, feedback.
+"""Assignment 1 end to end: nbgrader's release, the course's grader (``autograder grade``: sandboxed kernels in two
+workers, outside verdicts), nbgrader's feedback.
 
 One temporary course is graded once for the module: the instructor's solution submitted as a student, the
-blank release, and one submission per typical mistake (tests/support/assignment01.py).
+blank release, and one submission per typical mistake (tests/support/assignment01.py). (That the grader gives
+the points sequential ``nbgrader autograde`` gives is shown in tests/test_cli_grade.py.)
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from tests.support.assignment01 import ASSIGNMENT, MISTAKES, NOTEBOOK
 from tests.support.nbcourse import (
     ROOT,
     Course,
+    grade_with_cli,
     hidden_test_lines,
     leaked_solution_lines,
-    make_submission,
     notebook_cells,
     visible_text,
 )
@@ -24,17 +26,10 @@ COMMITTED_RELEASE = ROOT / "assignments" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> Course:
+    students = {"instructor": ((), True), "blank": ((), False)}
+    students.update({m.name: (m.mutations, True) for m in MISTAKES})
     course = Course(tmp_path_factory.mktemp("course"), [ASSIGNMENT])
-    course.nbgrader("generate_assignment", ASSIGNMENT, "--force")
-    release = course.root / "assignments" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
-    course.submit("instructor", ASSIGNMENT, NOTEBOOK, make_submission(release, ASSIGNMENT, NOTEBOOK))
-    course.submit("blank", ASSIGNMENT, NOTEBOOK, make_submission(release, ASSIGNMENT, NOTEBOOK, fill=False))
-    for mistake in MISTAKES:
-        nb = make_submission(release, ASSIGNMENT, NOTEBOOK, mistake.mutations)
-        course.submit(mistake.name, ASSIGNMENT, NOTEBOOK, nb)
-    course.nbgrader("autograde", ASSIGNMENT, "--force")
-    course.nbgrader("generate_feedback", ASSIGNMENT, "--force")
-    return course
+    return grade_with_cli(course, ASSIGNMENT, NOTEBOOK, students)
 
 
 def test_committed_release_is_up_to_date(graded):

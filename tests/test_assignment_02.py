@@ -1,9 +1,10 @@
 """Assignment 2 end to end: nbgrader's release, the course's grader (``autograder grade``, nbgrader's Autograde in
 parallel workers) with real training, nbgrader's feedback.
 
-One temporary course is graded once for the module: the instructor's solution, the blank release, one
-submission per typical mistake (tests/support/assignment02.py) and one whose training cell ignores the
-grading budget. (That grading is deterministic — seeded training, evaluation without randomness — is shown
+One temporary course is graded once for the module: the instructor's solution, the blank release and one
+submission per typical mistake (tests/support/assignment02.py). (A training cell that ignores the grading
+budget is shown to be cut in tests/test_assignment_03.py, whose training costs a quarter of this one's; the
+budget code is the same. That grading is deterministic — seeded training, evaluation without randomness — is shown
 in tests/test_checks_unet.py, where it costs seconds instead of a second graded submission.)
 Training runs for real, bounded by the grading budget; the trainability
 check's results are cached between submissions whose networks behave identically (``AUTOGRADER_CACHE``).
@@ -15,7 +16,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.support.assignment02 import ASSIGNMENT, MISTAKES, NOTEBOOK, RESULT_CELLS
+from tests.support.assignment02 import ASSIGNMENT, MISTAKES, NOTEBOOK
 from tests.support.nbcourse import (
     ROOT,
     Course,
@@ -27,20 +28,6 @@ from tests.support.nbcourse import (
 )
 
 COMMITTED_RELEASE = ROOT / "assignments" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
-
-
-OVER_BUDGET = "budget = Budget(20 * checks.GRADING_STEPS, 16)  # ignores the grading budget"
-
-
-def _over_budget(nb):
-    """The instructor's notebook with a training cell that asks for far more steps than the grading budget."""
-    cell = next(c for c in nb.cells if c.cell_type == "code" and "budget = checks.training_budget(" in c.source)
-    lines = [
-        OVER_BUDGET if line.startswith("budget = checks.training_budget(") else line
-        for line in cell.source.splitlines()
-    ]
-    cell.source = "from cnnlab.device import Budget\n" + "\n".join(lines)
-    return nb
 
 
 def _grade(course: Course, cache, students: dict[str, tuple], device: str | None = None) -> Course:
@@ -56,7 +43,6 @@ def graded(tmp_path_factory) -> Course:
     students = {
         "instructor": ((), True),
         "blank": ((), False),
-        "over_budget": ((), True, _over_budget),
     }
     students.update({m.name: (m.mutations, True) for m in MISTAKES})
     course = Course(tmp_path_factory.mktemp("course"), [ASSIGNMENT])
@@ -110,18 +96,6 @@ def test_feedback_never_shows_hidden_tests(graded):
         text = visible_text(html_path.read_text())
         shown = [line for line in hidden if line in text]
         assert not shown, f"{html_path.parent.parent.name}: hidden test lines in feedback: {shown[:2]}"
-
-
-def test_training_past_the_grading_budget_is_cut_with_a_message(graded):
-    import nbformat
-
-    path = graded.root / "autograded" / "over_budget" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    cell = next(c for c in nb.cells if OVER_BUDGET in c.source)
-    shown = "\n".join(str(o.get("evalue", "")) + "".join(o.get("traceback", [])) for o in cell.outputs)
-    assert "training stopped after" in shown and "grading budget" in shown
-    scores = graded.scores(ASSIGNMENT, NOTEBOOK)["over_budget"]
-    assert all(points for cell_id, points in scores.items() if cell_id not in RESULT_CELLS)
 
 
 def test_feedback_shows_the_trained_models_score(graded):

@@ -1,25 +1,29 @@
 """Assignment 3 end to end: nbgrader's release, the course's grader (``autograder grade``, sandboxed kernels in
 parallel workers) with real training, nbgrader's feedback.
 
-One temporary course is graded once for the module: the instructor's solution, the blank release and one
-submission per typical mistake (tests/support/assignment03.py). Every filled-in submission trains its small
+One temporary course is graded once for the module: the instructor's solution, the blank release, one
+submission per typical mistake (tests/support/assignment03.py) and one whose training cell ignores the grading
+budget. Every filled-in submission trains its small
 ResNet for real, bounded by the assignment's grading budget. When a GPU is present, the instructor's solution is
 graded on it as well and must earn the same points.
 """
 
 from __future__ import annotations
 
+import nbformat
 import pytest
 import torch
 
-from tests.support.assignment03 import ASSIGNMENT, MISTAKES, NOTEBOOK
+from tests.support.assignment03 import ACCURACY_CELLS, ASSIGNMENT, E2E_MISTAKES, NOTEBOOK
 from tests.support.nbcourse import (
+    OVER_BUDGET,
     ROOT,
     Course,
     grade_with_cli,
     hidden_test_lines,
     leaked_solution_lines,
     notebook_cells,
+    over_budget,
     visible_text,
 )
 
@@ -29,8 +33,8 @@ HIDDEN_SEED = "seed=271828"
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> Course:
-    students = {"instructor": ((), True), "blank": ((), False)}
-    students.update({m.name: (m.mutations, True) for m in MISTAKES})
+    students = {"instructor": ((), True), "blank": ((), False), "over_budget": ((), True, over_budget)}
+    students.update({m.name: (m.mutations, True) for m in E2E_MISTAKES})
     course = Course(tmp_path_factory.mktemp("course"), [ASSIGNMENT])
     return grade_with_cli(course, ASSIGNMENT, NOTEBOOK, students)
 
@@ -65,7 +69,7 @@ def test_blank_release_scores_zero(graded):
     assert sum(v or 0 for v in scores.values()) == 0
 
 
-@pytest.mark.parametrize("mistake", MISTAKES, ids=lambda m: m.name)
+@pytest.mark.parametrize("mistake", E2E_MISTAKES, ids=lambda m: m.name)
 def test_typical_mistake_gets_partial_credit_and_named_feedback(graded, mistake):
     scores = graded.scores(ASSIGNMENT, NOTEBOOK)[mistake.name]
     failed = {cell for cell, points in scores.items() if not points}
@@ -87,6 +91,16 @@ def test_feedback_never_shows_hidden_tests(graded):
 def test_feedback_shows_the_trained_models_accuracy(graded):
     text = visible_text((graded.root / "feedback" / "instructor" / ASSIGNMENT / f"{NOTEBOOK}.html").read_text())
     assert "accuracy" in text and "on the hidden test split" in text
+
+
+def test_training_past_the_grading_budget_is_cut_with_a_message(graded):
+    path = graded.root / "autograded" / "over_budget" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if OVER_BUDGET in c.source)
+    shown = "\n".join(str(o.get("evalue", "")) + "".join(o.get("traceback", [])) for o in cell.outputs)
+    assert "training stopped after 600 optimizer steps" in shown and "grading budget" in shown
+    scores = graded.scores(ASSIGNMENT, NOTEBOOK)["over_budget"]
+    assert all(points for cell_id, points in scores.items() if cell_id not in ACCURACY_CELLS)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -123,6 +123,18 @@ class Course:
         return out
 
 
+OVER_BUDGET = "budget = Budget(20 * checks.GRADING_STEPS, checks.GRADING_BATCH_SIZE)  # ignores the grading budget"
+
+
+def over_budget(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook with its training cell asking for 20 times the grading budget's steps (Assignments 2, 3)."""
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "budget = checks.training_budget(" in c.source)
+    asked = "budget = checks.training_budget("
+    lines = [OVER_BUDGET if line.startswith(asked) else line for line in cell.source.splitlines()]
+    cell.source = "from cnnlab.device import Budget\n" + "\n".join(lines)
+    return nb
+
+
 def grade_with_cli(
     course: Course,
     assignment: str,
