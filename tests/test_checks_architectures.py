@@ -10,6 +10,7 @@ from torch import nn
 
 from autograder.checks import architectures as checks
 from autograder.checks import budget
+from autograder.checks.arch_training import accuracy_of
 from autograder.checks.common import CheckFailed
 from tests.support.assignment03 import ASSIGNMENT, MISTAKES, NOTEBOOK
 from tests.support.nbcourse import solution_cells
@@ -342,3 +343,17 @@ def test_training_budget_is_the_assignments_when_graded(monkeypatch, capsys):
     monkeypatch.setenv("AUTOGRADER_GRADING", "0")
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
     assert checks.training_budget(100, 8, "cpu") == budget.Budget(100, 8)
+
+
+def test_training_is_deterministic_so_grading_twice_gives_the_same_points(solution):
+    """The notebook's seeded training (20 steps here) and the grader's evaluation repeat exactly."""
+    images, labels = torch.rand(64, 3, 32, 32), torch.randint(0, 4, (64,))
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = solution["make_resnet"](4, width=8)
+        losses = solution["train"](model, images, labels, budget.Budget(20, 8), augment=True, seed=3)
+        runs.append((losses, [p.detach().clone() for p in model.parameters()]))
+    assert runs[0][0] == runs[1][0]
+    assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
+    assert accuracy_of(model, images, labels) == accuracy_of(model, images, labels)
