@@ -25,7 +25,7 @@ from cnnlab.device import get_device
 from .arch_blocks import build, count_params
 from .common import CheckFailed, call_student
 from .probes import record_calls
-from .unet_results import state_key
+from .scores import TASK, score_once, where
 
 #: Image size and evaluation images of the assignment.
 IMAGE_SIZE = 32
@@ -170,26 +170,14 @@ def accuracy_of(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) ->
     return float((torch.cat(preds) == labels).float().mean())
 
 
-_results: dict[tuple[str, object, object], float] = {}
-
-
 def check_accuracy(model: nn.Module, min_accuracy: float, *, seed: int | None = None, split: str = "val") -> None:
     """Fail unless the trained ``model`` reaches ``min_accuracy`` on the split; print the accuracy.
 
     Returns nothing: nbgrader would take a number left as a test cell's output for its score.
     """
-    task = "trained model"
     if not isinstance(model, nn.Module):
-        raise CheckFailed(task, f"`model` must be your trained network, got {type(model).__name__}")
-    key = (state_key(model), seed, None if seed is not None else split)
-    if key not in _results:
-        images, labels = split_data(seed, split)
-        try:
-            _results[key] = accuracy_of(model, images, labels)
-        except Exception as err:
-            raise CheckFailed(task, f"evaluating the model raised {type(err).__name__}: {err}") from err
-    accuracy = _results[key]
-    where = "the hidden test split" if seed is not None else f"the {split} split"
+        raise CheckFailed(TASK, f"`model` must be your trained network, got {type(model).__name__}")
+    accuracy = score_once("accuracy", model, seed, split, lambda: accuracy_of(model, *split_data(seed, split)))
     if accuracy < min_accuracy:
         hint = ""
         if accuracy < 0.35:
@@ -198,6 +186,6 @@ def check_accuracy(model: nn.Module, min_accuracy: float, *, seed: int | None = 
                 "the optimizer steps, the loss takes logits, and the augmentation keeps each image's label."
             )
         raise CheckFailed(
-            task, f"accuracy {accuracy:.3f} on {where}; this step needs at least {min_accuracy:.2f}" + hint
+            TASK, f"accuracy {accuracy:.3f} on {where(seed, split)}; this step needs at least {min_accuracy:.2f}{hint}"
         )
-    print(f"accuracy {accuracy:.3f} on {where} (needed {min_accuracy:.2f})")
+    print(f"accuracy {accuracy:.3f} on {where(seed, split)} (needed {min_accuracy:.2f})")

@@ -29,6 +29,7 @@ from cnnlab.device import get_device
 
 from .budget import GRADING_BATCH_SIZE, GRADING_STEPS, unlimited
 from .common import CheckFailed, call_student
+from .scores import TASK, score_once, state_key, where
 from .unet_loss import segmentation_loss_reference
 
 
@@ -74,38 +75,17 @@ def miou_of(
     return ref.mean_iou(ref.confusion_matrix(torch.cat(preds), masks, num_classes))
 
 
-def state_key(model: nn.Module) -> str:
-    """A hash of the model's parameters and buffers: the same for the same weights."""
-    h = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-_results: dict[tuple[str, object, object], float] = {}
-
-
 def check_result(model: nn.Module, min_miou: float, *, seed: int | None = None, split: str = "val") -> None:
     """Fail unless the trained ``model`` reaches ``min_miou`` on the split; print the mIoU.
 
     Returns nothing: nbgrader would take a number left as a test cell's output for its score.
     """
-    task = "trained model"
     if not isinstance(model, nn.Module):
-        raise CheckFailed(task, f"`model` must be your trained UNet, got {type(model).__name__}")
-    key = (state_key(model), seed, None if seed is not None else split)
-    if key not in _results:
-        images, masks = split_data(seed, split)
-        try:
-            _results[key] = miou_of(model, images, masks)
-        except Exception as err:
-            raise CheckFailed(task, f"evaluating the model raised {type(err).__name__}: {err}") from err
-    miou = _results[key]
-    where = "the hidden test split" if seed is not None else f"the {split} split"
+        raise CheckFailed(TASK, f"`model` must be your trained UNet, got {type(model).__name__}")
+    miou = score_once("mIoU", model, seed, split, lambda: miou_of(model, *split_data(seed, split)))
     if miou < min_miou:
-        raise CheckFailed(task, f"mean IoU {miou:.3f} on {where}; this step needs at least {min_miou:.2f}")
-    print(f"mean IoU {miou:.3f} on {where} (needed {min_miou:.2f})")
+        raise CheckFailed(TASK, f"mean IoU {miou:.3f} on {where(seed, split)}; this step needs at least {min_miou:.2f}")
+    print(f"mean IoU {miou:.3f} on {where(seed, split)} (needed {min_miou:.2f})")
 
 
 def fingerprint(model: nn.Module) -> str:
