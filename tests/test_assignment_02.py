@@ -17,17 +17,13 @@ import pytest
 import torch
 
 from tests.support.assignment02 import ASSIGNMENT, MISTAKES, NOTEBOOK
+from tests.support.e2e import EndToEnd
 from tests.support.nbcourse import (
-    ROOT,
     Course,
     grade_with_cli,
-    hidden_test_lines,
-    leaked_solution_lines,
-    notebook_cells,
-    visible_text,
 )
 
-COMMITTED_RELEASE = ROOT / "assignments" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+E2E = EndToEnd(ASSIGNMENT, NOTEBOOK, hidden_marker="seed=424242")
 
 
 def _grade(course: Course, cache, students: dict[str, tuple], device: str | None = None) -> Course:
@@ -50,57 +46,37 @@ def graded(tmp_path_factory) -> Course:
 
 
 def test_committed_release_is_up_to_date(graded):
-    fresh = graded.root / "assignments" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
-    assert notebook_cells(COMMITTED_RELEASE) == notebook_cells(fresh), (
-        f"assignments/{ASSIGNMENT} is stale: run `nbgrader generate_assignment {ASSIGNMENT} --force` and commit it"
-    )
+    E2E.assert_release_up_to_date(graded)
 
 
 def test_release_has_no_solution_or_hidden_test_text():
-    text = COMMITTED_RELEASE.read_text()
-    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "hidden=True", "seed=424242"):
-        assert marker not in text
-    assert not leaked_solution_lines(COMMITTED_RELEASE, ASSIGNMENT, NOTEBOOK)
+    E2E.assert_release_hides_solutions()
 
 
 def test_points_add_up_to_100():
-    points = [meta.get("points", 0) for _, _, meta in notebook_cells(COMMITTED_RELEASE) if meta.get("grade")]
-    assert sum(points) == 100 and all(p > 0 for p in points)
+    E2E.assert_points_add_up_to_100()
 
 
 def test_instructor_solution_scores_full_marks(graded):
-    scores = graded.scores(ASSIGNMENT, NOTEBOOK)["instructor"]
-    lost = {k: v for k, v in scores.items() if not v}
-    assert not lost and sum(scores.values()) == 100
+    E2E.assert_full_marks(graded)
 
 
 def test_blank_release_scores_zero(graded):
-    scores = graded.scores(ASSIGNMENT, NOTEBOOK)["blank"]
-    assert sum(v or 0 for v in scores.values()) == 0
+    E2E.assert_zero(graded)
 
 
 @pytest.mark.parametrize("mistake", MISTAKES, ids=lambda m: m.name)
 def test_typical_mistake_gets_partial_credit_and_named_feedback(graded, mistake):
-    scores = graded.scores(ASSIGNMENT, NOTEBOOK)[mistake.name]
-    failed = {cell for cell, points in scores.items() if not points}
-    assert mistake.failing <= failed <= mistake.failing | mistake.may_fail, sorted(failed)
-    assert 0 < sum(v or 0 for v in scores.values()) < 100
-    html = (graded.root / "feedback" / mistake.name / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()
-    assert mistake.phrase in visible_text(html)
+    E2E.assert_mistake_named(graded, mistake)
 
 
 def test_feedback_never_shows_hidden_tests(graded):
-    hidden = hidden_test_lines(graded.root / "solutions" / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
-    assert hidden
-    for html_path in (graded.root / "feedback").rglob("*.html"):
-        text = visible_text(html_path.read_text())
-        shown = [line for line in hidden if line in text]
-        assert not shown, f"{html_path.parent.parent.name}: hidden test lines in feedback: {shown[:2]}"
+    E2E.assert_feedback_hides_hidden_tests(graded)
 
 
 def test_feedback_shows_the_trained_models_score(graded):
-    html = (graded.root / "feedback" / "instructor" / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()
-    assert "mean IoU" in visible_text(html) and "on the hidden test split" in visible_text(html)
+    text = E2E.feedback_text(graded, "instructor")
+    assert "mean IoU" in text and "on the hidden test split" in text
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
