@@ -18,7 +18,7 @@ from pathlib import Path
 from autograder.course import Course as GradingCourse
 from autograder.pipeline.coordinator import grade, journal_for
 from autograder.sandbox import SandboxPolicy
-from bench.suite import Measured, PeakMemory, Row, Section
+from bench.suite import Measured, PeakMemory, Row, Section, save_plot
 
 #: Seconds one submission may take to grade on a 2-core CPU (the assignments' issues state them).
 PER_SUBMISSION_TARGET_S = {"02_unet": 240, "03_architectures": 120}
@@ -137,19 +137,7 @@ def scaling_section(root: Path, counts: list[int], out: Path) -> Section:
             "R² of the linear fit", "R² ≥ 0.98", r2 >= 0.98)
     )  # fmt: skip
     section.data = {"counts": counts, "walls": walls, "slope": slope, "intercept": intercept, "r2": r2}
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot(counts, walls, "o", label="measured")
-    ax.plot(counts, fitted, "-", label=f"{slope:.1f} s/submission + {intercept:.0f} s")
-    ax.set_xlabel("submissions")
-    ax.set_ylabel("wall time (s)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "grading_scaling.png", dpi=120)
-    plt.close(fig)
+    curves = [(counts, walls, "o", "measured"), (counts, fitted, "-", f"{slope:.1f} s/submission + {intercept:.0f} s")]
+    save_plot(out / "grading_scaling.png", curves, "submissions", "wall time (s)")
     section.plots.append("grading_scaling.png")
     return section

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -21,8 +20,6 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from cnnlab.device import describe
 
@@ -37,38 +34,13 @@ SHAPES = [
 ]
 
 
-def _median_time(fn, repeats: int) -> list[float]:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
-
-
 def _measure_shape(ns: dict, shape: tuple, dtype: type, repeats: int, rng: np.random.Generator) -> str:
     """One table row: forward and backward of ours and of torch on one problem."""
+    from bench.sections import layer_timings
+
     (n, c, h, w), (f, kh, kw), s, p = shape
-    x = rng.standard_normal((n, c, h, w)).astype(dtype)
-    wt = rng.standard_normal((f, c, kh, kw)).astype(dtype)
-    b = rng.standard_normal(f).astype(dtype)
-    dout = rng.standard_normal(ns["conv2d"](x, wt, b, stride=s, padding=p).shape).astype(dtype)
-    xt, wtt, bt, doutt = (torch.from_numpy(a) for a in (x, wt, b, dout))
-    xg, wg, bg = (t.clone().requires_grad_() for t in (xt, wtt, bt))
-
-    def torch_backward() -> None:
-        for t in (xg, wg, bg):
-            t.grad = None
-        F.conv2d(xg, wg, bg, stride=s, padding=p).backward(doutt)
-
-    timings = [
-        _median_time(lambda: ns["conv2d"](x, wt, b, stride=s, padding=p), repeats),
-        _median_time(lambda: F.conv2d(xt, wtt, bt, stride=s, padding=p), repeats),
-        _median_time(lambda: ns["conv2d_backward"](dout, x, wt, b, stride=s, padding=p), repeats),
-        _median_time(torch_backward, repeats),
-    ]
-    of, tf, ob, tb = (statistics.median(t) * 1e3 for t in timings)
+    times = layer_timings(ns, shape, repeats, rng, dtype)
+    of, tf, ob, tb = (times[k].median for k in ("of", "tf", "ob", "tb"))
     return (
         f"| {(n, c, h, w)} / {(f, c, kh, kw)}, {s}, {p} | {np.dtype(dtype).name} | {of:.1f} | {tf:.1f} | "
         f"{of / tf:.2f}× | {ob:.1f} | {tb:.1f} | {ob / tb:.2f}× |"

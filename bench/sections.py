@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench.suite import Measured, PeakMemory, Row, Section, repeat, timed
+from bench.suite import Measured, PeakMemory, Row, Section, repeat, save_plot, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,11 +60,13 @@ SHAPES = [
 ]
 
 
-def _layer_timings(ns: dict, shape: tuple, repeats: int, rng: np.random.Generator) -> dict[str, Measured]:
+def layer_timings(
+    ns: dict, shape: tuple, repeats: int, rng: np.random.Generator, dtype: type = np.float64
+) -> dict[str, Measured]:
     """Milliseconds of ours and torch's forward (``of``, ``tf``) and backward (``ob``, ``tb``) on one shape."""
     (n, c, h, w), (f, kh, kw), s, p = shape
-    x, wt, b = rng.standard_normal((n, c, h, w)), rng.standard_normal((f, c, kh, kw)), rng.standard_normal(f)
-    dout = rng.standard_normal(ns["conv2d"](x, wt, b, stride=s, padding=p).shape)
+    x, wt, b = (rng.standard_normal(size).astype(dtype) for size in ((n, c, h, w), (f, c, kh, kw), (f,)))
+    dout = rng.standard_normal(ns["conv2d"](x, wt, b, stride=s, padding=p).shape).astype(dtype)
     xt, wtt, bt, doutt = (torch.from_numpy(a) for a in (x, wt, b, dout))
     xg, wg, bg = (t.clone().requires_grad_() for t in (xt, wtt, bt))
 
@@ -97,7 +99,7 @@ def layers_section(repeats: int) -> Section:
     rng = np.random.default_rng(0)
     fwd_ratios, bwd_ratios = [], []
     for shape in SHAPES:
-        m = _layer_timings(ns, shape, repeats, rng)
+        m = layer_timings(ns, shape, repeats, rng)
         fr, br = m["of"].median / m["tf"].median, m["ob"].median / m["tb"].median
         fwd_ratios.append(fr)
         bwd_ratios.append(br)
@@ -157,20 +159,8 @@ def unet_section(budgets: list[float], out: Path) -> Section:
     section.lines += ["", f"Device: {device}. Peak memory on CPU: resident memory of the benchmark process."]
     section.data = {k: {str(s): v for s, v in d.items()} for k, d in results.items()}
     if results:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(5, 3.2))
-        for name, points in results.items():
-            ax.plot(list(points), list(points.values()), "o-", label=name)
-        ax.set_xlabel("training budget (s)")
-        ax.set_ylabel("test mIoU")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(out / "unet_budget.png", dpi=120)
-        plt.close(fig)
+        curves = [(list(points), list(points.values()), "o-", name) for name, points in results.items()]
+        save_plot(out / "unet_budget.png", curves, "training budget (s)", "test mIoU")
         section.plots.append("unet_budget.png")
     return section
 

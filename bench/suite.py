@@ -152,3 +152,21 @@ class PeakMemory:
             except psutil.Error:
                 pass
             self._stop.wait(self.interval)
+
+
+def save_plot(path: Path, curves: Iterable[tuple[list, list, str, str]], xlabel: str, ylabel: str) -> None:
+    """A small line plot as a PNG: ``curves`` are ``(x, y, matplotlib style, legend label)``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for x, y, style, label in curves:
+        ax.plot(x, y, style, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

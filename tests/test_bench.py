@@ -45,3 +45,25 @@ def test_one_section_runs_end_to_end(tmp_path):
     assert "| Shapes 64 px, images/s |" in text and "| Shapes 128 px, images/s |" in text
     results = json.loads((tmp_path / "results.json").read_text())
     assert len(results["data"]["data"]["shapes_64"]["rendered"]) == 1
+
+
+def test_save_plot_writes_a_png_with_every_curve(tmp_path):
+    from bench.suite import save_plot
+
+    path = tmp_path / "plot.png"
+    save_plot(path, [([1, 2, 3], [1.0, 4.0, 9.0], "o-", "squares"), ([1, 3], [1.0, 9.0], "-", "line")], "n", "s")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert path.stat().st_size > 2000
+
+
+def test_layer_timings_measure_ours_and_torch_in_both_dtypes():
+    import numpy as np
+
+    from bench.sections import layer_timings
+    from tests.support.nbcourse import solution_namespace
+
+    ns = solution_namespace("01_layers", "01_layers")
+    for dtype in (np.float64, np.float32):
+        times = layer_timings(ns, ((2, 3, 8, 8), (4, 3, 3), 1, 1), 2, np.random.default_rng(0), dtype)
+        assert set(times) == {"of", "tf", "ob", "tb"}
+        assert all(len(m.values) == 2 and min(m.values) > 0 for m in times.values())
