@@ -38,7 +38,7 @@ class Recipe:
     """The instructor's fixed training recipe for the trainability check."""
 
     depth: int = 3
-    base_channels: int = 16
+    base_channels: int = 8
     up: str = "transpose"
     steps: int = GRADING_STEPS
     batch_size: int = GRADING_BATCH_SIZE
