@@ -3,10 +3,11 @@
     python -m bench [--out DIR] [--only NAME ...] [--full] [--repeats N]
 
 Sections: ``data`` (rendering vs the training loop it feeds), ``layers`` (NumPy conv vs PyTorch), ``unet``
-(ours vs smp.Unet at equal wall-clock budgets), ``grading`` (vs sequential nbgrader; sandbox overhead),
-``scaling`` (grading time vs submissions), ``ci`` (lecture notebooks in fast mode; with ``--full`` or
-``--only ci``). The default sizes fit about 15 minutes on a 2-core CPU; ``--full`` uses the sizes the
-project's targets name (budgets 30/60/120 s, 16 + 4 submissions, scaling to 64), which take longer.
+(ours vs smp.Unet at equal wall-clock budgets), ``speed`` (speed work: before against after), ``grading`` (vs
+sequential nbgrader; sandbox overhead), ``scaling`` (grading time vs submissions), ``ci`` (lecture notebooks in
+fast mode; with ``--full`` or ``--only ci``). The default sizes fit about 15 minutes on a 2-core CPU; ``--full``
+uses the sizes the project's targets name (budgets 30/60/120 s, 16 + 4 submissions, scaling to 64), which take
+longer.
 Writes ``REPORT.md``, ``results.json`` and the plots to ``--out`` (default: bench/results/suite).
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from bench.suite import Section, report, write
 
-SECTIONS = ("data", "layers", "unet", "grading", "scaling", "ci")
+SECTIONS = ("data", "layers", "unet", "speed", "grading", "scaling", "ci")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "suite"
 
 
@@ -47,6 +48,8 @@ def run(name: str, args: argparse.Namespace, scratch: Path) -> Section:
         return sections.layers_section(max(args.repeats, 5))
     if name == "unet":
         return sections.unet_section([30, 60, 120] if args.full else [30, 60], args.out)
+    if name == "speed":
+        return sections.speed_section()
     if name == "grading":
         full = {"01_layers": 16, "02_unet": 4, "03_architectures": 4}
         counts = full if args.full else {"01_layers": 4, "03_architectures": 1}

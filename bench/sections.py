@@ -197,3 +197,46 @@ def ci_section() -> Section:
 
 def median_or_nan(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def speed_section(steps: int | None = None, train_images: int | None = None) -> Section:
+    """Speed work, before and after in one run: the trainability check's recipe at 16 and at 8 base channels.
+
+    Both train the instructor's U-Net with ``autograder.checks.unet_results.train_with_recipe`` and score it on
+    the hidden-test-sized split of the benchmark's own seed, so the row shows what the change bought (time) and
+    what it cost (the mIoU the check compares with its threshold). ``steps`` and ``train_images`` shrink it (tests).
+    """
+    from dataclasses import replace
+
+    from autograder.checks.unet_results import RECIPE, miou_of, split_data, train_with_recipe
+    from bench.unet import BENCH_SEED, instructor_unet_class
+    from cnnlab.data import Shapes
+    from cnnlab.device import get_device
+
+    device = get_device()
+    recipe = replace(RECIPE, steps=steps or RECIPE.steps, train_images=train_images or RECIPE.train_images)
+    test = split_data(BENCH_SEED, None)
+    unet = instructor_unet_class()
+    section = Section("speed", "Speed work: before and after")
+    section.lines = [
+        f"Trainability check of Assignment 2 ({recipe.steps} steps of {recipe.batch_size} images, {device}):",
+        "",
+        "| recipe | base channels | seconds | test mIoU |",
+        "| --- | --- | --- | --- |",
+    ]
+    measured = {}
+    for label, channels in (("before", 16), ("after", RECIPE.base_channels)):
+        torch.manual_seed(recipe.seed)
+        model = unet(3, Shapes.num_classes, depth=recipe.depth, base_channels=channels, up=recipe.up)
+        seconds = timed(lambda model=model, channels=channels: train_with_recipe(
+            model, replace(recipe, base_channels=channels), device))  # fmt: skip
+        measured[label] = (seconds, miou_of(model, *test))
+        section.lines.append(f"| {label} | {channels} | {seconds:.1f} | {measured[label][1]:.3f} |")
+    (after_s, after_miou), (before_s, before_miou) = measured["after"], measured["before"]
+    section.rows.append(
+        Row("trainability check, 8 vs 16 channels", f"{after_s:.1f} s (mIoU {after_miou:.2f})",
+            f"{before_s:.1f} s (mIoU {before_miou:.2f})", after_s / before_s, "after / before (lower is better)",
+            "faster", after_s < before_s)
+    )  # fmt: skip
+    section.data = {k: {"seconds": s, "miou": m} for k, (s, m) in measured.items()}
+    return section

@@ -31,14 +31,19 @@ BENCH_SEED = 9_001  # a split of the benchmark's own: the assignment's hidden se
 SIZE = 32
 
 
-def instructor_unet() -> nn.Module:
-    """The instructor's ``UNet`` from solutions/02_unet (depth 3, 16 base channels, as the notebook trains it)."""
+def instructor_unet_class() -> type[nn.Module]:
+    """The instructor's ``UNet`` class, read from solutions/02_unet."""
     from tests.support.nbcourse import solution_namespace
     from tests.test_checks_unet import SETUP
 
-    ns = solution_namespace("02_unet", "02_unet", setup=SETUP)
+    return solution_namespace("02_unet", "02_unet", setup=SETUP)["UNet"]
+
+
+def instructor_unet() -> nn.Module:
+    """The instructor's ``UNet`` (depth 3, 16 base channels, as the notebook trains it)."""
+    unet = instructor_unet_class()
     torch.manual_seed(0)
-    return ns["UNet"](3, Shapes.num_classes, depth=3, base_channels=16)
+    return unet(3, Shapes.num_classes, depth=3, base_channels=16)
 
 
 def smp_unet() -> nn.Module | None:

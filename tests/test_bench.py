@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import torch
+
 from bench.suite import Measured, PeakMemory, Row, Section, report
 from tests.support.nbcourse import ROOT
 
@@ -67,3 +69,22 @@ def test_layer_timings_measure_ours_and_torch_in_both_dtypes():
         times = layer_timings(ns, ((2, 3, 8, 8), (4, 3, 3), 1, 1), 2, np.random.default_rng(0), dtype)
         assert set(times) == {"of", "tf", "ob", "tb"}
         assert all(len(m.values) == 2 and min(m.values) > 0 for m in times.values())
+
+
+def test_speed_section_times_the_recipe_before_and_after(monkeypatch):
+    import bench.unet
+    from bench.sections import speed_section
+
+    def tiny_unet(in_channels, num_classes, depth, base_channels, up):  # the instructor's takes seconds to load
+        return torch.nn.Sequential(torch.nn.Conv2d(in_channels, base_channels, 3, padding=1), torch.nn.ReLU(),
+                                   torch.nn.Conv2d(base_channels, num_classes, 1))  # fmt: skip
+
+    monkeypatch.setattr(bench.unet, "instructor_unet_class", lambda: tiny_unet)
+    section = speed_section(steps=2, train_images=32)
+    before, after = section.data["before"], section.data["after"]
+    assert before["seconds"] > 0 and after["seconds"] > 0
+    assert all(0.0 <= d["miou"] <= 1.0 for d in (before, after))
+    (row,) = section.rows
+    assert abs(row.ratio - after["seconds"] / before["seconds"]) < 1e-9
+    assert row.met == (after["seconds"] < before["seconds"])
+    assert "| before | 16 |" in "\n".join(section.lines) and "| after | 8 |" in "\n".join(section.lines)
