@@ -280,7 +280,7 @@ def deepdream(
 
 
 def gradient_saliency(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``M[n, i, j] = max_c |d logit_{y_n}(x_n) / d x_n[c, i, j]|`` (Simonyan et al., 2014), in eval mode, on the CPU."""
+    """``M[n, i, j] = max_c |d logit_{y_n}(x_n) / d x_n[c, i, j]|`` (Simonyan et al., 2014); eval mode, CPU result."""
     model.eval()
     device = _device(model)
     x = x.detach().clone().to(device).requires_grad_(True)
