@@ -231,8 +231,9 @@ def dream_step(
 ) -> torch.Tensor:
     """One normalised gradient-ascent step on ``layer_energy``: ``clip(x + lr g / (mean|g| + 1e-8), 0, 1)``.
 
-    ``g`` is the gradient with respect to ``x`` of the energy of ``x`` rolled by ``shift`` (jitter).
+    ``g`` is the gradient with respect to ``x`` of the energy of ``x`` rolled by ``shift`` (jitter); eval mode.
     """
+    model.eval()
     x = x.detach().requires_grad_(True)
     energy = layer_energy(model, torch.roll(x, shifts=shift, dims=(2, 3)), layer)
     (grad,) = torch.autograd.grad(energy, x)
