@@ -1,0 +1,266 @@
+"""Checks of Assignment 4's first part: the filter grid, receptive-field boxes and the top-k patches.
+
+* ``filter_grid`` against ``cnnlab.visualize.tile_filters`` (the image ``cnnlab.viz.filter_grid`` draws), on
+  RGB and grey filters of very different scales, so that normalising the whole tensor at once shows;
+* ``receptive_field_box`` against the library's arithmetic and against an empirical probe: in a stack of
+  convolutions with positive weights and no nonlinearity, the input gradient of one output unit is non-zero
+  exactly on its receptive field (for a unit whose field lies inside the image); the stacks have strides and
+  dilations, so a dilation ignored or a jump not multiplied shows;
+* ``top_k_patches`` against the library on a seeded network with stride and dilation, where one image is so
+  bright that several of its positions beat every other image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from cnnlab import visualize
+
+from .common import CheckFailed
+from .vis_common import close, generator, own_call
+
+FILTER_TASK = "filter_grid"
+BOX_TASK = "receptive_field_box"
+TOPK_TASK = "top_k_patches"
+
+WHOLE_TENSOR = (
+    "filters normalised over the whole tensor instead of per filter: scale each filter by its own minimum and "
+    "maximum, (f - min f) / (max f - min f + 1e-8), so that a weak filter's pattern is as visible as a strong one's"
+)
+PER_CHANNEL = (
+    "each colour channel normalised on its own: use one minimum and one maximum per filter, over all its "
+    "channels, or the colours of the filter change"
+)
+
+
+def _filter_cases(seed: int) -> list[tuple[torch.Tensor, int, int]]:
+    g = generator(seed)
+    cases = []
+    for n, c, k, ncols, pad in [(10, 3, 5, 4, 1), (6, 1, 3, 3, 2), (7, 2, 4, 8, 0), (12, 3, 7, 5, 1)]:
+        w = torch.randn(n, c, k, k, generator=g)
+        w *= torch.logspace(-2, 1, n)[:, None, None, None]  # filters of very different strengths
+        w[:, :1] += 0.5 * torch.rand(n, 1, 1, 1, generator=g)  # channels of different offsets
+        cases.append((w, ncols + seed % 3, pad))
+    return cases
+
+
+def check_filter_grid(filter_grid, seed: int = 0) -> None:
+    """``filter_grid(weight, ncols, pad)`` must equal ``cnnlab.visualize.tile_filters(weight, ncols, pad)``."""
+    for w, ncols, pad in _filter_cases(seed):
+        case = f"filters of shape {tuple(w.shape)}, ncols={ncols}, pad={pad}"
+        got = own_call(FILTER_TASK, filter_grid, w.clone(), ncols, pad)
+        if isinstance(got, torch.Tensor):
+            got = got.detach().cpu().numpy()
+        if not isinstance(got, np.ndarray):
+            raise CheckFailed(FILTER_TASK, f"must return a numpy array, got {type(got).__name__} for {case}")
+        expected = visualize.tile_filters(w, ncols, pad)
+        if got.shape != expected.shape:
+            raise CheckFailed(
+                FILTER_TASK,
+                f"the grid has shape {got.shape}, expected {expected.shape} for {case} (rows * kh + (rows + 1) * pad "
+                "pixels high, ncols * kw + (ncols + 1) * pad wide, and a last axis of 3 only for RGB filters)",
+            )
+        if np.allclose(got, expected, atol=1e-5):
+            continue
+        shown = w.permute(0, 2, 3, 1) if w.shape[1] == 3 else w[:, 0]
+        whole = (shown - shown.min()) / (shown.max() - shown.min() + 1e-8)
+        per_channel = None
+        if w.shape[1] == 3:
+            lo = shown.amin(dim=(1, 2), keepdim=True)
+            hi = shown.amax(dim=(1, 2), keepdim=True)
+            per_channel = (shown - lo) / (hi - lo + 1e-8)
+        hint = ""
+        for alt, message in [(whole, WHOLE_TENSOR), (per_channel, PER_CHANNEL)]:
+            if alt is not None and np.allclose(got, _tile(alt.numpy(), ncols, pad), atol=1e-5):
+                hint = message
+        if not hint and np.allclose(got, expected, atol=1e-2):
+            hint = "the values are close but not equal: add 1e-8 to max - min, as cnnlab.viz.filter_grid does"
+        raise CheckFailed(
+            FILTER_TASK,
+            f"the grid is wrong for {case} (largest difference {np.abs(got - expected).max():.3g})."
+            + (f"\nLikely mistake: {hint}" if hint else " Check the normalisation, the tile order and the padding."),
+        )
+
+
+def _tile(tiles: np.ndarray, ncols: int, pad: int) -> np.ndarray:
+    """Already normalised tiles ``[F, kh, kw(, 3)]`` placed as ``tile_filters`` places them."""
+    n, kh, kw = tiles.shape[:3]
+    rows = -(-n // ncols)
+    grid = np.ones((rows * kh + (rows + 1) * pad, ncols * kw + (ncols + 1) * pad, *tiles.shape[3:]), np.float32)
+    for k in range(n):
+        r, q = divmod(k, ncols)
+        grid[pad + r * (kh + pad) : pad + r * (kh + pad) + kh, pad + q * (kw + pad) : pad + q * (kw + pad) + kw] = (
+            tiles[k]
+        )
+    return grid
+
+
+# ----------------------------------------------------------------------------------------------------------
+# receptive fields
+
+
+def _stacks(seed: int) -> list[list[tuple[int, int, int, int]]]:
+    if seed == 0:
+        return [
+            [(3, 1, 1, 1), (3, 2, 1, 1), (3, 1, 2, 2)],
+            [(7, 1, 3, 1), (2, 2, 0, 1), (3, 1, 1, 1), (3, 1, 1, 1), (2, 2, 0, 1), (3, 1, 1, 1)],
+            [(5, 2, 0, 1), (3, 1, 0, 3), (2, 2, 1, 1)],
+        ]
+    rng = np.random.default_rng(seed)
+    stacks = []
+    for _ in range(3):
+        layers = []
+        for _ in range(int(rng.integers(2, 5))):
+            k, s, d = int(rng.choice([2, 3, 5])), int(rng.choice([1, 2])), int(rng.choice([1, 2, 3]))
+            layers.append((k, s, int(rng.integers(0, d * (k - 1) // 2 + 1)), d))
+        layers.append((3, 1, 1, 2))  # always one dilation after a stride
+        stacks.append(layers)
+    return stacks
+
+
+def _mistaken_box(layers, y, x, dilation=True, jump=True, padding=True, inclusive=False):
+    r, j, start = 1, 1, 0
+    for k, s, p, d in layers:
+        r += (d if dilation else 1) * (k - 1) * (j if jump else 1)
+        start -= p * j if padding else 0
+        j *= s
+    return start + j * y, start + j * x, start + j * y + r - int(inclusive), start + j * x + r - int(inclusive)
+
+
+BOX_MISTAKES = [
+    (dict(dilation=False), "dilation ignored: a layer with dilation d spans d (k - 1) + 1 inputs, so r += d (k - 1) j"),
+    (
+        dict(jump=False),
+        "the jump not multiplied: each layer adds d (k - 1) j to the field, where j is the product of the strides "
+        "of the layers before it",
+    ),
+    (dict(padding=False), "padding ignored: unit 0 of a layer with padding p starts p j input pixels before 0"),
+    (dict(inclusive=True), "bottom and right must be exclusive (half-open box): bottom = top + r"),
+]
+
+
+def _probe(layers, size, y, x):
+    """Bounding box of the non-zero input gradient of output (y, x) of a positive linear stack."""
+    mods = [nn.Conv2d(1, 1, k, stride=s, padding=p, dilation=d, bias=False) for k, s, p, d in layers]
+    net = nn.Sequential(*mods)
+    for m in mods:
+        nn.init.constant_(m.weight, 1.0)
+    inp = torch.ones(1, 1, size, size, requires_grad=True)
+    net(inp)[0, 0, y, x].backward()
+    rows = torch.nonzero(inp.grad[0, 0].sum(dim=1))
+    cols = torch.nonzero(inp.grad[0, 0].sum(dim=0))
+    return int(rows.min()), int(cols.min()), int(rows.max()) + 1, int(cols.max()) + 1
+
+
+def check_receptive_field_box(receptive_field_box, seed: int = 0) -> None:
+    """Boxes equal the library's and, inside the image, the support of the input gradient."""
+    for layers in _stacks(seed):
+        r, j, _ = visualize.receptive_field(layers)
+        size = 2 * r + 4 * j
+        out = _out_size(layers, size)
+        for y, x in {(0, 0), (out - 1, 0), (out // 2, out - 1), (out // 2, out // 3)}:
+            case = f"layers={layers}, position (y, x) = ({y}, {x})"
+            got = own_call(BOX_TASK, receptive_field_box, list(layers), y, x)
+            try:
+                got = tuple(int(v) for v in got)
+            except Exception:
+                raise CheckFailed(BOX_TASK, f"must return (top, left, bottom, right), got {got!r} for {case}") from None
+            expected = visualize.receptive_field_box(layers, y, x)
+            if len(got) == 4 and got == expected:
+                continue
+            hint = next((m for kw, m in BOX_MISTAKES if _mistaken_box(layers, y, x, **kw) == got), "")
+            top, left, bottom, right = expected
+            probe = ""
+            if top >= 0 and left >= 0 and bottom <= size and right <= size:
+                probe = (
+                    f" (autograd agrees: the input gradient of that unit is non-zero on {_probe(layers, size, y, x)})"
+                )
+            raise CheckFailed(
+                BOX_TASK,
+                f"got {got}, expected {expected} for {case}{probe}." + (f"\nLikely mistake: {hint}" if hint else ""),
+            )
+    # the arithmetic is the autograd probe's answer, on a unit well inside the image
+    layers = _stacks(seed)[0]
+    r, j, _ = visualize.receptive_field(layers)
+    size = 2 * r + 4 * j
+    y = x = _out_size(layers, size) // 2
+    assert _probe(layers, size, y, x) == visualize.receptive_field_box(layers, y, x)
+
+
+def _out_size(layers, size: int) -> int:
+    for k, s, p, d in layers:
+        size = (size + 2 * p - d * (k - 1) - 1) // s + 1
+    return size
+
+
+# ----------------------------------------------------------------------------------------------------------
+# top-k patches
+
+TOPK_LAYERS = [(3, 1, 1, 1), (3, 2, 1, 1), (3, 1, 2, 2), (3, 2, 1, 1)]
+
+
+def _topk_net(seed: int, layers) -> nn.Module:
+    torch.manual_seed(seed)
+    mods: list[nn.Module] = []
+    cin = 3
+    for i, (k, s, p, d) in enumerate(layers):
+        mods.append(nn.Conv2d(cin, 5, k, stride=s, padding=p, dilation=d))
+        if i < len(layers) - 1:
+            mods.append(nn.ReLU())
+        cin = 5
+    return nn.Sequential(*mods).eval()
+
+
+DUPLICATES = (
+    "several patches from the same image: take each image's strongest position first (a max over the "
+    "positions), then the k strongest images, so that every image appears at most once"
+)
+
+
+def check_top_k_patches(top_k_patches, seed: int = 0) -> None:
+    """Indices, positions and patches equal ``cnnlab.visualize.top_k_patches`` on a seeded network."""
+    layers = TOPK_LAYERS if seed == 0 else TOPK_LAYERS[:3] + [(2, 2, 0, 1), (3, 1, 3, 3)]
+    net = _topk_net(seed, layers)
+    g = generator(seed + 1)
+    images = torch.rand(12, 3, 36, 36, generator=g)
+    images[5] *= 3  # one image far brighter than the others: several of its positions beat every other image
+    for channel, k, fill in [(0, 4, 0.5), (3, 5, 0.0), (1, 3, 0.5)]:
+        case = f"channel={channel}, k={k}, fill={fill}, 12 images 36x36, layers={layers}"
+        got = own_call(TOPK_TASK, top_k_patches, net, images.clone(), channel, k, list(layers), fill=fill)
+        try:
+            idx, pos, patches = got
+        except Exception:
+            raise CheckFailed(
+                TOPK_TASK, f"must return (indices, positions, patches), got {type(got).__name__}"
+            ) from None
+        e_idx, e_pos, e_patches = visualize.top_k_patches(net, images, channel, k, layers, fill=fill)
+        idx = torch.as_tensor(idx).long().flatten().cpu()
+        if idx.tolist() != e_idx.tolist():
+            if len(set(idx.tolist())) < len(idx.tolist()):
+                raise CheckFailed(
+                    TOPK_TASK, f"indices {idx.tolist()} repeat an image for {case}.\nLikely mistake: {DUPLICATES}"
+                )
+            raise CheckFailed(
+                TOPK_TASK,
+                f"indices {idx.tolist()}, expected {e_idx.tolist()} for {case}: rank the images by their largest "
+                "response in the channel, strongest first",
+            )
+        pos = torch.as_tensor(pos).long().cpu()
+        if tuple(pos.shape) != (k, 2) or not torch.equal(pos, e_pos):
+            hint = " (they look like (x, y): give (y, x), row first)" if torch.equal(pos.flip(-1), e_pos) else ""
+            raise CheckFailed(TOPK_TASK, f"positions {pos.tolist()}, expected {e_pos.tolist()} for {case}{hint}")
+        if not isinstance(patches, torch.Tensor) or patches.shape != e_patches.shape:
+            shape = tuple(patches.shape) if hasattr(patches, "shape") else type(patches).__name__
+            raise CheckFailed(
+                TOPK_TASK,
+                f"patches have shape {shape}, expected {tuple(e_patches.shape)} for {case}: each patch is the "
+                "receptive-field box of its position (check receptive_field_box first)",
+            )
+        if not close(patches, e_patches):
+            raise CheckFailed(
+                TOPK_TASK,
+                f"the patches are not the images' receptive-field boxes for {case}: crop "
+                "receptive_field_box(layers, y, x) from the image, with `fill` where the box leaves the image",
+            )

@@ -1,0 +1,204 @@
+"""Checks of Assignment 4's gradient ascent on the input: class maximisation and DeepDream.
+
+Each runs on a seeded ``ProbeNet`` (not the student's trained network, so the points never depend on training
+noise): the objective must rise, and the result must equal ``cnnlab.visualize``'s on the same network and seed.
+The typical mistakes (descent instead of ascent, the regulariser's sign, a softmax probability for the logit,
+an unnormalised DeepDream step) are recomputed and named when they match.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from cnnlab import visualize
+
+from .common import CheckFailed
+from .vis_common import ProbeNet, close, first_match, generator, own_call, require_tensor
+
+CLASS_TASK = "maximise_class"
+DREAM_TASK = "deepdream"
+
+WRONG_SIGN = "the regulariser added with the wrong sign: the objective is Phi_Last(x)[y0] - lam * R(x)"
+DESCENT = (
+    "gradient descent instead of ascent: the objective fell. Minimise -objective (or step along +gradient) "
+    "so that the class score rises"
+)
+
+
+def _images(seed: int, n: int, size: int) -> torch.Tensor:
+    return torch.rand(n, 3, size, size, generator=generator(seed))
+
+
+def check_class_maximisation(tv_penalty, class_objective, maximise_class, seed: int = 0) -> None:
+    """``tv_penalty``, ``class_objective`` and ``maximise_class`` against the library on a seeded network."""
+    task = "tv_penalty"
+    x = _images(seed + 1, 3, 9)
+    x[1] = 0.5
+    got = own_call(task, tv_penalty, x.clone())
+    require_tensor(task, got, (3,), "x of shape (3, 3, 9, 9)", "the penalty (one value per image)")
+    expected = visualize.tv_penalty(x)
+    if not close(got, expected):
+        dh, dw = x[..., 1:, :] - x[..., :-1, :], x[..., :, 1:] - x[..., :, :-1]
+        hint = first_match(
+            got,
+            [
+                (dh.pow(2).mean(dim=(1, 2, 3)) + dw.pow(2).mean(dim=(1, 2, 3)), "squares instead of |.|"),
+                (dh.abs().sum(dim=(1, 2, 3)) + dw.abs().sum(dim=(1, 2, 3)), "sums instead of means"),
+                (dh.abs().mean(dim=(1, 2, 3)), "the horizontal differences are missing"),
+            ],
+        )
+        raise CheckFailed(
+            task,
+            f"got {got.tolist()}, expected {expected.tolist()} for x of shape (3, 3, 9, 9)."
+            + (f"\nLikely mistake: {hint}" if hint else ""),
+        )
+
+    net = ProbeNet(seed, classes=4)
+    targets = torch.tensor([2, 0, 3]) if seed == 0 else torch.tensor([1, 3, 0])
+    x = _images(seed + 2, 3, 12)
+    for lam, penalty in [(0.0, None), (0.7, visualize.l2_penalty), (1.3, visualize.tv_penalty)]:
+        case = f"lam={lam}, penalty={getattr(penalty, '__name__', None)}, targets={targets.tolist()}"
+        got = own_call("class_objective", class_objective, net, x.clone(), targets, penalty, lam)
+        require_tensor("class_objective", got, (3,), case, "the objective (one value per image)")
+        expected = visualize.class_objective(net, x, targets, penalty, lam)
+        if not close(got, expected):
+            logits = net(x)
+            rows = torch.arange(3)
+            pen = penalty(x) if penalty is not None else torch.zeros(3)
+            hint = first_match(
+                got,
+                [
+                    (logits[rows, targets] + lam * pen, WRONG_SIGN),
+                    (
+                        logits.softmax(1)[rows, targets] - lam * pen,
+                        "the softmax probability instead of the logit (score) of the class",
+                    ),
+                    (logits[rows, targets] - pen, "lam not applied to the penalty"),
+                ],
+            )
+            raise CheckFailed(
+                "class_objective",
+                f"got {got.tolist()}, expected {expected.tolist()} for {case}."
+                + (f"\nLikely mistake: {hint}" if hint else ""),
+            )
+
+    net.train()  # the function must put it in eval mode
+    for penalty, lam, steps, lr in [(visualize.tv_penalty, 0.2, 12, 0.05), (visualize.l2_penalty, 0.5, 10, 0.02)]:
+        case = f"penalty={penalty.__name__}, lam={lam}, steps={steps}, lr={lr}, size=16, seed={seed}"
+        got = own_call(
+            CLASS_TASK, maximise_class, net, targets, penalty=penalty, lam=lam, steps=steps, lr=lr, size=16, seed=seed
+        )
+        require_tensor(CLASS_TASK, got, (3, 3, 16, 16), case, "the images")
+        net.eval()
+        start = (0.5 + 0.02 * torch.randn(3, 3, 16, 16, generator=generator(seed))).clamp(0, 1)
+        with torch.no_grad():
+            before = visualize.class_objective(net, start, targets, penalty, lam)
+            after = visualize.class_objective(net, got.detach(), targets, penalty, lam)
+        if float(after.mean()) <= float(before.mean()):
+            with torch.no_grad():
+                score_before = visualize.class_objective(net, start, targets)
+                score_after = visualize.class_objective(net, got.detach(), targets)
+            hint = DESCENT if float(score_after.mean()) <= float(score_before.mean()) else WRONG_SIGN
+            raise CheckFailed(
+                CLASS_TASK,
+                f"the objective fell from {before.mean():.4f} to {after.mean():.4f} for {case}."
+                f"\nLikely mistake: {hint}",
+            )
+        if float(got.min()) < 0 or float(got.max()) > 1:
+            raise CheckFailed(CLASS_TASK, f"the images leave [0, 1] for {case}: clip x after every step")
+        expected = visualize.maximise_class(
+            net, targets, penalty=penalty, lam=lam, steps=steps, lr=lr, size=16, seed=seed
+        )
+        if not close(got, expected, 1e-3):
+            raise CheckFailed(
+                CLASS_TASK,
+                f"the objective rose ({before.mean():.4f} -> {after.mean():.4f}) but the images differ from the "
+                f"reference for {case}: start from 0.5 + 0.02 * randn drawn from torch.Generator().manual_seed(seed), "
+                "take `steps` Adam steps (lr) on -objective.sum(), and clip to [0, 1] after each",
+            )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# DeepDream
+
+NO_NORMALISATION = (
+    "DeepDream step without gradient normalisation: divide the gradient by its mean absolute value (+ 1e-8), "
+    "so that the step size lr does not depend on the layer"
+)
+
+
+def check_deepdream(dream_step, deepdream, seed: int = 0) -> None:
+    """``dream_step`` and ``deepdream`` raise the layer's energy and equal the library's on a seeded network."""
+    net = ProbeNet(seed + 7)
+    image = _images(seed + 3, 1, 20)
+    for layer, lr in [(0, 0.02), (1, 0.05)]:
+        case = f"layer={layer}, lr={lr}, image of shape (1, 3, 20, 20)"
+        net.train()
+        got = own_call("dream_step", dream_step, net, image.clone(), layer, lr)
+        require_tensor("dream_step", got, (1, 3, 20, 20), case, "the new image")
+        net.eval()
+        with torch.no_grad():
+            before = visualize.layer_energy(net, image, layer)
+            after = visualize.layer_energy(net, got.detach(), layer)
+        expected = visualize.dream_step(net, image, layer, lr)
+        if close(got, expected, 1e-4):
+            continue
+        x = image.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(visualize.layer_energy(net, x, layer), x)
+        hint = first_match(
+            got,
+            [
+                ((image + lr * grad).clamp(0, 1), NO_NORMALISATION),
+                (image + lr * grad / (grad.abs().mean() + 1e-8), "the result is not clipped to [0, 1]"),
+                ((image - lr * grad / (grad.abs().mean() + 1e-8)).clamp(0, 1), DESCENT),
+                (
+                    (image + lr * grad / (grad.norm() + 1e-8)).clamp(0, 1),
+                    "divide by the mean |g|, not the norm",
+                ),
+            ],
+        )
+        if not hint and float(after) <= float(before):
+            hint = DESCENT
+        raise CheckFailed(
+            "dream_step",
+            f"the step differs from x + lr * g / (mean|g| + 1e-8), clipped, for {case} (the layer's energy went "
+            f"{before:.4f} -> {after:.4f})." + (f"\nLikely mistake: {hint}" if hint else ""),
+        )
+
+    photo = _images(seed + 4, 1, 24)
+    for kwargs in [
+        dict(octaves=2, scale=1.5, steps=3, lr=0.03, jitter=0),
+        dict(octaves=3, scale=1.4, steps=2, lr=0.05, jitter=0),
+    ]:
+        case = ", ".join(f"{k}={v}" for k, v in kwargs.items()) + ", image of shape (1, 3, 24, 24), layer=1"
+        got = own_call(DREAM_TASK, deepdream, net, photo.clone(), 1, seed=seed, **kwargs)
+        require_tensor(DREAM_TASK, got, (1, 3, 24, 24), case, "the dream")
+        expected = visualize.deepdream(net, photo, 1, seed=seed, **kwargs)
+        if close(got, expected, 1e-4):
+            continue
+        with torch.no_grad():
+            before = visualize.layer_energy(net, photo, 1)
+            after = visualize.layer_energy(net, got.detach(), 1)
+        raise CheckFailed(
+            DREAM_TASK,
+            f"the dream differs from the reference for {case} (energy {before:.4f} -> {after:.4f}): at each octave "
+            "resize the image (bilinear, antialias=True), add the resized detail, clip, run the steps, and keep "
+            "detail = result - resized image; the sizes are round(H / scale**o) for o = octaves-1, ..., 0",
+        )
+    # with jitter: the energy must rise, and the same seed must give the same dream
+    kwargs = dict(octaves=2, scale=1.5, steps=4, lr=0.05, jitter=2)
+    first = own_call(DREAM_TASK, deepdream, net, photo.clone(), 1, seed=seed, **kwargs)
+    again = own_call(DREAM_TASK, deepdream, net, photo.clone(), 1, seed=seed, **kwargs)
+    require_tensor(DREAM_TASK, first, (1, 3, 24, 24), "jitter=2", "the dream")
+    if not torch.equal(first, again):
+        raise CheckFailed(
+            DREAM_TASK, "two dreams with the same seed differ: draw the shifts from a generator seeded with seed"
+        )
+    with torch.no_grad():
+        before = visualize.layer_energy(net, photo, 1)
+        after = visualize.layer_energy(net, first.detach(), 1)
+    if float(after) <= float(before):
+        raise CheckFailed(
+            DREAM_TASK,
+            f"with jitter=2 the layer's energy fell ({before:.4f} -> {after:.4f}).\nLikely mistake: {DESCENT}",
+        )

@@ -1,0 +1,25 @@
+"""Checks of Assignment 4 (what a CNN sees: filters, receptive fields, top-k patches, class maximisation,
+DeepDream, saliency and occlusion), in one namespace for its test cells.
+
+``from autograder.checks import visualization as checks`` gives the checks of the filter grid, receptive
+fields and top-k patches (``vis_filters``), of the gradient ascent on the input (``vis_optimise``) and of the
+saliency and occlusion maps (``vis_maps``). Every check runs the student's functions on its own small seeded
+networks, so the points never depend on how the notebook's network trained; the references are
+``cnnlab.visualize``'s, which the student's functions may not call.
+"""
+
+from __future__ import annotations
+
+from .vis_filters import check_filter_grid, check_receptive_field_box, check_top_k_patches
+from .vis_maps import check_occlusion, check_saliency
+from .vis_optimise import check_class_maximisation, check_deepdream
+
+__all__ = [
+    "check_class_maximisation",
+    "check_deepdream",
+    "check_filter_grid",
+    "check_occlusion",
+    "check_receptive_field_box",
+    "check_saliency",
+    "check_top_k_patches",
+]
