@@ -98,6 +98,14 @@ def test_the_library_is_refused(solution):
     _fails(checks.check_saliency, hidden_import, phrase="reference implementation")
     assert visualize.gradient_saliency.__name__ == "gradient_saliency"  # restored afterwards
 
+    def through_the_figure(weight, ncols=8, pad=1):
+        from cnnlab.viz import filter_grid, to_numpy_image
+
+        to_numpy_image(weight[0])  # a helper that solves nothing is allowed
+        return filter_grid(weight, ncols)
+
+    _fails(checks.check_filter_grid, through_the_figure, phrase="calls cnnlab.viz.filter_grid")
+
 
 def test_more_mistakes_are_named(solution):
     def per_channel(weight, ncols=8, pad=1):

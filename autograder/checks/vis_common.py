@@ -2,8 +2,9 @@
 
 The references come from ``cnnlab.visualize``, which the lecture uses; the student must write the same
 functions. ``own_call`` runs a student's function while every function of ``cnnlab.visualize`` and
-``cnnlab.viz`` is replaced by a tripwire (in the modules and in the student's globals), so a solution that
-calls the library is refused with a message that says so, however it reached it.
+``cnnlab.viz.filter_grid`` is replaced by a tripwire (in the modules and in the student's globals), so a
+solution that calls the library is refused with a message that says so, whether it imported the function, the
+module, or imported it inside the function.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ class LibraryUsed(RuntimeError):
 
 
 def _library_functions() -> dict[int, str]:
-    found = {}
-    for module in LIBRARIES:
-        for name, value in vars(module).items():
-            if isinstance(value, types.FunctionType) and value.__module__ == module.__name__:
-                found[id(value)] = f"{module.__name__}.{name}"
+    """The references: every function of ``cnnlab.visualize``, and ``cnnlab.viz.filter_grid`` (its other helpers,
+    such as ``to_numpy_image``, solve no task and stay allowed)."""
+    found = {id(viz.filter_grid): "cnnlab.viz.filter_grid"}
+    for name, value in vars(visualize).items():
+        if isinstance(value, types.FunctionType) and value.__module__ == visualize.__name__:
+            found[id(value)] = f"cnnlab.visualize.{name}"
     return found
 
 
