@@ -51,8 +51,8 @@ def run(name: str, args: argparse.Namespace, scratch: Path) -> Section:
     if name == "speed":
         return sections.speed_section()
     if name == "grading":
-        full = {"01_layers": 16, "02_unet": 4, "03_architectures": 4}
-        counts = full if args.full else {"01_layers": 4, "03_architectures": 1}
+        full = {"01_layers": 16, "02_unet": 4, "03_architectures": 4, "04_visualization": 4}
+        counts = full if args.full else {"01_layers": 4, "03_architectures": 1, "04_visualization": 1}
         return grading.throughput_section(scratch / "throughput", counts)
     if name == "scaling":
         return grading.scaling_section(scratch / "scaling", [1, 4, 16, 64] if args.full else [1, 4, 16], args.out)

@@ -21,7 +21,7 @@ from autograder.sandbox import SandboxPolicy
 from bench.suite import Measured, PeakMemory, Row, Section, save_plot
 
 #: Seconds one submission may take to grade on a 2-core CPU (the assignments' issues state them).
-PER_SUBMISSION_TARGET_S = {"02_unet": 240, "03_architectures": 120}
+PER_SUBMISSION_TARGET_S = {"02_unet": 240, "03_architectures": 120, "04_visualization": 120}
 
 
 def make_course(root: Path, counts: dict[str, int]) -> GradingCourse:

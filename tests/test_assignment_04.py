@@ -4,12 +4,14 @@ parallel workers), nbgrader's feedback.
 One temporary course is graded once for the module: the instructor's solution, the blank release and one
 submission per typical mistake graded end to end (tests/support/assignment04.py; the others are shown in-process
 by tests/test_checks_visualization.py). The checks run on their own seeded networks, so the points do not depend
-on how the notebook's network trained.
+on how the notebook's network trained. When a GPU is present, the instructor's solution is graded on it as
+well and must earn the same points.
 """
 
 from __future__ import annotations
 
 import pytest
+import torch
 
 from tests.support.assignment04 import ASSIGNMENT, E2E_MISTAKES, NOTEBOOK
 from tests.support.e2e import EndToEnd
@@ -57,3 +59,10 @@ def test_typical_mistake_gets_partial_credit_and_named_feedback(graded, mistake)
 
 def test_feedback_never_shows_hidden_tests(graded):
     E2E.assert_feedback_hides_hidden_tests(graded)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_same_points_on_the_gpu(graded, tmp_path_factory):
+    course = Course(tmp_path_factory.mktemp("gpu_course"), [ASSIGNMENT])
+    grade_with_cli(course, ASSIGNMENT, NOTEBOOK, {"instructor": ((), True)}, {"COURSE_DEVICE": "cuda"}, workers=1)
+    assert course.scores(ASSIGNMENT, NOTEBOOK)["instructor"] == graded.scores(ASSIGNMENT, NOTEBOOK)["instructor"]
