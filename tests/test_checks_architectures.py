@@ -11,9 +11,9 @@ from torch import nn
 from autograder.checks import architectures as checks
 from autograder.checks import budget
 from autograder.checks.arch_training import accuracy_of
-from autograder.checks.common import CheckFailed
 from tests.support.assignment03 import ASSIGNMENT, MISTAKES, NOTEBOOK
-from tests.support.nbcourse import solution_cells
+from tests.support.failing import fails as _fails
+from tests.support.nbcourse import run_cells, solution_cells
 
 SETUP = """
 import math
@@ -49,23 +49,12 @@ LOST_BY_ASSERT = {("inception_biases_not_counted", "test_inception")}
 
 
 def namespace(answers: dict[str, str]) -> dict:
-    ns: dict = {}
-    exec(SETUP, ns)
-    for source in answers.values():
-        exec(compile(source, f"<solution {ASSIGNMENT}>", "exec"), ns)
-    return ns
+    return run_cells(answers, ASSIGNMENT, SETUP)
 
 
 @pytest.fixture(scope="module")
 def solution() -> dict:
     return namespace(solution_cells(ASSIGNMENT, NOTEBOOK))
-
-
-def _fails(check, *args, phrase: str, **kwargs) -> str:
-    with pytest.raises(CheckFailed) as info:
-        check(*args, **kwargs)
-    assert phrase in str(info.value), str(info.value)
-    return str(info.value)
 
 
 @pytest.mark.parametrize("hidden", [False, True])

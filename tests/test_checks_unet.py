@@ -11,11 +11,11 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from autograder.checks import budget
 from autograder.checks import unet as checks
-from autograder.checks.common import CheckFailed
 from autograder.checks.probes import record_calls, wrong_cat_axis
 from autograder.checks.unet_results import fingerprint
 from cnnlab.device import Budget
 from tests.support.assignment02 import ASSIGNMENT, EXTRA_MISTAKES, NOTEBOOK
+from tests.support.failing import fails as _fails
 from tests.support.nbcourse import ROOT, solution_cells, solution_namespace
 
 SETUP = """
@@ -33,12 +33,6 @@ val_masks = Shapes("val", 20, size=32).as_tensors()[1]
 @pytest.fixture(scope="module")
 def solution() -> dict:
     return solution_namespace("02_unet", "02_unet", setup=SETUP)
-
-
-def _fails(check, *args, phrase: str, **kwargs) -> None:
-    with pytest.raises(CheckFailed) as info:
-        check(*args, **kwargs)
-    assert phrase in str(info.value), str(info.value)
 
 
 @pytest.mark.parametrize("hidden", [False, True])

@@ -28,13 +28,19 @@ def solution_cells(assignment: str, notebook: str) -> dict[str, str]:
     }
 
 
-def solution_namespace(assignment: str, notebook: str, setup: str = "import numpy as np") -> dict:
-    """Execute the instructor's solution cells in a fresh namespace and return it."""
+def run_cells(answers: dict[str, str], assignment: str, setup: str = "import numpy as np") -> dict:
+    """Execute ``setup`` and then the answer cells (as ``solution_cells`` returns them, possibly edited) in a
+    fresh namespace and return it."""
     ns: dict = {}
     exec(setup, ns)
-    for source in solution_cells(assignment, notebook).values():
+    for source in answers.values():
         exec(compile(source, f"<solution {assignment}>", "exec"), ns)
     return ns
+
+
+def solution_namespace(assignment: str, notebook: str, setup: str = "import numpy as np") -> dict:
+    """Execute the instructor's solution cells in a fresh namespace and return it."""
+    return run_cells(solution_cells(assignment, notebook), assignment, setup)
 
 
 @dataclass(frozen=True)
