@@ -37,6 +37,19 @@ def _device(model: nn.Module) -> torch.device:
 # first-layer filters
 
 
+def scaled_filters(weight: torch.Tensor | np.ndarray) -> np.ndarray:
+    """The filters ``[F, C, kh, kw]`` as images: ``[F, kh, kw, 3]`` when ``C == 3``, else channel 0, ``[F, kh, kw]``,
+    each scaled to [0, 1] on its own, ``(f - min f) / (max f - min f + 1e-8)`` over all its shown values."""
+    w = weight.detach().cpu().numpy() if isinstance(weight, torch.Tensor) else np.asarray(weight)
+    if w.ndim != 4:
+        raise ValueError(f"filters must be [F, C, kh, kw], got shape {w.shape}")
+    tiles = w.transpose(0, 2, 3, 1) if w.shape[1] == 3 else w[:, 0]
+    axes = tuple(range(1, tiles.ndim))
+    lo = tiles.min(axis=axes, keepdims=True)
+    hi = tiles.max(axis=axes, keepdims=True)
+    return (tiles - lo) / (hi - lo + 1e-8)
+
+
 def tile_filters(weight: torch.Tensor | np.ndarray, ncols: int = 8, pad: int = 1) -> np.ndarray:
     """The filters ``[F, C, kh, kw]`` as one image, as ``cnnlab.viz.filter_grid`` draws them.
 
@@ -45,15 +58,8 @@ def tile_filters(weight: torch.Tensor | np.ndarray, ncols: int = 8, pad: int = 1
     with ``pad`` pixels of 1.0 (white) around and between them. Returns float32 ``[H, W, 3]`` (RGB) or
     ``[H, W]`` (grey), ``H = rows * kh + (rows + 1) * pad`` and ``W = ncols * kw + (ncols + 1) * pad``.
     """
-    w = weight.detach().cpu().numpy() if isinstance(weight, torch.Tensor) else np.asarray(weight)
-    if w.ndim != 4:
-        raise ValueError(f"filters must be [F, C, kh, kw], got shape {w.shape}")
-    n, c, kh, kw = w.shape
-    tiles = w.transpose(0, 2, 3, 1) if c == 3 else w[:, 0]  # [F, kh, kw, 3] or [F, kh, kw]
-    axes = tuple(range(1, tiles.ndim))
-    lo = tiles.min(axis=axes, keepdims=True)
-    hi = tiles.max(axis=axes, keepdims=True)
-    tiles = (tiles - lo) / (hi - lo + 1e-8)
+    tiles = scaled_filters(weight)
+    n, kh, kw = tiles.shape[:3]
     rows = -(-n // ncols)
     grid = np.ones((rows * kh + (rows + 1) * pad, ncols * kw + (ncols + 1) * pad, *tiles.shape[3:]), np.float32)
     for k in range(n):

@@ -140,19 +140,18 @@ def filter_grid(weights: torch.Tensor | np.ndarray, ncols: int = 8, size: float 
 
     Each filter is scaled to [0, 1] on its own so that its pattern, not its magnitude, is visible.
     """
-    w = weights.detach().cpu().numpy() if isinstance(weights, torch.Tensor) else np.asarray(weights)
-    if w.ndim != 4:
-        raise ValueError(f"filters must be [F, C, kh, kw], got shape {w.shape}")
-    n = w.shape[0]
+    from cnnlab.visualize import scaled_filters
+
+    tiles = scaled_filters(weights)
+    n = len(tiles)
     nrows = int(np.ceil(n / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k >= n:
             continue
-        f = w[k].transpose(1, 2, 0) if w.shape[1] == 3 else w[k, 0]
-        lo, hi = f.min(), f.max()
-        ax.imshow((f - lo) / (hi - lo + 1e-8), cmap=None if f.ndim == 3 else "gray", interpolation="nearest")
+        f = tiles[k]
+        ax.imshow(f, cmap=None if f.ndim == 3 else "gray", interpolation="nearest")
     fig.tight_layout()
     return fig
 
