@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -159,3 +162,25 @@ def test_classification_one_object_and_label():
         labels.append(int(label))
     assert set(labels) == set(range(len(ShapesClassification.classes)))
     assert ShapesClassification.classes == SHAPE_NAMES
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (1, 2, 7), (3, 32, 33)])
+def test_the_blur_equals_scipys_nearest_mode_correlation_bit_for_bit(shape):
+    from scipy.ndimage import correlate1d
+
+    from cnnlab.data.imaging import binomial_blur
+
+    img = np.random.default_rng(sum(shape)).random(shape, dtype=np.float32) * 4 - 1
+    kernel = np.array([0.25, 0.5, 0.25], dtype=np.float32)
+    expected = correlate1d(correlate1d(img, kernel, axis=-2, mode="nearest"), kernel, axis=-1, mode="nearest")
+    blurred = binomial_blur(img)
+    assert blurred.dtype == np.float32 and blurred.shape == img.shape
+    assert np.array_equal(blurred, expected)
+
+
+def test_rendering_shapes_does_not_import_scipy_ndimage():
+    probe = "import sys; from cnnlab.data import Shapes; Shapes('train', 2, size=32)[1]; "
+    probe += "print('scipy.ndimage' in sys.modules)"
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False"

@@ -16,7 +16,6 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from scipy.ndimage import distance_transform_edt
 
 from .base import SyntheticDataset, check_size
 from .imaging import binomial_blur, gaussian_noise, illumination_gradient
@@ -61,6 +60,8 @@ def unet_weight_map(instances: np.ndarray, w0: float = 10.0, sigma: float = 5.0)
     ids = np.unique(inst[foreground])
     if len(ids) < 2 or n_bg == 0 or w0 == 0:
         return weight
+    from scipy.ndimage import distance_transform_edt  # here, not at import: most kernels never need SciPy
+
     d1 = np.full(inst.shape, np.inf, dtype=np.float64)
     d2 = np.full(inst.shape, np.inf, dtype=np.float64)
     for k in ids.tolist():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.ndimage import correlate1d
 
 
 def illumination_gradient(rng: np.random.Generator, h: int, w: int, strength: float) -> np.ndarray:
@@ -17,10 +16,21 @@ def illumination_gradient(rng: np.random.Generator, h: int, w: int, strength: fl
 
 
 def binomial_blur(img: np.ndarray) -> np.ndarray:
-    """Blur the last two axes of ``img`` with the separable 3x3 kernel [1, 2, 1]/4 (edges replicated)."""
-    kernel = np.array([0.25, 0.5, 0.25], dtype=img.dtype)
-    rows = correlate1d(img, kernel, axis=-2, mode="nearest")
-    return correlate1d(rows, kernel, axis=-1, mode="nearest")
+    """Blur the last two axes of ``img`` with the separable 3x3 kernel [1, 2, 1]/4 (edges replicated).
+
+    Plain NumPy, summed in float64 in the order SciPy uses for a symmetric kernel, so the result equals
+    ``scipy.ndimage.correlate1d(..., mode="nearest")`` on each axis without importing SciPy (half a second of
+    every grading kernel's start-up).
+    """
+    return _binomial_axis(_binomial_axis(img, -2), -1)
+
+
+def _binomial_axis(img: np.ndarray, axis: int) -> np.ndarray:
+    """[1, 2, 1]/4 along ``axis`` with the edge values repeated, as ``correlate1d(mode="nearest")`` computes it."""
+    wide = np.moveaxis(img, axis, -1).astype(np.float64)
+    padded = np.concatenate([wide[..., :1], wide, wide[..., -1:]], axis=-1)
+    blurred = padded[..., 1:-1] * 0.5 + (padded[..., :-2] + padded[..., 2:]) * 0.25  # SciPy's symmetric-kernel order
+    return np.moveaxis(blurred.astype(img.dtype), -1, axis)
 
 
 def gaussian_noise(rng: np.random.Generator, img: np.ndarray, sigma: float) -> np.ndarray:
