@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 
 from autograder.course import AutograderError
 from autograder.pipeline.coordinator import describe_sandbox
-from autograder.sandbox import SandboxPolicy, command
+from autograder.sandbox import SandboxPolicy, command, fontcache
 from autograder.sandbox.manager import describe_exit
 from tests.support.nbcourse import ROOT
 
@@ -135,3 +136,33 @@ def test_the_kernel_imports_the_graders_own_checks(tmp_path):
     run = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == str(ROOT / "autograder" / "__init__.py")
+
+
+@needs_bwrap
+def test_kernels_read_the_graders_font_list_instead_of_scanning_fonts(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    fontcache.font_list.cache_clear()
+    try:
+        built = fontcache.font_list()
+    finally:
+        fontcache.font_list.cache_clear()
+    assert built is not None and Path(built).is_relative_to(tmp_path / "cache" / "autograder")
+    listing = json.loads(Path(built).read_text())
+    marker = {**listing["ttflist"][0], "name": "Lent By The Grader"}  # a font only the grader's list names
+    Path(built).write_text(json.dumps({**listing, "ttflist": [*listing["ttflist"], marker]}))
+    probe = (
+        "import glob, matplotlib.font_manager as fm\n"
+        "lent = glob.glob('/tmp/home/.matplotlib/fontlist-v*.json')\n"
+        "try:\n    open(lent[0], 'a').write(' '); wrote = 'writable'\nexcept OSError:\n    wrote = 'read-only'\n"
+        "print(len(lent), any(f.name == 'Lent By The Grader' for f in fm.fontManager.ttflist), wrote)"
+    )
+    monkeypatch.setattr(fontcache, "font_list", lambda: built)
+    argv = command.bwrap_argv(SandboxPolicy(), [], "/") + [sys.executable, "-c", probe]
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["1", "True", "read-only"]
+
+
+def test_without_a_font_list_the_sandbox_lends_none(monkeypatch):
+    monkeypatch.setattr(fontcache, "font_list", lambda: None)
+    assert fontcache.font_list_argv() == []

@@ -2,14 +2,15 @@
 
 Inside the sandbox the kernel sees: the system and Python read-only (``/usr``, ``/etc``, the interpreter's
 prefix, the ``autograder`` and ``cnnlab`` packages — their folders only, not the repository around them), a
-private ``/tmp``, a minimal ``/dev`` (plus the NVIDIA devices when there are any), its own ``/proc``, and
-two writable folders: the submission's working copy and the folder of the kernel's connection sockets.
-Solutions, the gradebook, the exchange and other students' files are simply not there. It has no network
-(a network namespace with nothing in it, not even a working loopback), its own PID namespace (it cannot see
-or signal the grader's processes; when it ends, everything it started ends), and resource limits set with
-``prlimit``. When the grader runs as root, bubblewrap runs privileged and the kernel is switched to
-``nobody`` inside (``setpriv``, with every capability dropped) so that the process limit holds and nothing it
-writes is owned by root; otherwise bubblewrap makes a user namespace.
+private ``/tmp`` (holding, read-only, matplotlib's font list built once by the grader), a minimal ``/dev``
+(plus the NVIDIA devices when there are any), its own ``/proc``, and two writable folders: the submission's
+working copy and the folder of the kernel's connection sockets. Solutions, the gradebook, the exchange and
+other students' files are simply not there. It has no network (a network namespace with nothing in it, not
+even a working loopback), its own PID namespace (it cannot see or signal the grader's processes; when it ends,
+everything it started ends), and resource limits set with ``prlimit``. When the grader runs as root,
+bubblewrap runs privileged and the kernel is switched to ``nobody`` inside (``setpriv``, with every capability
+dropped) so that the process limit holds and nothing it writes is owned by root; otherwise bubblewrap makes a
+user namespace.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from .fontcache import SANDBOX_MPLCONFIGDIR, font_list_argv
 from .policy import MIB, SandboxPolicy
 
 #: Kernels run as uid ``SANDBOX_UID_BASE + <grading process id>`` when the grader is root: a user of their own,
@@ -165,6 +167,7 @@ def bwrap_argv(policy: SandboxPolicy, writable: Iterable[str], cwd: str, *, drop
     # the private /tmp first: binds below it (a checkout or a course under /tmp) are mounted on top of it
     argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
     argv += ["--perms", "0777", "--dir", "/tmp/home"]
+    argv += font_list_argv()  # matplotlib's font scan, done once outside instead of in every kernel
     readonly = python_dirs() + package_dirs()
     argv += parent_dirs([*readonly, *writable])
     for path in readonly:
@@ -190,7 +193,7 @@ def bwrap_argv(policy: SandboxPolicy, writable: Iterable[str], cwd: str, *, drop
 SANDBOX_ENV = {
     "HOME": "/tmp/home",
     "TMPDIR": "/tmp",
-    "MPLCONFIGDIR": "/tmp/home/.matplotlib",
+    "MPLCONFIGDIR": SANDBOX_MPLCONFIGDIR,
     "IPYTHONDIR": "/tmp/home/.ipython",
     "XDG_CACHE_HOME": "/tmp/home/.cache",
     "JUPYTER_RUNTIME_DIR": "/tmp/home/.jupyter-runtime",
