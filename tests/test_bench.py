@@ -88,3 +88,55 @@ def test_speed_section_times_the_recipe_before_and_after(monkeypatch):
     assert abs(row.ratio - after["seconds"] / before["seconds"]) < 1e-9
     assert row.met == (after["seconds"] < before["seconds"])
     assert "| before | 16 |" in "\n".join(section.lines) and "| after | 8 |" in "\n".join(section.lines)
+
+
+def test_the_budgeted_schedule_follows_torchs_one_cycle():
+    from bench.unet import one_cycle_lr
+
+    total, max_lr = 1001, 1e-2
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=max_lr)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total)
+    torchs = []
+    for _ in range(total):
+        torchs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    ours = [one_cycle_lr(step / (total - 1), max_lr) for step in range(total)]
+    assert max(abs(a - b) for a, b in zip(ours, torchs)) < 0.01 * max_lr
+    assert abs(ours[0] - max_lr / 25) < 1e-12 and abs(ours[-1] - torchs[-1]) < 1e-12
+    assert max(ours) == one_cycle_lr(0.3, max_lr) == max_lr
+
+
+def test_training_for_a_budget_spends_it_and_learns(monkeypatch):
+    import bench.unet
+
+    images = torch.rand(8, 3, 8, 8)
+    masks = (images[:, 0] > 0.5).long()  # the first channel decides the class: learnable by a 1x1 convolution
+    monkeypatch.setattr(bench.unet, "training_set", lambda: (images, masks))
+    torch.manual_seed(0)
+    model = torch.nn.Conv2d(3, 5, 1)
+    before = torch.nn.functional.cross_entropy(model(images), masks).item()
+    stats = bench.unet.train_for(model, 0.5, torch.device("cpu"), batch_size=4)
+    assert stats["seconds"] >= 0.5 and stats["steps"] >= 1
+    assert stats["steps_per_s"] == stats["steps"] / stats["seconds"]
+    assert torch.nn.functional.cross_entropy(model(images), masks).item() < before
+
+
+def test_with_one_submission_the_sandbox_overhead_comes_from_two_reversed_pairs(monkeypatch, tmp_path):
+    import bench.grading as grading
+
+    jobs = iter([[30.0], [16.0], [20.0], [10.0], [12.0]])  # 1 worker, 2 workers, no sandbox, then the extra pair
+    calls = []
+
+    def fake_ours(course, assignment, workers, sandbox, students=None):
+        calls.append((workers, sandbox is not None))
+        return {"wall": 1.0, "jobs": Measured(tuple(next(jobs))), "peak_worker_mib": 1.0, "n": 1}
+
+    monkeypatch.setattr(grading, "make_course", lambda root, counts: None)
+    monkeypatch.setattr(grading, "_nbgrader", lambda root, assignment: 40.0)
+    monkeypatch.setattr(grading, "_ours", fake_ours)
+    section = grading.throughput_section(tmp_path, {"03_architectures": 1})
+    assert calls == [(1, True), (2, True), (1, False), (1, False), (1, True)]  # the extra pair: bare first
+    (overhead,) = [row for row in section.rows if row.benchmark.startswith("sandbox overhead")]
+    assert overhead.ratio == (30.0 + 12.0) / 2 / ((20.0 + 10.0) / 2)
+    assert section.data["03_architectures"]["overhead_jobs"] == {"sandboxed": [30.0, 12.0], "bare": [20.0, 10.0]}
