@@ -199,12 +199,14 @@ def median_or_nan(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def speed_section(steps: int | None = None, train_images: int | None = None) -> Section:
-    """Speed work, before and after in one run: the trainability check's recipe at 16 and at 8 base channels.
+def speed_section(steps: int | None = None, train_images: int | None = None, repeats: int = 5) -> Section:
+    """Speed work, before and after in one run: the trainability check's recipe at 16 and at 8 base channels,
+    and a sandboxed kernel's first figure without and with matplotlib's font list lent by the grader.
 
     Both train the instructor's U-Net with ``autograder.checks.unet_results.train_with_recipe`` and score it on
     the hidden-test-sized split of the benchmark's own seed, so the row shows what the change bought (time) and
-    what it cost (the mIoU the check compares with its threshold). ``steps`` and ``train_images`` shrink it (tests).
+    what it cost (the mIoU the check compares with its threshold). ``steps`` and ``train_images`` shrink it (tests);
+    ``repeats`` is the number of figures drawn each way.
     """
     from dataclasses import replace
 
@@ -239,4 +241,35 @@ def speed_section(steps: int | None = None, train_images: int | None = None) -> 
             "faster", after_s < before_s)
     )  # fmt: skip
     section.data = {k: {"seconds": s, "miou": m} for k, (s, m) in measured.items()}
+    font_list_rows(section, repeats)
     return section
+
+
+def font_list_rows(section: Section, repeats: int) -> None:
+    """Before and after lending matplotlib's font list to sandboxed kernels: their first figure, alternating."""
+    from autograder.sandbox import bwrap_path
+    from bench.sandbox import first_figure_seconds
+
+    if bwrap_path() is None:
+        section.lines += ["", "Sandboxed kernels' first figure: not measured (bubblewrap is not installed)."]
+        return
+    seconds: dict[bool, list[float]] = {True: [], False: []}
+    for i in range(repeats):
+        for lent in (i % 2 == 0, i % 2 == 1):  # alternate which goes first
+            seconds[lent].append(first_figure_seconds(lent))
+    after, before = Measured(tuple(seconds[True])), Measured(tuple(seconds[False]))
+    section.lines += [
+        "",
+        "A sandboxed kernel's first matplotlib figure (import and draw), each in a fresh sandbox:",
+        "",
+        "| | seconds, median (min–max) |",
+        "| --- | --- |",
+        f"| before: every kernel scans the fonts | {before.text('.2f')} |",
+        f"| after: the grader's font list, lent read-only | {after.text('.2f')} |",
+    ]
+    section.rows.append(
+        Row("sandboxed kernel's first figure, font list lent", f"{after.median:.2f} s", f"{before.median:.2f} s",
+            after.median / before.median, "after / before (lower is better)", "faster",
+            after.median < before.median)
+    )  # fmt: skip
+    section.data["first_figure"] = {"after": after.values, "before": before.values}

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
+import statistics
 import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from bench.suite import Measured, PeakMemory, Row, Section, report
@@ -80,11 +83,11 @@ def test_speed_section_times_the_recipe_before_and_after(monkeypatch):
                                    torch.nn.Conv2d(base_channels, num_classes, 1))  # fmt: skip
 
     monkeypatch.setattr(bench.unet, "instructor_unet_class", lambda: tiny_unet)
-    section = speed_section(steps=2, train_images=32)
+    section = speed_section(steps=2, train_images=32, repeats=1)
     before, after = section.data["before"], section.data["after"]
     assert before["seconds"] > 0 and after["seconds"] > 0
     assert all(0.0 <= d["miou"] <= 1.0 for d in (before, after))
-    (row,) = section.rows
+    row = section.rows[0]
     assert abs(row.ratio - after["seconds"] / before["seconds"]) < 1e-9
     assert row.met == (after["seconds"] < before["seconds"])
     assert "| before | 16 |" in "\n".join(section.lines) and "| after | 8 |" in "\n".join(section.lines)
@@ -140,3 +143,21 @@ def test_with_one_submission_the_sandbox_overhead_comes_from_two_reversed_pairs(
     (overhead,) = [row for row in section.rows if row.benchmark.startswith("sandbox overhead")]
     assert overhead.ratio == (30.0 + 12.0) / 2 / ((20.0 + 10.0) / 2)
     assert section.data["03_architectures"]["overhead_jobs"] == {"sandboxed": [30.0, 12.0], "bare": [20.0, 10.0]}
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+def test_the_first_figure_is_timed_with_and_without_the_lent_font_list(tmp_path, monkeypatch):
+    from autograder.sandbox import fontcache
+    from bench.sections import Section, font_list_rows
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    fontcache.font_list.cache_clear()
+    try:
+        section = Section("speed", "test")
+        font_list_rows(section, repeats=2)
+    finally:
+        fontcache.font_list.cache_clear()
+    (row,) = section.rows
+    times = section.data["first_figure"]
+    assert len(times["after"]) == len(times["before"]) == 2 and all(t > 0 for t in times["after"] + times["before"])
+    assert row.ratio == statistics.median(times["after"]) / statistics.median(times["before"])
