@@ -29,13 +29,9 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "suite"
 def machine() -> str:
     import os
 
-    import torch
-
     from cnnlab.device import describe
 
-    return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {describe()}, torch {torch.__version__}"
-    )
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {describe()}"
 
 
 def run(name: str, args: argparse.Namespace, scratch: Path) -> Section:
@@ -49,7 +45,7 @@ def run(name: str, args: argparse.Namespace, scratch: Path) -> Section:
     if name == "unet":
         return sections.unet_section([30, 60, 120] if args.full else [30, 60], args.out)
     if name == "speed":
-        return sections.speed_section()
+        return sections.speed_section(repeats=args.repeats)
     if name == "grading":
         full = {"01_layers": 16, "02_unet": 4, "03_architectures": 4, "04_visualization": 4}
         counts = full if args.full else {"01_layers": 4, "03_architectures": 1, "04_visualization": 1}
