@@ -166,3 +166,22 @@ def test_kernels_read_the_graders_font_list_instead_of_scanning_fonts(tmp_path, 
 def test_without_a_font_list_the_sandbox_lends_none(monkeypatch):
     monkeypatch.setattr(fontcache, "font_list", lambda: None)
     assert fontcache.font_list_argv() == []
+
+
+def test_a_font_list_appears_whole_or_not_at_all(tmp_path, monkeypatch):
+    """While the list is being written, a second grader looking in the cache folder finds nothing to lend."""
+    folder = tmp_path / "matplotlib-x"
+    seen_while_building = []
+
+    def fake_matplotlib(argv, env, **kwargs):
+        partial = Path(env["MPLCONFIGDIR"]) / "fontlist-v390.json"
+        partial.write_text('{"ttflist": [')  # half-written
+        seen_while_building.extend(folder.glob("fontlist-v*.json"))
+        partial.write_text('{"ttflist": []}')
+        return subprocess.CompletedProcess(argv, 0)
+
+    monkeypatch.setattr(fontcache.subprocess, "run", fake_matplotlib)
+    fontcache._build_font_list(folder)
+    assert seen_while_building == []
+    assert [p.name for p in folder.iterdir()] == ["fontlist-v390.json"]  # no temporary folder left behind
+    assert json.loads((folder / "fontlist-v390.json").read_text()) == {"ttflist": []}
