@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 from autograder.course import Course as GradingCourse
 from autograder.pipeline.coordinator import grade, journal_for
 from autograder.sandbox import SandboxPolicy
+from autograder.sandbox.command import bwrap_argv
+from autograder.sandbox.fontcache import font_list_argv
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ASSIGNMENT = NOTEBOOK = "01_layers"
@@ -41,6 +45,33 @@ def seconds_per_notebook(course: GradingCourse, sandbox: SandboxPolicy | None) -
     assert not report.failed, [r.log for r in report.failed]
     latest = journal_for(course, ASSIGNMENT).latest()
     return [latest[r["student"]]["seconds"] for r in report.graded]
+
+
+FIRST_FIGURE = (
+    "import time; start = time.perf_counter()\n"
+    "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt\n"
+    "figure = plt.figure(); figure.text(0.5, 0.5, 'x'); figure.canvas.draw()\n"
+    "print(time.perf_counter() - start)"
+)
+
+
+def first_figure_seconds(lend_font_list: bool) -> float:
+    """Seconds a fresh sandboxed program takes to import matplotlib and draw its first figure.
+
+    With ``lend_font_list`` the sandbox is the grader's (matplotlib's font list lent read-only); without it, the
+    same command line less that list, as before the grader lent it (each kernel scans the fonts itself).
+    """
+    with tempfile.TemporaryDirectory() as work:
+        argv = bwrap_argv(SandboxPolicy(), [], "/")
+        lent = font_list_argv()
+        if not lend_font_list and lent:
+            at = next(i for i in range(len(argv)) if argv[i : i + len(lent)] == lent)
+            argv = argv[:at] + argv[at + len(lent) :]
+        run = subprocess.run([*argv, sys.executable, "-c", FIRST_FIGURE], capture_output=True, text=True,
+                             timeout=120, cwd=work)  # fmt: skip
+    if run.returncode != 0:
+        raise RuntimeError(f"the sandboxed program failed: {run.stderr[-1000:]}")
+    return float(run.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -76,36 +107,3 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
-
-
-FIRST_FIGURE = (
-    "import time; start = time.perf_counter()\n"
-    "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt\n"
-    "figure = plt.figure(); figure.text(0.5, 0.5, 'x'); figure.canvas.draw()\n"
-    "print(time.perf_counter() - start)"
-)
-
-
-def first_figure_seconds(lend_font_list: bool) -> float:
-    """Seconds a fresh sandboxed program takes to import matplotlib and draw its first figure.
-
-    With ``lend_font_list`` the sandbox is the grader's (matplotlib's font list lent read-only); without it, the
-    same command line less that list, as before the grader lent it (each kernel scans the fonts itself).
-    """
-    import subprocess
-    import sys
-
-    from autograder.sandbox.command import bwrap_argv
-    from autograder.sandbox.fontcache import font_list_argv
-
-    with tempfile.TemporaryDirectory() as work:
-        argv = bwrap_argv(SandboxPolicy(), [], "/")
-        lent = font_list_argv()
-        if not lend_font_list and lent:
-            at = next(i for i in range(len(argv)) if argv[i : i + len(lent)] == lent)
-            argv = argv[:at] + argv[at + len(lent) :]
-        run = subprocess.run([*argv, sys.executable, "-c", FIRST_FIGURE], capture_output=True, text=True,
-                             timeout=120, cwd=work)  # fmt: skip
-    if run.returncode != 0:
-        raise RuntimeError(f"the sandboxed program failed: {run.stderr[-1000:]}")
-    return float(run.stdout.strip().splitlines()[-1])
