@@ -125,25 +125,29 @@ def test_training_for_a_budget_spends_it_and_learns(monkeypatch):
     assert torch.nn.functional.cross_entropy(model(images), masks).item() < before
 
 
-def test_with_one_submission_the_sandbox_overhead_comes_from_two_reversed_pairs(monkeypatch, tmp_path):
+def test_the_sandbox_overhead_comes_from_single_jobs_in_alternating_order(monkeypatch, tmp_path):
     import bench.grading as grading
 
-    jobs = iter([[30.0], [20.0], [10.0], [12.0]])  # 1 worker, no sandbox, then the extra pair (no 2nd worker)
     calls = []
 
     def fake_ours(course, assignment, workers, sandbox, students=None):
-        calls.append((workers, sandbox is not None))
-        return {"wall": 1.0, "jobs": Measured(tuple(next(jobs))), "peak_worker_mib": 1.0, "n": 1}
+        calls.append((workers, sandbox is not None, students))
+        seconds = 10.0 + len(calls)  # a machine that slows down steadily: the alternating order cancels it
+        return {"wall": 1.0, "jobs": Measured((seconds,)), "peak_worker_mib": 1.0, "n": 1}
 
     monkeypatch.setattr(grading, "make_course", lambda root, counts: None)
     monkeypatch.setattr(grading, "_nbgrader", lambda root, assignment: 40.0)
     monkeypatch.setattr(grading, "_ours", fake_ours)
-    section = grading.throughput_section(tmp_path, {"03_architectures": 1})
-    assert calls == [(1, True), (1, False), (1, False), (1, True)]  # the extra pair: bare first
-    assert not any("2 workers" in line for line in section.lines)
+    monkeypatch.setattr(grading, "OVERHEAD_PAIRS", 4)
+    section = grading.throughput_section(tmp_path, {"03_architectures": 2})
+    assert calls[:2] == [(1, True, None), (2, True, None)]  # the whole batch on 1, then 2 workers
+    singles = calls[2:]
+    assert [(w, boxed) for w, boxed, _ in singles] == [(1, True), (1, False), (1, False), (1, True)] * 2
+    assert [students for *_, students in singles] == [["s000"]] * 2 + [["s001"]] * 2 + [["s000"]] * 2 + [["s001"]] * 2
+    jobs = section.data["03_architectures"]["overhead_jobs"]
+    assert jobs == {"sandboxed": [13.0, 16.0, 17.0, 20.0], "bare": [14.0, 15.0, 18.0, 19.0]}
     (overhead,) = [row for row in section.rows if row.benchmark.startswith("sandbox overhead")]
-    assert overhead.ratio == (30.0 + 12.0) / 2 / ((20.0 + 10.0) / 2)
-    assert section.data["03_architectures"]["overhead_jobs"] == {"sandboxed": [30.0, 12.0], "bare": [20.0, 10.0]}
+    assert overhead.ratio == 1.0 and overhead.met  # same medians: drift alone is no overhead
 
 
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
@@ -162,3 +166,13 @@ def test_the_first_figure_is_timed_with_and_without_the_lent_font_list(tmp_path,
     times = section.data["first_figure"]
     assert len(times["after"]) == len(times["before"]) == 2 and all(t > 0 for t in times["after"] + times["before"])
     assert row.ratio == statistics.median(times["after"]) / statistics.median(times["before"])
+
+
+def test_a_test_file_is_timed_and_its_failure_reported(tmp_path):
+    from bench.sections import run_test_file
+
+    (tmp_path / "test_passes.py").write_text("def test_ok():\n    assert 1 + 1 == 2\n")
+    (tmp_path / "test_fails.py").write_text("def test_wrong():\n    assert 1 + 1 == 3\n")
+    seconds, passed = run_test_file(str(tmp_path / "test_passes.py"))
+    assert passed and seconds > 0
+    assert run_test_file(str(tmp_path / "test_fails.py"))[1] is False
