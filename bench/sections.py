@@ -165,10 +165,31 @@ def unet_section(budgets: list[float], out: Path) -> Section:
     return section
 
 
-def ci_section() -> Section:
-    """Seconds each lecture notebook takes in fast mode (``COURSE_FAST=1``), run as CI runs them."""
-    section = Section("ci", "CI: lecture notebooks in fast mode")
-    section.lines = ["| notebook | seconds |", "| --- | --- |"]
+#: The end-to-end grading tests, one file per assignment plus the adversarial corpus (the CI's longest parts).
+END_TO_END_TESTS = (
+    "tests/test_assignment_01.py",
+    "tests/test_assignment_02.py",
+    "tests/test_assignment_03.py",
+    "tests/test_assignment_04.py",
+    "tests/test_adversarial.py",
+)
+
+
+def run_test_file(test_file: str) -> tuple[float, bool]:
+    """Seconds ``pytest`` takes on one test file, as CI runs it, and whether every test in it passed."""
+    start = time.perf_counter()
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test_file],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    return time.perf_counter() - start, run.returncode == 0
+
+
+def ci_section(end_to_end: tuple[str, ...] = END_TO_END_TESTS) -> Section:
+    """Seconds each lecture notebook takes in fast mode (``COURSE_FAST=1``) and each end-to-end grading test
+    file takes under pytest, run one after the other as CI runs them."""
+    section = Section("ci", "CI: lecture notebooks in fast mode, end-to-end grading tests")
+    section.lines = ["| part | seconds |", "| --- | --- |"]
     notebooks = sorted((ROOT / "course").glob("*.ipynb"))
     total = 0.0
     for path in notebooks:
@@ -187,11 +208,19 @@ def ci_section() -> Section:
         seconds = time.perf_counter() - start
         total += seconds
         section.lines.append(f"| {path.name} | {seconds:.0f}{'' if run.returncode == 0 else ' (failed)'} |")
-    section.lines += ["", f"All lecture notebooks: {total:.0f} s. The end-to-end grading tests' times are in the"]
-    section.lines += ["`grading` section (the same jobs, timed per submission)."]
-    section.data = {"total_seconds": total}
+    end_to_end_seconds = {}
+    for test_file in end_to_end:
+        seconds, passed = run_test_file(test_file)
+        end_to_end_seconds[test_file] = seconds
+        section.lines.append(f"| `pytest {test_file}` | {seconds:.0f}{'' if passed else ' (failed)'} |")
+    both = total + sum(end_to_end_seconds.values())
+    section.lines += ["", f"All lecture notebooks: {total:.0f} s; with the end-to-end tests: {both:.0f} s."]
+    section.data = {"total_seconds": total, "end_to_end_seconds": end_to_end_seconds}
     section.rows.append(Row("lecture notebooks, fast mode", f"{total:.0f} s", "CI limit 1800 s", total / 1800,
                             "share of the CI limit", "", None))  # fmt: skip
+    if end_to_end_seconds:
+        section.rows.append(Row("lecture notebooks and end-to-end grading tests", f"{both:.0f} s", "CI limit 1800 s",
+                                both / 1800, "share of the CI limit", "", None))  # fmt: skip
     return section
 
 
