@@ -5,7 +5,7 @@
 Sections: ``data`` (rendering vs the training loop it feeds), ``layers`` (NumPy conv vs PyTorch), ``unet``
 (ours vs smp.Unet at equal wall-clock budgets), ``speed`` (speed work: before against after), ``grading`` (vs
 sequential nbgrader; sandbox overhead), ``scaling`` (grading time vs submissions), ``ci`` (lecture notebooks in
-fast mode and the end-to-end grading tests under pytest, as CI runs them; with ``--full`` or ``--only ci``).
+fast mode and each end-to-end grading test file under pytest by itself; with ``--full`` or ``--only ci``).
 The default sizes fit 15 minutes on a 2-core CPU; ``--full`` uses the sizes the project's targets name
 (budgets 30/60/120 s, 16 + 4 submissions, scaling to 64, Assignment 3's grading) and the ``ci`` section, which
 take longer.

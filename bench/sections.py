@@ -176,10 +176,11 @@ END_TO_END_TESTS = (
 
 
 def run_test_file(test_file: str) -> tuple[float, bool]:
-    """Seconds ``pytest`` takes on one test file, as CI runs it, and whether every test in it passed."""
+    """Seconds ``pytest`` takes on one test file by itself (one pytest process, ``-n 0``: CI runs its files side by
+    side), and whether every test in it passed."""
     start = time.perf_counter()
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test_file],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", test_file],
         cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
     return time.perf_counter() - start, run.returncode == 0
@@ -187,7 +188,7 @@ def run_test_file(test_file: str) -> tuple[float, bool]:
 
 def ci_section(end_to_end: tuple[str, ...] = END_TO_END_TESTS) -> Section:
     """Seconds each lecture notebook takes in fast mode (``COURSE_FAST=1``) and each end-to-end grading test
-    file takes under pytest, run one after the other as CI runs them."""
+    file takes under pytest, one after the other (CI runs its test files two at a time)."""
     section = Section("ci", "CI: lecture notebooks in fast mode, end-to-end grading tests")
     section.lines = ["| part | seconds |", "| --- | --- |"]
     notebooks = sorted((ROOT / "course").glob("*.ipynb"))

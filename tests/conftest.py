@@ -1,4 +1,5 @@
-"""Test-wide guards: no network, a non-interactive matplotlib backend, and fast mode for notebooks."""
+"""Test-wide guards: no network, a non-interactive matplotlib backend, fast mode for notebooks, and one thread
+per process when pytest runs its test files in parallel (``-n``, pytest-xdist)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,13 @@ import pytest
 
 matplotlib.use("Agg")
 os.environ.setdefault("COURSE_FAST", "1")
+
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    # Test files run side by side, each with its own kernels and grading workers. A multi-threaded torch in
+    # each of them would oversubscribe the cores, and its spinning threads then run several times slower than
+    # one thread each; the variables reach torch here (imported later) and every kernel the tests start.
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = "1"
 
 _real_connect = socket.socket.connect
 
