@@ -272,7 +272,43 @@ def speed_section(steps: int | None = None, train_images: int | None = None, rep
     )  # fmt: skip
     section.data = {k: {"seconds": s, "miou": m} for k, (s, m) in measured.items()}
     font_list_rows(section, repeats)
+    notebook_import_rows(section, repeats)
     return section
+
+
+#: What every grading process imports to read and grade notebooks.
+NOTEBOOK_IMPORTS = "import nbformat, nbgrader.preprocessors"
+
+
+def notebook_import_seconds(refused: bool) -> float:
+    """Seconds a fresh Python takes to import what reads notebooks: after ``import autograder`` (which refuses
+    jsonschema's optional rfc3987_syntax) or without it."""
+    code = ("import autograder; " if refused else "") + NOTEBOOK_IMPORTS
+    return timed(lambda: subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True))
+
+
+def notebook_import_rows(section: Section, repeats: int) -> None:
+    """Before and after refusing rfc3987_syntax: the imports of a process that reads notebooks, alternating."""
+    seconds: dict[bool, list[float]] = {True: [], False: []}
+    for i in range(repeats):
+        for refused in (i % 2 == 0, i % 2 == 1):  # alternate which goes first
+            seconds[refused].append(notebook_import_seconds(refused))
+    after, before = Measured(tuple(seconds[True])), Measured(tuple(seconds[False]))
+    section.lines += [
+        "",
+        f"A fresh process's `{NOTEBOOK_IMPORTS}` (every grading process, release and feedback does it):",
+        "",
+        "| | seconds, median (min–max) |",
+        "| --- | --- |",
+        f"| before: jsonschema builds rfc3987_syntax's IRI parser | {before.text('.2f')} |",
+        f"| after: `import autograder` first, which refuses that package | {after.text('.2f')} |",
+    ]
+    section.rows.append(
+        Row("reading notebooks: a process's imports", f"{after.median:.2f} s", f"{before.median:.2f} s",
+            after.median / before.median, "after / before (lower is better)", "faster",
+            after.median < before.median)
+    )  # fmt: skip
+    section.data["notebook_imports"] = {"after": after.values, "before": before.values}
 
 
 def font_list_rows(section: Section, repeats: int) -> None:

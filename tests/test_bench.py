@@ -168,6 +168,31 @@ def test_the_first_figure_is_timed_with_and_without_the_lent_font_list(tmp_path,
     assert row.ratio == statistics.median(times["after"]) / statistics.median(times["before"])
 
 
+def test_notebook_imports_are_timed_both_ways_in_alternating_order(monkeypatch):
+    import bench.sections
+    from bench.sections import Section, notebook_import_rows
+
+    calls = []
+
+    def fake_seconds(refused: bool) -> float:
+        calls.append(refused)
+        return 1.0 if refused else 3.0
+
+    monkeypatch.setattr(bench.sections, "notebook_import_seconds", fake_seconds)
+    section = Section("speed", "test")
+    notebook_import_rows(section, repeats=3)
+    assert calls == [True, False, False, True, True, False]
+    (row,) = section.rows
+    assert row.ratio == 1.0 / 3.0 and row.met
+    assert section.data["notebook_imports"] == {"after": (1.0, 1.0, 1.0), "before": (3.0, 3.0, 3.0)}
+
+
+def test_a_fresh_process_imports_notebook_readers(tmp_path):
+    from bench.sections import notebook_import_seconds
+
+    assert notebook_import_seconds(refused=True) > 0
+
+
 def test_a_test_file_is_timed_and_its_failure_reported(tmp_path):
     from bench.sections import run_test_file
 
