@@ -188,7 +188,7 @@ def run_test_file(test_file: str) -> tuple[float, bool]:
 
 def ci_section(end_to_end: tuple[str, ...] = END_TO_END_TESTS) -> Section:
     """Seconds each lecture notebook takes in fast mode (``COURSE_FAST=1``) and each end-to-end grading test
-    file takes under pytest, one after the other (CI runs its test files two at a time)."""
+    file takes under pytest, one after the other (CI runs its test files side by side, one per core)."""
     section = Section("ci", "CI: lecture notebooks in fast mode, end-to-end grading tests")
     section.lines = ["| part | seconds |", "| --- | --- |"]
     notebooks = sorted((ROOT / "course").glob("*.ipynb"))
