@@ -7,6 +7,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -287,28 +288,49 @@ def notebook_import_seconds(refused: bool) -> float:
     return timed(lambda: subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True))
 
 
-def notebook_import_rows(section: Section, repeats: int) -> None:
-    """Before and after refusing rfc3987_syntax: the imports of a process that reads notebooks, alternating."""
+def before_after_rows(
+    section: Section,
+    measure: Callable[[bool], float],
+    repeats: int,
+    *,
+    intro: str,
+    before: str,
+    after: str,
+    benchmark: str,
+    key: str,
+) -> None:
+    """Time ``measure(False)`` (before a change) and ``measure(True)`` (after it) ``repeats`` times each, the order
+    alternating from pair to pair so that the machine's drift cancels; add their table, summary row and data."""
     seconds: dict[bool, list[float]] = {True: [], False: []}
     for i in range(repeats):
-        for refused in (i % 2 == 0, i % 2 == 1):  # alternate which goes first
-            seconds[refused].append(notebook_import_seconds(refused))
-    after, before = Measured(tuple(seconds[True])), Measured(tuple(seconds[False]))
+        for changed in (i % 2 == 0, i % 2 == 1):  # alternate which goes first
+            seconds[changed].append(measure(changed))
+    later, earlier = Measured(tuple(seconds[True])), Measured(tuple(seconds[False]))
     section.lines += [
         "",
-        f"A fresh process's `{NOTEBOOK_IMPORTS}` (every grading process, release and feedback does it):",
+        intro,
         "",
         "| | seconds, median (min–max) |",
         "| --- | --- |",
-        f"| before: jsonschema builds rfc3987_syntax's IRI parser | {before.text('.2f')} |",
-        f"| after: `import autograder` first, which refuses that package | {after.text('.2f')} |",
+        f"| before: {before} | {earlier.text('.2f')} |",
+        f"| after: {after} | {later.text('.2f')} |",
     ]
     section.rows.append(
-        Row("reading notebooks: a process's imports", f"{after.median:.2f} s", f"{before.median:.2f} s",
-            after.median / before.median, "after / before (lower is better)", "faster",
-            after.median < before.median)
+        Row(benchmark, f"{later.median:.2f} s", f"{earlier.median:.2f} s", later.median / earlier.median,
+            "after / before (lower is better)", "faster", later.median < earlier.median)
     )  # fmt: skip
-    section.data["notebook_imports"] = {"after": after.values, "before": before.values}
+    section.data[key] = {"after": later.values, "before": earlier.values}
+
+
+def notebook_import_rows(section: Section, repeats: int) -> None:
+    """Before and after refusing rfc3987_syntax: the imports of a process that reads notebooks, alternating."""
+    before_after_rows(
+        section, notebook_import_seconds, repeats,
+        intro=f"A fresh process's `{NOTEBOOK_IMPORTS}` (every grading process, release and feedback does it):",
+        before="jsonschema builds rfc3987_syntax's IRI parser",
+        after="`import autograder` first, which refuses that package",
+        benchmark="reading notebooks: a process's imports", key="notebook_imports",
+    )  # fmt: skip
 
 
 def font_list_rows(section: Section, repeats: int) -> None:
@@ -319,23 +341,9 @@ def font_list_rows(section: Section, repeats: int) -> None:
     if bwrap_path() is None:
         section.lines += ["", "Sandboxed kernels' first figure: not measured (bubblewrap is not installed)."]
         return
-    seconds: dict[bool, list[float]] = {True: [], False: []}
-    for i in range(repeats):
-        for lent in (i % 2 == 0, i % 2 == 1):  # alternate which goes first
-            seconds[lent].append(first_figure_seconds(lent))
-    after, before = Measured(tuple(seconds[True])), Measured(tuple(seconds[False]))
-    section.lines += [
-        "",
-        "A sandboxed kernel's first matplotlib figure (import and draw), each in a fresh sandbox:",
-        "",
-        "| | seconds, median (min–max) |",
-        "| --- | --- |",
-        f"| before: every kernel scans the fonts | {before.text('.2f')} |",
-        f"| after: the grader's font list, lent read-only | {after.text('.2f')} |",
-    ]
-    section.rows.append(
-        Row("sandboxed kernel's first figure, font list lent", f"{after.median:.2f} s", f"{before.median:.2f} s",
-            after.median / before.median, "after / before (lower is better)", "faster",
-            after.median < before.median)
+    before_after_rows(
+        section, first_figure_seconds, repeats,
+        intro="A sandboxed kernel's first matplotlib figure (import and draw), each in a fresh sandbox:",
+        before="every kernel scans the fonts", after="the grader's font list, lent read-only",
+        benchmark="sandboxed kernel's first figure, font list lent", key="first_figure",
     )  # fmt: skip
-    section.data["first_figure"] = {"after": after.values, "before": before.values}
