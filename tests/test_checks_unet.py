@@ -11,7 +11,8 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from autograder.checks import budget
 from autograder.checks import unet as checks
-from autograder.checks.probes import record_calls, wrong_cat_axis
+from autograder.checks.common import CheckFailed
+from autograder.checks.probes import not_moved_to_device, record_calls, wrong_cat_axis
 from autograder.checks.unet_results import fingerprint
 from cnnlab.device import Budget
 from tests.support.assignment02 import ASSIGNMENT, EXTRA_MISTAKES, NOTEBOOK
@@ -190,7 +191,7 @@ def test_augmentation_check_names_mistakes():
 
 def test_train_check_names_a_loop_that_stays_in_eval_mode(solution):
     def eval_mode_loop(model, dataset, budget, lr=1e-2, device=None, augment=None, progress=True):
-        model.eval()
+        model.to(device).eval()
         losses = []
         optimizer = torch.optim.SGD(model.parameters(), lr=lr)
         loader = torch.utils.data.DataLoader(dataset, batch_size=budget.batch_size, drop_last=True)
@@ -210,6 +211,21 @@ def test_train_check_names_a_loop_that_stays_in_eval_mode(solution):
     _fails(checks.check_train, eval_mode_loop, phrase="trained in eval mode")
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (on a CPU the model is already there)")
+def test_train_check_names_a_model_left_on_the_cpu(solution):
+    def model_not_moved(model, dataset, budget, lr=1e-2, device=None, augment=None, progress=True):
+        optimizer, losses = torch.optim.SGD(model.parameters(), lr=lr), []
+        for images, masks in torch.utils.data.DataLoader(dataset, batch_size=budget.batch_size):
+            loss = F.cross_entropy(model(images.to(device)), masks.to(device))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        return losses
+
+    _fails(checks.check_train, model_not_moved, phrase="the model must be moved to the device")
+
+
 def test_probe_records_concatenation_axes():
     with record_calls() as log:
         torch.cat([torch.zeros(1, 2, 3, 3), torch.zeros(1, 2, 3, 3)], dim=1)
@@ -218,6 +234,27 @@ def test_probe_records_concatenation_axes():
     with record_calls() as log:
         torch.cat([torch.zeros(1, 2, 3, 3), torch.zeros(1, 2, 3, 3)], 0)
     assert wrong_cat_axis(log)
+
+
+def test_data_not_moved_to_the_device_is_named_on_a_cpu_and_on_a_gpu():
+    """On a CPU such code runs and only the call log shows the mistake; on a GPU its call fails with a device
+    mismatch, and that failure is explained the same way (the GPU run of the checks above shows it for real)."""
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    mismatch = CheckFailed("evaluate", "raised RuntimeError: Expected all tensors to be on the same device")
+    with record_calls() as idle:
+        torch.zeros(2).add(1)
+    with record_calls() as moved:
+        torch.zeros(2).to("cpu")
+    for device in (cpu, gpu):
+        for err in (None, mismatch):
+            not_moved_to_device("evaluate", device, moved, err)  # moved: nothing to name
+    with pytest.raises(CheckFailed, match="not moved to the model's device: on a GPU this fails"):
+        not_moved_to_device("evaluate", cpu, idle)
+    with pytest.raises(CheckFailed, match="Likely mistake: the data is not moved to the model's device") as info:
+        not_moved_to_device("evaluate", gpu, idle, mismatch)
+    assert info.value.message.startswith(mismatch.message)
+    not_moved_to_device("evaluate", cpu, idle, mismatch)  # on a CPU the failure has another cause: not named here
+    not_moved_to_device("evaluate", gpu, idle)  # ran on a GPU without a move: the data was already there
 
 
 def test_fingerprint_tells_networks_apart(solution):

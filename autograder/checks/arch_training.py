@@ -24,7 +24,7 @@ from cnnlab.device import get_device
 
 from .arch_blocks import build, count_params
 from .common import CheckFailed, call_student
-from .probes import record_calls
+from .probes import not_moved_to_device, record_calls
 from .scores import TASK, score_once, where
 
 #: Image size and evaluation images of the assignment.
@@ -121,7 +121,11 @@ def check_evaluate(evaluate: Callable) -> None:
     model.calls.clear()
     model = model.to(device).train()  # evaluate must switch it to eval mode
     with record_calls() as log:
-        got = call_student(task, evaluate, model, images, labels, batch_size=16)
+        try:
+            got = call_student(task, evaluate, model, images, labels, batch_size=16)
+        except CheckFailed as err:
+            not_moved_to_device(task, device, log, err)
+            raise
     if not model.calls:
         raise CheckFailed(task, "evaluate never called the model")
     if any(training for training, _, _ in model.calls):
@@ -133,12 +137,7 @@ def check_evaluate(evaluate: Callable) -> None:
         )
     if max(size for _, _, size in model.calls) > 16:
         raise CheckFailed(task, "evaluate ignored batch_size: predict in batches of at most batch_size images")
-    if device.type == "cpu" and log.moved_to_device == 0:
-        raise CheckFailed(
-            task,
-            "the data is not moved to the model's device: on a GPU this fails. Move each batch "
-            "with .to(device), where device = next(model.parameters()).device",
-        )
+    not_moved_to_device(task, device, log)
     if isinstance(got, torch.Tensor) and got.numel() == 1:
         got = got.item()
     if not isinstance(got, (int, float)):

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import torch
 from torch.overrides import TorchFunctionMode
 
+from .common import CheckFailed
+
 
 @dataclass
 class CallLog:
@@ -98,3 +100,22 @@ def record_calls() -> Iterator[CallLog]:
 def wrong_cat_axis(log: CallLog) -> bool:
     """True when some ``torch.cat`` joined 4-D feature maps along an axis other than channels."""
     return any(ndim == 4 and dim not in (1, -3) for dim, ndim in log.cat_dims)
+
+
+#: What the checks say when the student's code never moves data to the model's device.
+NOT_MOVED = "the data is not moved to the model's device"
+MOVE_HINT = "move each batch with .to(device), where device = next(model.parameters()).device"
+
+
+def not_moved_to_device(task: str, device: torch.device, log: CallLog, err: CheckFailed | None = None) -> None:
+    """Fail, naming the mistake, when the student's code (``log``) never moved a tensor to a device.
+
+    On a CPU such code runs (``err`` is None) and only the log shows the mistake; on a GPU its first call fails
+    with a device mismatch (``err``: that failure), which is then explained the same way rather than shown bare.
+    """
+    if log.moved_to_device:
+        return
+    if err is None and device.type == "cpu":
+        raise CheckFailed(task, f"{NOT_MOVED}: on a GPU this fails; {MOVE_HINT}.")
+    if err is not None and device.type != "cpu":
+        raise CheckFailed(task, f"{err.message}\nLikely mistake: {NOT_MOVED}; {MOVE_HINT}.") from err

@@ -19,7 +19,7 @@ from cnnlab import metrics as ref
 from cnnlab.device import Budget, get_device
 
 from .common import CheckFailed, call_student
-from .probes import record_calls
+from .probes import not_moved_to_device, record_calls
 
 
 class ProbeNet(nn.Module):
@@ -65,6 +65,7 @@ def check_evaluate(evaluate: Callable) -> None:
         try:
             got = call_student(task, evaluate, model, images, masks, 3, batch_size=8)
         except CheckFailed as err:
+            not_moved_to_device(task, device, log, err)
             if log.argmax_calls == 0:
                 raise CheckFailed(
                     task,
@@ -80,12 +81,7 @@ def check_evaluate(evaluate: Callable) -> None:
             "the model was left in train mode at evaluation: call model.eval() first (BatchNorm and dropout behave "
             "differently in training; here the predictions change).",
         )
-    if device.type == "cpu" and log.moved_to_device == 0:
-        raise CheckFailed(
-            task,
-            "the data is not moved to the model's device: on a GPU this fails. Move each batch with "
-            ".to(device), where device = next(model.parameters()).device.",
-        )
+    not_moved_to_device(task, device, log)
     value = float(got) if isinstance(got, (int, float, torch.Tensor)) and torch.as_tensor(got).numel() == 1 else None
     if value is None:
         raise CheckFailed(task, f"evaluate must return the mean IoU as a float, got {type(got).__name__}")
@@ -107,6 +103,10 @@ def _train_problem() -> torch.utils.data.TensorDataset:
     images = torch.rand(64, 3, 16, 16, generator=g)
     masks = (images[:, 0] > 0.5).long()
     return torch.utils.data.TensorDataset(images, masks)
+
+
+def _model_not_moved(device: torch.device) -> str:
+    return f"the model must be moved to the device ({device}) before training: model.to(device)"
 
 
 def check_train(train: Callable) -> None:
@@ -133,6 +133,11 @@ def check_train(train: Callable) -> None:
             losses = call_student(
                 task, train, model, _train_problem(), budget, lr=1e-2, device=device, augment=augment, progress=False
             )
+    except CheckFailed as err:
+        not_moved_to_device(task, device, log, err)
+        if next(model.parameters()).device.type != device.type:  # on a GPU: the data moved, the model did not
+            raise CheckFailed(task, f"{err.message}\nLikely mistake: {_model_not_moved(device)}") from err
+        raise
     finally:
         handle.remove()
     if not isinstance(losses, (list, tuple)) or not all(isinstance(v, (int, float)) for v in losses):
@@ -142,9 +147,8 @@ def check_train(train: Callable) -> None:
             task, f"with budget.steps={budget.steps}: {steps[0]} optimizer steps taken, {len(losses)} losses returned"
         )
     if next(model.parameters()).device.type != device.type:
-        raise CheckFailed(task, f"the model must be moved to the device ({device}) before training")
-    if device.type == "cpu" and log.moved_to_device == 0:
-        raise CheckFailed(task, "the batches are not moved to the device: on a GPU this fails; use .to(device)")
+        raise CheckFailed(task, _model_not_moved(device))
+    not_moved_to_device(task, device, log)
     grad_calls = [(training, size) for training, grad, size in model.calls if grad]
     if any(not training for training, _ in grad_calls):
         raise CheckFailed(
