@@ -1,14 +1,14 @@
 """Assignment 2 end to end: nbgrader's release, the course's grader (``autograder grade``, nbgrader's Autograde in
 parallel workers) with real training, nbgrader's feedback.
 
-One temporary course is graded once for the module: the instructor's solution, the blank release and one
+One temporary course is graded once for the module, on the CPU: the instructor's solution, the blank release and one
 submission per typical mistake (tests/support/assignment02.py). (A training cell that ignores the grading
 budget is shown to be cut in tests/test_assignment_03.py, whose training costs a quarter of this one's; the
 budget code is the same. That grading is deterministic — seeded training, evaluation without randomness — is shown
 in tests/test_checks_unet.py, where it costs seconds instead of a second graded submission.)
 Training runs for real, bounded by the grading budget; the trainability
 check's results are cached between submissions whose networks behave identically (``AUTOGRADER_CACHE``).
-When a GPU is present, the instructor's solution is graded on it as well and must earn the same points.
+When a GPU is present, every submission is graded on it as well and must earn the same points, cell by cell.
 """
 
 from __future__ import annotations
@@ -26,23 +26,18 @@ from tests.support.nbcourse import (
 E2E = EndToEnd(ASSIGNMENT, NOTEBOOK, hidden_marker="seed=424242")
 
 
-def _grade(course: Course, cache, students: dict[str, tuple], device: str | None = None) -> Course:
-    env = {"AUTOGRADER_CACHE": str(cache)}
-    if device:
-        env["COURSE_DEVICE"] = device
-    # two workers share a 2-core CI machine (one thread each)
-    return grade_with_cli(course, ASSIGNMENT, NOTEBOOK, students, env, workers=1 if device else 2)
+STUDENTS = {"instructor": ((), True), "blank": ((), False)} | {m.name: (m.mutations, True) for m in MISTAKES}
+
+
+def _grade(course: Course, cache, device: str) -> Course:
+    env = {"AUTOGRADER_CACHE": str(cache), "COURSE_DEVICE": device}
+    return grade_with_cli(course, ASSIGNMENT, NOTEBOOK, STUDENTS, env)
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> Course:
-    students = {
-        "instructor": ((), True),
-        "blank": ((), False),
-    }
-    students.update({m.name: (m.mutations, True) for m in MISTAKES})
     course = Course(tmp_path_factory.mktemp("course"), [ASSIGNMENT])
-    return _grade(course, tmp_path_factory.mktemp("cache"), students)
+    return _grade(course, tmp_path_factory.mktemp("cache"), device="cpu")
 
 
 def test_committed_release_is_up_to_date(graded):
@@ -82,5 +77,4 @@ def test_feedback_shows_the_trained_models_score(graded):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_same_points_on_the_gpu(graded, tmp_path_factory):
     course = Course(tmp_path_factory.mktemp("gpu_course"), [ASSIGNMENT])
-    _grade(course, tmp_path_factory.mktemp("gpu_cache"), {"instructor": ((), True)}, device="cuda")
-    assert course.scores(ASSIGNMENT, NOTEBOOK)["instructor"] == graded.scores(ASSIGNMENT, NOTEBOOK)["instructor"]
+    E2E.assert_same_points_on_the_gpu(graded, _grade(course, tmp_path_factory.mktemp("gpu_cache"), device="cuda"))

@@ -1,11 +1,11 @@
 """Assignment 3 end to end: nbgrader's release, the course's grader (``autograder grade``, sandboxed kernels in
 parallel workers) with real training, nbgrader's feedback.
 
-One temporary course is graded once for the module: the instructor's solution, the blank release, one
+One temporary course is graded once for the module, on the CPU: the instructor's solution, the blank release, one
 submission per typical mistake (tests/support/assignment03.py) and one whose training cell ignores the grading
 budget. Every filled-in submission trains its small
-ResNet for real, bounded by the assignment's grading budget. When a GPU is present, the instructor's solution is
-graded on it as well and must earn the same points.
+ResNet for real, bounded by the assignment's grading budget. When a GPU is present, every submission is graded
+on it as well and must earn the same points, cell by cell.
 """
 
 from __future__ import annotations
@@ -26,12 +26,15 @@ from tests.support.nbcourse import (
 E2E = EndToEnd(ASSIGNMENT, NOTEBOOK, hidden_marker="seed=271828")
 
 
+STUDENTS = {"instructor": ((), True), "blank": ((), False), "over_budget": ((), True, over_budget)} | {
+    m.name: (m.mutations, True) for m in E2E_MISTAKES
+}
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> Course:
-    students = {"instructor": ((), True), "blank": ((), False), "over_budget": ((), True, over_budget)}
-    students.update({m.name: (m.mutations, True) for m in E2E_MISTAKES})
     course = Course(tmp_path_factory.mktemp("course"), [ASSIGNMENT])
-    return grade_with_cli(course, ASSIGNMENT, NOTEBOOK, students)
+    return grade_with_cli(course, ASSIGNMENT, NOTEBOOK, STUDENTS, {"COURSE_DEVICE": "cpu"})
 
 
 def test_committed_release_is_up_to_date(graded):
@@ -81,5 +84,5 @@ def test_training_past_the_grading_budget_is_cut_with_a_message(graded):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_same_points_on_the_gpu(graded, tmp_path_factory):
     course = Course(tmp_path_factory.mktemp("gpu_course"), [ASSIGNMENT])
-    grade_with_cli(course, ASSIGNMENT, NOTEBOOK, {"instructor": ((), True)}, {"COURSE_DEVICE": "cuda"}, workers=1)
-    assert course.scores(ASSIGNMENT, NOTEBOOK)["instructor"] == graded.scores(ASSIGNMENT, NOTEBOOK)["instructor"]
+    grade_with_cli(course, ASSIGNMENT, NOTEBOOK, STUDENTS, {"COURSE_DEVICE": "cuda"})
+    E2E.assert_same_points_on_the_gpu(graded, course)

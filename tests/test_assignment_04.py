@@ -1,11 +1,11 @@
 """Assignment 4 end to end: nbgrader's release, the course's grader (``autograder grade``, sandboxed kernels in
 parallel workers), nbgrader's feedback.
 
-One temporary course is graded once for the module: the instructor's solution, the blank release and one
+One temporary course is graded once for the module, on the CPU: the instructor's solution, the blank release and one
 submission per typical mistake graded end to end (tests/support/assignment04.py; the others are shown in-process
 by tests/test_checks_visualization.py). The checks run on their own seeded networks, so the points do not depend
-on how the notebook's network trained. When a GPU is present, the instructor's solution is graded on it as
-well and must earn the same points.
+on how the notebook's network trained. When a GPU is present, every submission is graded on it as well
+and must earn the same points, cell by cell.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from tests.support.nbcourse import Course, grade_with_cli
 E2E = EndToEnd(ASSIGNMENT, NOTEBOOK, hidden_marker="seed=314159")
 
 
+STUDENTS = {"instructor": ((), True), "blank": ((), False)} | {m.name: (m.mutations, True) for m in E2E_MISTAKES}
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> Course:
-    students = {"instructor": ((), True), "blank": ((), False)}
-    students.update({m.name: (m.mutations, True) for m in E2E_MISTAKES})
     course = Course(tmp_path_factory.mktemp("course"), [ASSIGNMENT])
-    return grade_with_cli(course, ASSIGNMENT, NOTEBOOK, students)
+    return grade_with_cli(course, ASSIGNMENT, NOTEBOOK, STUDENTS, {"COURSE_DEVICE": "cpu"})
 
 
 def test_committed_release_is_up_to_date(graded):
@@ -64,5 +65,5 @@ def test_feedback_never_shows_hidden_tests(graded):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_same_points_on_the_gpu(graded, tmp_path_factory):
     course = Course(tmp_path_factory.mktemp("gpu_course"), [ASSIGNMENT])
-    grade_with_cli(course, ASSIGNMENT, NOTEBOOK, {"instructor": ((), True)}, {"COURSE_DEVICE": "cuda"}, workers=1)
-    assert course.scores(ASSIGNMENT, NOTEBOOK)["instructor"] == graded.scores(ASSIGNMENT, NOTEBOOK)["instructor"]
+    grade_with_cli(course, ASSIGNMENT, NOTEBOOK, STUDENTS, {"COURSE_DEVICE": "cuda"})
+    E2E.assert_same_points_on_the_gpu(graded, course)

@@ -64,6 +64,23 @@ class EndToEnd:
         assert 0 < sum(v or 0 for v in scores.values()) < 100
         assert mistake.phrase in self.feedback_text(course, mistake.name)
 
+    def assert_same_points_on_the_gpu(self, cpu: Course, gpu: Course) -> None:
+        """Every student graded in ``gpu`` was graded on a CUDA device and earned, cell by cell, the points the
+        same submission earned in ``cpu``, where it was graded on the CPU (the thresholds were set there)."""
+        devices = {student: record["device"] for student, record in gpu.journal(self.assignment).items()}
+        assert devices and all(d.startswith("cuda") for d in devices.values()), devices
+        reference = {student: record["device"] for student, record in cpu.journal(self.assignment).items()}
+        assert all(d.startswith("cpu") for d in reference.values()), reference
+        on_cpu, on_gpu = cpu.scores(self.assignment, self.notebook), gpu.scores(self.assignment, self.notebook)
+        differ = {
+            f"{student}/{cell}": (on_cpu[student].get(cell), points)
+            for student in on_gpu
+            for cell, points in on_gpu[student].items()
+            if on_cpu[student].get(cell) != points
+        }
+        assert set(on_gpu) == set(devices) <= set(on_cpu), (sorted(on_gpu), sorted(devices), sorted(on_cpu))
+        assert not differ, f"points (cpu, gpu) that differ: {differ}"
+
     def assert_feedback_hides_hidden_tests(self, course: Course) -> None:
         hidden = hidden_test_lines(course.root / "solutions" / self.assignment / f"{self.notebook}.ipynb")
         assert hidden

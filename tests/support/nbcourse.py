@@ -128,6 +128,20 @@ class Course:
                 out[student.id] = {g.name: g.score for g in nbsub.grades}
         return out
 
+    def journal(self, assignment: str) -> dict[str, dict]:
+        """The grader's latest journal record per student (score, device, seconds, ...)."""
+        from autograder.course import Course as GradingCourse
+        from autograder.pipeline.coordinator import journal_for
+
+        return journal_for(GradingCourse.open(self.root), assignment).latest()
+
+
+def grading_workers() -> int:
+    """Grading workers for one end-to-end test file: the machine's cores shared among the test files pytest runs
+    side by side (pytest-xdist), and at least two (CI: two cores, two files, two workers each)."""
+    files_at_once = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return max(2, (os.cpu_count() or 2) // files_at_once)
+
 
 OVER_BUDGET = "budget = Budget(20 * checks.GRADING_STEPS, checks.GRADING_BATCH_SIZE)  # ignores the grading budget"
 
@@ -147,12 +161,13 @@ def grade_with_cli(
     notebook: str,
     students: dict[str, tuple],
     env: dict[str, str] | None = None,
-    workers: int = 2,
+    workers: int | None = None,
 ) -> Course:
     """Release ``assignment``, submit one notebook per student, grade with ``autograder grade``, make feedback.
 
     ``students`` maps a name to ``(mutations, fill, *edits)``: the instructor's answers with the mutations
     (``fill=False``: the blank release), then each edit (a function of the notebook) applied in turn.
+    ``workers``: grading workers (default ``grading_workers()``).
     """
     from tests.support.toycourse import cli_env
 
@@ -165,7 +180,7 @@ def grade_with_cli(
         course.submit(student, assignment, notebook, nb)
     grading = subprocess.run(
         [sys.executable, "-m", "autograder", "--course", str(course.root), "grade", assignment, "--no-progress"]
-        + ["--workers", str(workers)],
+        + ["--workers", str(workers or grading_workers())],
         capture_output=True,
         text=True,
         env={**cli_env(), **(env or {})},
