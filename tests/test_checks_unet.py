@@ -189,9 +189,12 @@ def test_augmentation_check_names_mistakes():
     _fails(checks.check_augmentation, python_random, phrase="reproducible")
 
 
-def test_train_check_names_a_loop_that_stays_in_eval_mode(solution):
-    def eval_mode_loop(model, dataset, budget, lr=1e-2, device=None, augment=None, progress=True):
-        model.to(device).eval()
+def _sgd_loop(prepare):
+    """A student's hand-written training loop (SGD, cross-entropy, batches moved to ``device``) that begins with
+    ``prepare(model, device)`` instead of moving the model and switching it to train mode."""
+
+    def loop(model, dataset, budget, lr=1e-2, device=None, augment=None, progress=True):
+        prepare(model, device)
         losses = []
         optimizer = torch.optim.SGD(model.parameters(), lr=lr)
         loader = torch.utils.data.DataLoader(dataset, batch_size=budget.batch_size, drop_last=True)
@@ -208,21 +211,17 @@ def test_train_check_names_a_loop_that_stays_in_eval_mode(solution):
                 losses.append(loss.item())
         return losses
 
+    return loop
+
+
+def test_train_check_names_a_loop_that_stays_in_eval_mode(solution):
+    eval_mode_loop = _sgd_loop(lambda model, device: model.to(device).eval())
     _fails(checks.check_train, eval_mode_loop, phrase="trained in eval mode")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (on a CPU the model is already there)")
 def test_train_check_names_a_model_left_on_the_cpu(solution):
-    def model_not_moved(model, dataset, budget, lr=1e-2, device=None, augment=None, progress=True):
-        optimizer, losses = torch.optim.SGD(model.parameters(), lr=lr), []
-        for images, masks in torch.utils.data.DataLoader(dataset, batch_size=budget.batch_size):
-            loss = F.cross_entropy(model(images.to(device)), masks.to(device))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-        return losses
-
+    model_not_moved = _sgd_loop(lambda model, device: model.train())
     _fails(checks.check_train, model_not_moved, phrase="the model must be moved to the device")
 
 
