@@ -123,3 +123,41 @@ def tampering_in(source: str) -> list[str]:
 def _is_exception_name(name: str) -> bool:
     value = getattr(builtins, name, None)
     return isinstance(value, type) and issubclass(value, BaseException)
+
+
+#: Attributes of IPython's shell through which code rewrites every cell before it runs.
+HOOK_ATTRIBUTES = {
+    "input_transformers_cleanup",
+    "input_transformers_post",
+    "ast_transformers",
+    "input_transformer_manager",
+}
+#: Calls that watch or intercept every line or event of the interpreter.
+HOOK_CALLS = {"settrace", "setprofile", "addaudithook"}
+
+
+def hooks_in(source: str) -> list[str]:
+    """Where ``source`` registers a hook that can change how later cells run, one phrase each (empty: none).
+
+    Found from the syntax tree: any use of the shell's transformer lists (also named in a string, as
+    ``getattr(shell, "ast_transformers")`` would), ``events.register``, and ``sys.settrace``/``setprofile``/
+    ``addaudithook`` (and ``threading.settrace``).
+    """
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    found: list[str] = []
+    for node in ast.walk(tree):
+        line = getattr(node, "lineno", "?")
+        if isinstance(node, ast.Attribute) and node.attr in HOOK_ATTRIBUTES:
+            found.append(f"line {line}: uses {_dotted(node)}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in HOOK_ATTRIBUTES:
+            found.append(f"line {line}: names {node.value}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            name, owner = node.func.attr, _dotted(node.func.value)
+            if name == "register" and owner.split(".")[-1] == "events":
+                found.append(f"line {line}: calls {_dotted(node.func)}")
+            elif name in HOOK_CALLS:
+                found.append(f"line {line}: calls {_dotted(node.func)}")
+    return list(dict.fromkeys(found))

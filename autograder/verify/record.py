@@ -261,7 +261,10 @@ def _exception(raised: dict[str, Any]) -> BaseException:
 
 def load(text: str) -> dict[str, Any]:
     """Parse a record; a malformed one raises ``ValueError``."""
-    record = json.loads(text)
+    try:
+        record = json.loads(text)
+    except (ValueError, RecursionError, MemoryError) as err:
+        raise ValueError(f"not JSON: {type(err).__name__}") from None
     if not isinstance(record, dict) or record.get("format") != FORMAT or "error" in record:
         raise ValueError(str(record.get("error", "not a record")) if isinstance(record, dict) else "not a record")
     return record

@@ -91,24 +91,12 @@ def replay_cell(grade_id: str, source: str, record_text: str | None, trusted: di
         record = rec.load(record_text)
     except ValueError as err:
         return CellVerdict(grade_id, FAIL, f"the kernel's record of this cell is unusable ({err})")
-    namespace: dict[str, Any] = {"__name__": "__replay__", **trusted}
-    players = rec.replayers(record)
-    for name, info in record.get("names", {}).items():
-        if name in trusted or hasattr(builtins, name):
-            continue  # the instructor's imports and Python's built-ins come from here, never from the kernel
-        kind = info.get("kind")
-        if kind == "function":
-            namespace[name] = players[name]
-        elif kind == "value":
-            namespace[name] = decode(info.get("value"))
-        elif kind == "module":
-            module = str(info.get("module", ""))
-            if module.split(".")[0] not in IMPORTABLE:
-                return CellVerdict(grade_id, UNVERIFIABLE, f"{name} is the module {module}")
-            try:
-                namespace[name] = importlib.import_module(module)
-            except Exception:
-                return CellVerdict(grade_id, FAIL, f"{name} names the module {module}, which does not exist")
+    try:
+        namespace = _namespace(record, trusted)
+    except _Refused as refused:
+        return refused.verdict(grade_id)
+    except Exception as err:  # a forged record of the wrong shape
+        return CellVerdict(grade_id, FAIL, f"the kernel's record of this cell is unusable ({type(err).__name__})")
     with _replay_mode(), contextlib.redirect_stdout(io.StringIO()), _quiet_plots():
         rec.set_rng(record)
         try:
@@ -127,6 +115,40 @@ def replay_cell(grade_id: str, source: str, record_text: str | None, trusted: di
         lines = str(getattr(outcome, "message", outcome)).splitlines()
         return CellVerdict(grade_id, FAIL, f"{type(outcome).__name__}: {lines[0] if lines else ''}".rstrip(": "))
     return CellVerdict(grade_id, PASS)
+
+
+class _Refused(Exception):
+    """A record names something the replay cannot stand in for; carries the verdict."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+    def verdict(self, grade_id: str) -> CellVerdict:
+        return CellVerdict(grade_id, self.status, self.reason)
+
+
+def _namespace(record: dict[str, Any], trusted: dict[str, Any]) -> dict[str, Any]:
+    """The cell's namespace for the replay: trusted imports, replayers for functions, decoded values, modules."""
+    namespace: dict[str, Any] = {"__name__": "__replay__", **trusted}
+    players = rec.replayers(record)
+    for name, info in record.get("names", {}).items():
+        if name in trusted or hasattr(builtins, name):
+            continue  # the instructor's imports and Python's built-ins come from here, never from the kernel
+        kind = info.get("kind")
+        if kind == "function":
+            namespace[name] = players[name]
+        elif kind == "value":
+            namespace[name] = decode(info.get("value"))
+        elif kind == "module":
+            module = str(info.get("module", ""))
+            if module.split(".")[0] not in IMPORTABLE:
+                raise _Refused(FAIL, f"{name} is the module {module}, not something the grader can check")
+            try:
+                namespace[name] = importlib.import_module(module)
+            except Exception:
+                raise _Refused(FAIL, f"{name} names the module {module}, which does not exist") from None
+    return namespace
 
 
 @contextlib.contextmanager
