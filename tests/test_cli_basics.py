@@ -225,17 +225,22 @@ def test_outputs_over_the_limit_are_cut_but_errors_kept():
     assert ex._problems[0]["kind"] == "output_limit" and ex._problems[0]["cell"] == "test_f"
 
 
-def test_a_dying_worker_pool_is_replaced_and_its_jobs_retried(tmp_path):
+def test_a_dying_worker_pool_is_replaced_and_no_submission_is_retried_forever(tmp_path):
+    """A job whose worker dies every time is scored zero and flagged after MAX_ATTEMPTS pools; a job that fails
+    without its worker dying (the machine's fault) is retried by the next runs, then scored zero and flagged."""
     from concurrent.futures import Future
     from concurrent.futures.process import BrokenProcessPool
 
     from autograder.pipeline import coordinator
+    from autograder.pipeline.coordinator import journal_for
     from autograder.pipeline.job import FAILED
 
+    root = released_course(tmp_path / "course")
+    course = Course.open(root)
     pools = []
 
     class DyingPool:
-        """Every job of student "a" kills the pool; other jobs finish (as failures, to skip the gradebook)."""
+        """Every job of student "a" kills the pool; the jobs of "b" fail without a grade."""
 
         def __init__(self):
             pools.append(self)
@@ -245,16 +250,36 @@ def test_a_dying_worker_pool_is_replaced_and_its_jobs_retried(tmp_path):
             if job == "a":
                 future.set_exception(BrokenProcessPool("a worker died"))
             else:
-                future.set_result(GradeResult(TOY, job, "", FAILED, log="done"))
+                future.set_result(GradeResult(TOY, job, "", FAILED, log="no kernel today"))
             return future
 
         def shutdown(self, wait=True, cancel_futures=False):
             pass
 
-    report = coordinator.BatchReport(workers=1)
-    subs = [coordinator.Submission(s, tmp_path) for s in ("a", "b")]
-    coordinator._run(subs, lambda sub: sub.student, DyingPool, report, None, None, progress=False)
-    failed = {r.student: r.log for r in report.failed}
-    assert set(failed) == {"a", "b"} and failed["b"] == "done"
-    assert "the grading worker died" in failed["a"]
+    subs = [coordinator.Submission(s, tmp_path / s) for s in ("a", "b")]
+    digests = {"a": "da", "b": "db"}
+    journal = journal_for(course, TOY)
+
+    def run() -> coordinator.BatchReport:
+        report = coordinator.BatchReport(workers=1)
+        coordinator._run(TOY, subs, lambda sub: sub.student, DyingPool, report, course, journal, False, digests)
+        return report
+
+    report = run()
     assert len(pools) == 1 + coordinator.MAX_ATTEMPTS  # a fresh pool after each death
+    [graded] = report.graded
+    assert graded["student"] == "a" and graded["score"] == 0 and graded["max_score"] > 0
+    assert [p["kind"] for p in graded["problems"]] == ["grading_failed"]
+    assert "worker died" in graded["problems"][0]["message"]
+    assert [r.student for r in report.failed] == ["b"]  # not the student's fault: tried again next time
+    assert journal.failures("b", "db") == 1 and "b" not in journal.latest()
+    for _ in range(coordinator.MAX_FAILED_RUNS - 2):
+        assert [r.student for r in run().failed] == ["b"]
+    last = run()
+    assert not last.failed and {r["student"] for r in last.graded} == {"a", "b"}
+    flagged = journal.latest()["b"]
+    assert flagged["score"] == 0 and flagged["problems"][0]["kind"] == "grading_failed"
+    assert "no kernel today" in flagged["problems"][0]["message"]
+    scores = Course.open(root)
+    with scores.gradebook() as gb:
+        assert gb.find_submission(TOY, "b").score == 0

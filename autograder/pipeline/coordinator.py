@@ -21,16 +21,19 @@ from typing import Any
 
 from ..course import AutograderError, Course
 from ..sandbox import SandboxPolicy, SandboxUnavailable, check_sandbox
+from .files import SUBMISSION_LIMITS, read_tree
 from .gradebook import assignment_template, record_result
-from .job import FAILED, GRADED, GradeJob, GradeResult, Limits, grade_submission, read_folder, submission_digest
+from .job import GRADED, GradeJob, GradeResult, Limits, grade_submission, read_folder, submission_digest
 from .journal import Journal
 from .workers import InlineExecutor, count_gpus, dask_executor, default_workers, local_executor
 
 #: The limits of student kernels unless the TA sets others (``autograder grade --memory-mb ...``).
 DEFAULT_SANDBOX = SandboxPolicy()
 
-#: How often a job is tried when its worker process dies under it.
+#: How often a job is tried in one batch when its worker process dies under it.
 MAX_ATTEMPTS = 3
+#: How many runs may fail to grade a submission before it is scored zero, flagged ``grading_failed``.
+MAX_FAILED_RUNS = 3
 
 
 @dataclass
@@ -40,8 +43,12 @@ class Submission:
     student: str
     folder: Path
 
+    def read(self, first: tuple[str, ...] = ()) -> tuple[dict[str, bytes], list[dict[str, Any]]]:
+        """The submission's regular files (links never followed, within bounds) and the problems met."""
+        return read_tree(self.folder, SUBMISSION_LIMITS, first)
+
     def files(self) -> dict[str, bytes]:
-        return read_folder(self.folder)
+        return self.read()[0]
 
 
 @dataclass
@@ -65,9 +72,9 @@ def find_submissions(course: Course, assignment: str, students: list[str] | None
             f"no submissions: {root} does not exist; run `autograder collect {assignment} --from ...` first"
         )
     found = {}
-    for student_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+    for student_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()):
         folder = Path(coursedir.format_path(coursedir.submitted_directory, student_dir.name, assignment))
-        if folder.is_dir():
+        if folder.is_dir() and not folder.is_symlink():
             found[student_dir.name] = Submission(student_dir.name, folder)
     if students:
         unknown = sorted(set(students) - set(found))
@@ -156,9 +163,10 @@ def grade(
     with batch_lock(course, assignment):
         journal = journal_for(course, assignment)
         done = {s: r["digest"] for s, r in journal.latest().items()}
-        todo = []
+        todo, digests = [], {}
         for sub in submissions:
-            if not force and done.get(sub.student) == submission_digest(sub.files()):
+            digests[sub.student] = submission_digest(sub.files())
+            if not force and done.get(sub.student) == digests[sub.student]:
                 report.skipped.append(sub.student)
             else:
                 todo.append(sub)
@@ -176,9 +184,10 @@ def grade(
         limits = limits or Limits()
 
         def make_job(sub: Submission) -> GradeJob:
+            files, problems = sub.read(first=tuple(f"{n}.ipynb" for n in notebooks))
             return GradeJob(
-                assignment, sub.student, notebooks, sub.files(), template, others, course.config, limits, sandbox,
-                references, releases,
+                assignment, sub.student, notebooks, files, template, others, course.config, limits, sandbox,
+                references, releases, problems,
             )  # fmt: skip
 
         if scheduler:
@@ -201,14 +210,14 @@ def grade(
         say(f"grading {len(todo)} submission(s) of {assignment} on {report.where}")
         say(f"sandbox: {report.sandbox}")
         try:
-            _run(todo, make_job, factory, report, course, journal, progress)
+            _run(assignment, todo, make_job, factory, report, course, journal, progress, digests)
         finally:
             if client is not None:
                 client.close()
     return report
 
 
-def _run(todo, make_job, factory, report, course, journal, progress) -> None:
+def _run(assignment, todo, make_job, factory, report, course, journal, progress, digests) -> None:
     from tqdm import tqdm
 
     bar = tqdm(total=len(todo), unit="submission", file=sys.stderr, disable=not progress, dynamic_ncols=True)
@@ -233,11 +242,19 @@ def _run(todo, make_job, factory, report, course, journal, progress) -> None:
                     if attempts[sub.student] < MAX_ATTEMPTS:
                         queue.append(sub)
                         continue
-                    result = GradeResult("", sub.student, "", FAILED, log=f"the grading worker died: {err!r}")
+                    why = f"the grading worker died {MAX_ATTEMPTS} times while grading it ({err!r})"
+                    result = _given_up(course, assignment, sub, digests[sub.student], why)
+                if result.status != GRADED:
+                    failures = journal.failures(sub.student, digests[sub.student]) + 1
+                    if failures >= MAX_FAILED_RUNS:
+                        tail = result.log.strip().splitlines()[-1] if result.log.strip() else "unknown error"
+                        why = f"{failures} runs could not grade it (last: {tail[:300]})"
+                        result = _given_up(course, assignment, sub, digests[sub.student], why)
                 if result.status == GRADED:
                     record_result(course, result)
                     report.graded.append(journal.append(result))
                 else:
+                    journal.append_failure(result, digests[sub.student])
                     report.failed.append(result)
                 bar.update(1)
                 bar.set_postfix_str(sub.student)
@@ -252,6 +269,22 @@ def _run(todo, make_job, factory, report, course, journal, progress) -> None:
     finally:
         bar.close()
         _shutdown(executor, wait=True)
+
+
+def _given_up(course: Course, assignment: str, sub: Submission, digest: str, why: str) -> GradeResult:
+    """A submission the grader could not grade, however often it tried: every graded cell scores zero, and the
+    flag ``grading_failed`` says why (fix the cause, then ``autograder grade --force --student ...``)."""
+    from .execute import problem
+
+    result = GradeResult(assignment, sub.student, digest, GRADED)
+    with course.gradebook() as gb:
+        for nb in gb.find_assignment(assignment).notebooks:
+            for cell in nb.grade_cells:
+                result.cells.append({"notebook": nb.name, "name": cell.name, "auto_score": 0.0,
+                                     "max_score": cell.max_score})  # fmt: skip
+    text = f"not graded: {why}; every cell scores 0 until it is graded again (--force)"
+    result.problems.append(problem("grading_failed", text))
+    return result
 
 
 def _shutdown(executor: Executor, wait: bool) -> None:

@@ -8,7 +8,14 @@ message abort the whole notebook: ``autograde`` then deletes the partly graded n
   longer answered), puts a clear error output into the cell where it happened and into every graded cell
   that could not run, so that ``SaveAutoGrades`` records the points earned before it and zero after it;
 - limits each cell's time (``timeout``, nbgrader's setting) and the whole notebook's (``notebook_timeout``);
-- caps the size of each cell's outputs (``max_output_bytes``);
+- caps the size of each cell's outputs (``max_output_bytes``) while they arrive, so that a kernel cannot make
+  the grader hold more than that, and ignores widget messages;
+- runs the kernel in a working copy of its own (a fresh folder with the submission's files), so that nothing the
+  kernel makes there — links above all — is ever read or written by the grader afterwards; a working copy left
+  over its bounds (:data:`~autograder.pipeline.files.WORK_LIMITS`) scores the notebook zero;
+- fails a graded cell whose kernel replied with an error that never reached the cell's outputs;
+- fails every graded test cell that runs after the notebook registered a hook that can rewrite cells (an input or
+  AST transformer, an event, a trace function: :mod:`autograder.verify.hooks`);
 - writes what went wrong into the notebook's metadata (``metadata.autograder.problems``), where the
   grading job reads it back.
 
@@ -22,10 +29,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from time import monotonic
 from typing import Any
 
-from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
@@ -33,20 +42,31 @@ from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_grade
 from traitlets import Integer, Unicode
 
+from ..verify.integrity import hooks_in
 from ..verify.replay import free_names
+from .files import WORK_LIMITS, measure_tree, read_tree, remove_tree, write_tree
+from .kernel import GuardedKernelManager, kernel_env
 
 #: The one place that names the kernel manager for student code (a sandboxing manager replaces it).
-KERNEL_MANAGER_CLASS: type = AsyncKernelManager
+KERNEL_MANAGER_CLASS: type = GuardedKernelManager
 
 METADATA_KEY = "autograder"
 TIMEOUT_ENAME = "CellTimeoutError"
-INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+#: What ``_silent`` asks the kernel for before each graded test cell: the student's hooks, as text.
+HOOK_PROBE = "__import__('autograder.verify.hooks', fromlist=['registered']).registered()"
+#: Largest record of one test cell, and of all the records of one notebook (bytes of its text).
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+MAX_RECORDS_BYTES = 64 * 1024 * 1024
+#: Seconds the grader waits for the kernel's answer to one of its own silent requests.
+SILENT_TIMEOUT = 60
+#: Longest error message kept from one failing cell (the traceback is cut to this too).
+MAX_ERROR_CHARS = 20_000
+#: Said in the log and the job's problems when a kernel cannot start (the grader's problem, not the student's).
+KERNEL_START_FAILED = "the kernel could not start"
 
 
-def kernel_env() -> dict[str, str]:
-    """The kernel's environment: ours, with plots drawn inline so that they reach the feedback (even where
-    ``MPLBACKEND=Agg`` is set for headless runs, as in CI)."""
-    return {**os.environ, "MPLBACKEND": INLINE_BACKEND}
+class KernelStartError(RuntimeError):
+    """The student's kernel did not start: the machine's or the sandbox's fault, so the job is retried."""
 
 
 class NotebookTimeout(Exception):
@@ -108,6 +128,8 @@ class GuardedExecute(Execute):
         self._check_assign_resources(resources)
         self._problems: list[dict[str, Any]] = []
         self._records: dict[str, str | None] = {}
+        self._record_bytes = 0
+        self._hooks: str = ""
         self._dead: tuple[str, str] | None = None
         self._deadline = None if self.notebook_timeout is None else monotonic() + self.notebook_timeout
         self.timeout_func = self._cell_timeout
@@ -116,10 +138,22 @@ class GuardedExecute(Execute):
             "evalue": "",
             "traceback": [f"{TIMEOUT_ENAME}: the cell ran past its time limit and was interrupted"],
         }
+        work = self._working_copy()
+        try:
+            self._run_all(resources, work)
+        finally:
+            self._check_working_copy(work)
+            remove_tree(work)
+        self._limit_all_outputs()
+        self.nb.metadata.setdefault(METADATA_KEY, {})["problems"] = self._problems
+        self._save_records()
+        return self.nb, self.resources
+
+    def _run_all(self, resources: Any, work: str) -> None:
         index = -1
         try:
             # the kernel's own chatter (warnings about its transport) would drown the pipeline's output
-            with self.setup_kernel(env=kernel_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+            with self._kernel(work):
                 info_msg = self.wait_for_reply(self.kc.kernel_info())
                 self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
                 try:
@@ -143,10 +177,6 @@ class GuardedExecute(Execute):
             self._stop(index, kind, f"the kernel died: {why}")
         except CellTimeoutError as err:
             self._stop(index, "unresponsive", f"the kernel stopped answering: {err}".splitlines()[0])
-        self.set_widgets_metadata()
-        self.nb.metadata.setdefault(METADATA_KEY, {})["problems"] = self._problems
-        self._save_records()
-        return self.nb, self.resources
 
     def _death_reason(self) -> tuple[str, str]:
         """Why the kernel died, from the sandbox when it knows (memory or CPU limit, crash, exit status)."""
@@ -154,18 +184,81 @@ class GuardedExecute(Execute):
         known = reason() if callable(reason) else None
         return known or ("dead_kernel", "the code exited Python, crashed, or ran out of memory")
 
+    @contextmanager
+    def _kernel(self, work: str) -> Iterator[None]:
+        """Start the kernel in ``work`` (its working copy) with the allowed environment, shut it down after.
+
+        A kernel that cannot start raises :class:`KernelStartError` (the job is then retried, not scored).
+        """
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(
+                    self.setup_kernel(env=kernel_env(), cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                )
+            except Exception as err:
+                raise KernelStartError(f"{KERNEL_START_FAILED}: {type(err).__name__}: {err}") from err
+            yield
+
+    # --- the kernel's working copy -------------------------------------------------------------------------
+    def _working_copy(self) -> str:
+        """A fresh folder holding the files of the notebook's folder; the kernel runs there, the grader never
+        looks into it again (whatever the kernel leaves there, links included, is deleted unread)."""
+        work = tempfile.mkdtemp(prefix="autograder-work-")
+        folder = ((self.resources or {}).get("metadata") or {}).get("path")
+        if folder and os.path.isdir(folder):
+            files, _ = read_tree(folder)
+            write_tree(work, files)
+        return work
+
+    def _check_working_copy(self, work: str) -> None:
+        size = measure_tree(work, stop_after=WORK_LIMITS.max_entries)
+        if size.entries <= WORK_LIMITS.max_entries and size.bytes <= WORK_LIMITS.max_bytes:
+            return
+        what = (
+            f"more than {WORK_LIMITS.max_entries} files and folders"
+            if size.entries > WORK_LIMITS.max_entries
+            else f"{size.bytes} bytes of files, over the limit of {WORK_LIMITS.max_bytes}"
+        )
+        reason = f"the notebook left {what} in its working folder"
+        self._problems.append(problem("working_copy_limit", f"{reason}; the notebook scores 0", None))
+        self._fail_graded(self.nb.cells, f"not counted: {reason}")
+
+    # --- cells ---------------------------------------------------------------------------------------------
     def preprocess_cell(self, cell: NotebookNode, resources: Any, index: int):
+        self._output_bytes, self._outputs_cut, self._where = 0, False, _cell_name(cell, index)
+        meta = cell.metadata.get("nbgrader", {})
+        test_cell = cell.cell_type == "code" and meta.get("grade") and not meta.get("solution")
+        if cell.cell_type == "code" and not meta.get("locked"):
+            self._note_hooks(_cell_name(cell, index), "; ".join(hooks_in(cell.source)))
+        if test_cell:
+            self._note_hooks(_cell_name(cell, index), self._silent("", HOOK_PROBE) or "")
         names = self._names_to_record(cell)
         if names is not None:
             self._records[cell.metadata.nbgrader["grade_id"]] = None
             self._silent(f"__import__('autograder.verify.record', fromlist=['start']).start({names!r})")
+        hooks_before = self._hooks
         cell, resources = super().preprocess_cell(cell, resources, index)
         if names is not None:
             finish = "__import__('autograder.verify.record', fromlist=['finish']).finish()"
-            self._records[cell.metadata.nbgrader["grade_id"]] = self._silent("", finish)
+            self._keep_record(cell.metadata.nbgrader["grade_id"], self._silent("", finish, MAX_RECORD_BYTES))
         if cell.cell_type == "code":
             self._limit_outputs(cell, index)
+        if test_cell and hooks_before:
+            reason = f"not counted: the notebook registered code that can rewrite cells ({hooks_before})"
+            self._fail_graded([cell], reason)
         return cell, resources
+
+    def _note_hooks(self, where: str, found: str) -> None:
+        if found and not self._hooks:
+            self._hooks = found[:500]
+            text = f"{where} registers code that can change how test cells run ({self._hooks}); later tests score 0"
+            self._problems.append(problem("hook_registered", text, where))
+
+    def _fail_graded(self, cells: list[NotebookNode], reason: str) -> None:
+        """Give every graded code cell of ``cells`` an error output, so that nbgrader scores it zero."""
+        for cell in cells:
+            if cell.cell_type == "code" and is_grade(cell):
+                cell.outputs.append(_error("NotCounted", reason))
 
     # --- recording for the outside verdict (autograder.verify) -------------------------------------------
     def _names_to_record(self, cell: NotebookNode) -> list[str] | None:
@@ -174,8 +267,21 @@ class GuardedExecute(Execute):
             return None
         return free_names(cell.source) if meta.get("grade_id") else None
 
-    def _silent(self, code: str, expression: str | None = None) -> str | None:
-        """Run ``code`` in the kernel without a trace in the notebook; the text value of ``expression``."""
+    def _keep_record(self, grade_id: str, record: str | None) -> None:
+        """Keep a cell's record within the bounds of one record and of the notebook's records."""
+        if record is None or self._record_bytes + len(record) > MAX_RECORDS_BYTES:
+            if record is not None:
+                text = f"{grade_id}: the records of this notebook's checks went over {MAX_RECORDS_BYTES} bytes"
+                self._problems.append(problem("record_limit", text, grade_id))
+            self._records[grade_id] = None
+            return
+        self._record_bytes += len(record)
+        self._records[grade_id] = record
+
+    def _silent(self, code: str, expression: str | None = None, limit: int = 100_000) -> str | None:
+        """Run ``code`` in the kernel without a trace in the notebook; the text value of ``expression`` when it
+        is a string of at most ``limit`` characters (longer answers, and no answer within
+        :data:`SILENT_TIMEOUT` seconds, give ``None``)."""
         import ast
 
         from jupyter_core.utils import run_sync
@@ -185,7 +291,16 @@ class GuardedExecute(Execute):
                 code, silent=True, store_history=False, allow_stdin=False,
                 user_expressions={"value": expression} if expression else {},
             )  # fmt: skip
-            return await self.async_wait_for_reply(msg_id)
+            deadline = monotonic() + SILENT_TIMEOUT
+            while monotonic() < deadline:
+                try:
+                    msg = await self.kc.shell_channel.get_msg(timeout=min(1.0, max(0.01, deadline - monotonic())))
+                except Exception:
+                    await self._async_check_alive()
+                    continue
+                if msg["parent_header"].get("msg_id") == msg_id:
+                    return msg
+            return None
 
         try:
             reply = run_sync(run)()
@@ -197,11 +312,13 @@ class GuardedExecute(Execute):
             return None
         value = reply["content"].get("user_expressions", {}).get("value", {})
         text = value.get("data", {}).get("text/plain") if value.get("status") == "ok" else None
-        try:
-            result = ast.literal_eval(text) if text else None
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
+        if not isinstance(text, str) or len(text) > 2 * limit + 2:  # repr() at most doubles a string, plus quotes
             return None
-        return result if isinstance(result, str) else None
+        try:
+            result = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+            return None
+        return result if isinstance(result, str) and len(result) <= limit else None
 
     def _save_records(self) -> None:
         if not self.record_dir:
@@ -212,22 +329,67 @@ class GuardedExecute(Execute):
         with open(path, "w") as fh:
             json.dump(self._records, fh)
 
+    # --- outputs -------------------------------------------------------------------------------------------
+    def output(self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None, cell_index: int):
+        """Keep an output while the cell's outputs stay within ``max_output_bytes``; errors are always kept,
+        cut to :data:`MAX_ERROR_CHARS`."""
+        if msg.get("msg_type") == "error":
+            _cut_error(msg.get("content", {}))
+            return super().output(outs, msg, display_id, cell_index)
+        size = _content_size(msg.get("content", {}))
+        self._output_bytes = getattr(self, "_output_bytes", 0) + size
+        limit = self.max_output_bytes
+        if limit is not None and limit >= 0 and self._output_bytes > limit:
+            self._outputs_cut = True
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+    def _update_display_id(self, display_id: str, msg: dict[str, Any]) -> None:
+        limit = self.max_output_bytes
+        size = _content_size(msg.get("content", {}))
+        if limit is not None and limit >= 0 and size > limit:  # larger than a cell's whole allowance: dropped
+            where = getattr(self, "_where", "a cell")
+            text = f"{where}: a display update of {size} bytes was removed, more than the limit of {limit} bytes"
+            self._problems.append(problem("output_limit", text, where))
+            return
+        super()._update_display_id(display_id, msg)
+
+    def handle_comm_msg(self, outs: list[NotebookNode], msg: dict[str, Any], cell_index: int) -> None:
+        """Widget messages are ignored when grading: no widget state is kept, and no output is redirected."""
+        return None
+
     def on_cell_executed(self, **kwargs: Any) -> None:
         super().on_cell_executed(**kwargs)
-        reply = kwargs["execute_reply"]
-        if reply["content"].get("status") == "error" and reply["content"].get("ename") == TIMEOUT_ENAME:
-            name = _cell_name(kwargs["cell"], kwargs["cell_index"])
+        reply, cell = kwargs["execute_reply"], kwargs["cell"]
+        content = (reply or {}).get("content", {})
+        if content.get("status") == "error" and content.get("ename") == TIMEOUT_ENAME:
+            name = _cell_name(cell, kwargs["cell_index"])
             self._problems.append(problem("timeout", f"{name} ran past its time limit and was interrupted", name))
+        elif content.get("status") == "error" and not any(o.get("output_type") == "error" for o in cell.outputs):
+            # the kernel said the cell failed, but its error output never arrived (too large, or suppressed)
+            ename = str(content.get("ename", "Error"))[:200]
+            cell.outputs.append(_error(ename, str(content.get("evalue", ""))[:MAX_ERROR_CHARS]))
 
     def _limit_outputs(self, cell: NotebookNode, index: int) -> None:
         size = len(json.dumps(cell.outputs))
-        if self.max_output_bytes is None or self.max_output_bytes < 0 or size <= self.max_output_bytes:
+        cut = getattr(self, "_outputs_cut", False)
+        if self.max_output_bytes is None or self.max_output_bytes < 0 or (size <= self.max_output_bytes and not cut):
             return
         kept = [o for o in cell.outputs if o.get("output_type") == "error"]
-        note = f"[output removed: {size} bytes, more than the limit of {self.max_output_bytes} bytes]"
+        total = max(size, getattr(self, "_output_bytes", 0))
+        note = f"[output removed: {total} bytes, more than the limit of {self.max_output_bytes} bytes]"
         cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=note + "\n"), *kept]
         name = _cell_name(cell, index)
         self._problems.append(problem("output_limit", f"{name}: {note[1:-1]}", name))
+        self._outputs_cut = False
+
+    def _limit_all_outputs(self) -> None:
+        """Outputs changed after their cell ran (display updates) are held to the same limit."""
+        if self.max_output_bytes is None or self.max_output_bytes < 0:
+            return
+        for index, cell in enumerate(self.nb.cells):
+            if cell.cell_type == "code" and cell.outputs and len(json.dumps(cell.outputs)) > self.max_output_bytes:
+                self._limit_outputs(cell, index)
 
     def _stop(self, index: int, kind: str, reason: str, current_failed: bool = True) -> None:
         """Record ``reason``; fail the cell at ``index`` (when it ran) and every graded cell after it."""
@@ -245,3 +407,33 @@ class GuardedExecute(Execute):
             cell.execution_count = None
             if is_grade(cell):
                 cell.outputs.append(_error("NotRun", f"not run: {reason} in {where}"))
+
+
+def _content_size(content: Any, depth: int = 0) -> int:
+    """About the number of characters of a message's content (the sum of its strings), without copying it."""
+    if isinstance(content, str):
+        return len(content)
+    if depth > 8:
+        return 0
+    if isinstance(content, dict):
+        return sum(_content_size(v, depth + 1) + len(str(k)) for k, v in content.items())
+    if isinstance(content, (list, tuple)):
+        return sum(_content_size(v, depth + 1) for v in content)
+    return 8
+
+
+def _cut_error(content: dict[str, Any]) -> None:
+    """Cut an error's message and traceback to :data:`MAX_ERROR_CHARS` each, in place."""
+    if isinstance(content.get("evalue"), str) and len(content["evalue"]) > MAX_ERROR_CHARS:
+        content["evalue"] = content["evalue"][:MAX_ERROR_CHARS] + " [cut]"
+    tb = content.get("traceback")
+    if isinstance(tb, list):
+        kept, used = [], 0
+        for line in tb:
+            line = str(line)
+            if used + len(line) > MAX_ERROR_CHARS:
+                kept.append("[traceback cut]")
+                break
+            kept.append(line)
+            used += len(line)
+        content["traceback"] = kept

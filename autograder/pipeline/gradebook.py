@@ -13,7 +13,8 @@ import tempfile
 from pathlib import Path
 
 from ..course import Course
-from .job import GradeResult, quiet_gradebook_warnings, write_folder
+from .files import write_tree
+from .job import GradeResult, quiet_gradebook_warnings
 
 
 def _definition(course: Course, assignment: str) -> dict:
@@ -79,7 +80,7 @@ def _replace_folder(dest: Path, files: dict[str, bytes]) -> None:
     """Put ``files`` at ``dest`` in one rename: a reader sees the old folder or the new one, never half."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
-    write_folder(staging, files)
+    write_tree(staging, files)
     old = None
     if dest.exists():
         old = dest.with_name(f".{dest.name}-old-{os.getpid()}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import resource
 import socket
 import tempfile
 import traceback
@@ -28,7 +29,9 @@ from traitlets.config import Config
 from ..course import quiet_logger
 from ..sandbox import SandboxPolicy
 from . import verdicts
-from .execute import METADATA_KEY, GuardedExecute, problem
+from .execute import KERNEL_START_FAILED, METADATA_KEY, GuardedExecute, problem
+from .files import read_tree, write_tree
+from .intake import prepare_notebook
 
 GRADED, FAILED = "graded", "failed"
 
@@ -66,6 +69,7 @@ class GradeJob:
     sandbox: SandboxPolicy | None = None
     reference_notebooks: dict[str, bytes] = field(default_factory=dict)
     release_notebooks: dict[str, bytes] = field(default_factory=dict)
+    intake_problems: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def digest(self) -> str:
@@ -89,6 +93,7 @@ class GradeResult:
     device: str = ""
     worker: str = ""
     seconds: float = 0.0
+    worker_peak_mb: float = 0.0
     log: str = ""
 
     @property
@@ -114,19 +119,8 @@ def submission_digest(files: dict[str, bytes]) -> str:
 
 
 def read_folder(folder: Path) -> dict[str, bytes]:
-    """All files under ``folder`` by relative POSIX path (checkpoints skipped)."""
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and ".ipynb_checkpoints" not in p.parts
-    }
-
-
-def write_folder(folder: Path, files: dict[str, bytes]) -> None:
-    for name, data in files.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+    """All regular files under ``folder`` by relative POSIX path, links never followed (checkpoints skipped)."""
+    return read_tree(folder)[0]
 
 
 @lru_cache(maxsize=1)
@@ -154,25 +148,19 @@ def _autograde_preprocessors(config: Config) -> list:
 
 
 def _check_notebooks(job: GradeJob, folder: Path) -> list[dict[str, Any]]:
-    """Missing and unreadable notebooks; an unreadable one is set aside so that nbgrader scores it zero."""
-    import nbformat
-
+    """Missing, unreadable and oversized notebooks (set aside, so that nbgrader scores them zero), and nbgrader
+    metadata that is not the assignment's (removed): see :mod:`autograder.pipeline.intake`."""
     problems = []
     submitted = sorted(n for n in job.files if n.endswith(".ipynb") and "/" not in n)
+    releases = _references(job, job.release_notebooks)
     for name in job.notebooks:
         path = folder / f"{name}.ipynb"
-        if not path.exists():
+        if not path.is_file():
             others = ", ".join(submitted) or "no notebook at all"
             text = f"{name}.ipynb was not submitted (submitted: {others})"
             problems.append(dict(problem("missing_notebook", text, None), notebook=name))
             continue
-        try:
-            nbformat.read(path, as_version=4)
-        except Exception as err:
-            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-            text = f"{name}.ipynb is not a readable notebook: {reason}"
-            problems.append(dict(problem("corrupt", text, None), notebook=name))
-            path.rename(path.with_name(path.name + ".unreadable"))
+        problems += prepare_notebook(path, name, releases.get(name))
     return problems
 
 
@@ -256,7 +244,10 @@ def _verify(job: GradeJob, coursedir, autograded: Path, record_dir: Path, refere
             except Exception:
                 continue
             earned = {g.name for g in nb.grades if (g.auto_score or 0) > 0}
-            cells = verdicts.outside_verdicts(reference, verdicts.read_records(record_dir, name), earned)
+            records = verdicts.read_records(record_dir, name)
+            cells = verdicts.outside_verdicts(reference, records, earned)
+            distrust = [p for p in result.problems if p.get("notebook") in (name, None)]
+            cells = verdicts.kernel_only_verdicts(cells, records, distrust)
             result.log += f"\n{name}: {verdicts.summary(cells)}"
             path = autograded / f"{name}.ipynb"
             found += verdicts.overturn(gb, path, name, job.assignment, job.student, cells)
@@ -298,7 +289,17 @@ def grade_submission(job: GradeJob) -> GradeResult:
         result.status = FAILED
         result.log = (result.log + "\n" + traceback.format_exc()).strip()
     result.seconds = round(monotonic() - start, 2)
+    result.worker_peak_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return result
+
+
+def _last_error(log: str) -> str:
+    """The last exception that nbgrader's log names (for the problem's message), else its last line."""
+    import re
+
+    lines = [line.strip() for line in log.strip().splitlines() if line.strip()]
+    named = [line for line in lines if re.match(r"^[\w.]*(Error|Exception)\b", line) and "NbGrader" not in line]
+    return ((named or lines or ["unknown error"])[-1])[:300]
 
 
 def _grade_in(root: Path, job: GradeJob, result: GradeResult) -> None:
@@ -318,11 +319,11 @@ def _grade_in(root: Path, job: GradeJob, result: GradeResult) -> None:
         config.SandboxedKernelManager.update(job.sandbox.as_config())
     coursedir = CourseDirectory(config=config)
     (root / "gradebook.db").write_bytes(job.template_db)
-    write_folder(root / coursedir.source_directory / job.assignment, job.source_files)
+    write_tree(root / coursedir.source_directory / job.assignment, job.source_files)
     submitted = Path(coursedir.format_path(coursedir.submitted_directory, job.student, job.assignment))
-    write_folder(submitted, job.files)
+    write_tree(submitted, job.files)
 
-    result.problems = _check_notebooks(job, submitted)
+    result.problems = [*job.intake_problems, *_check_notebooks(job, submitted)]
     references = _references(job)
     replayed = [name for name, nb in references.items() if verdicts.wants_replay(nb)]
     record_dir = root / "records"
@@ -337,15 +338,19 @@ def _grade_in(root: Path, job: GradeJob, result: GradeResult) -> None:
         result.log = outcome.get("log", "")
         if not outcome["success"]:
             result.log += "\n" + outcome.get("error", "")
-            return
+            if KERNEL_START_FAILED in result.log:
+                return  # the machine's fault, not the student's: not graded, retried by the next run
+            result.problems.append(problem("ungradable", f"nbgrader could not grade it: {_last_error(result.log)}"))
+            _zero_submission(job, coursedir)
     else:
         _zero_submission(job, coursedir)
     autograded = Path(coursedir.format_path(coursedir.autograded_directory, job.student, job.assignment))
+    if autograded.is_dir():
+        result.problems += _notebook_problems(autograded, job.notebooks)
     if replayed and autograded.is_dir():
         result.problems += _verify(job, coursedir, autograded, record_dir, {n: references[n] for n in replayed}, result)
     _read_scores(job, coursedir, result)
     if autograded.is_dir():
-        result.problems += _notebook_problems(autograded, job.notebooks)
         _write_problems(autograded, job.notebooks, result.problems)
         result.autograded = read_folder(autograded)
     result.status = GRADED

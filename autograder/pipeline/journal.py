@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .job import GradeResult
+from .job import FAILED, GRADED, GradeResult
 
 
 class Journal:
@@ -35,8 +35,28 @@ class Journal:
         return out
 
     def latest(self) -> dict[str, dict[str, Any]]:
-        """The latest record of each student."""
-        return {r["student"]: r for r in self.records()}
+        """The latest grading of each student (lines of failed attempts are not gradings)."""
+        return {r["student"]: r for r in self.records() if r.get("status", GRADED) == GRADED}
+
+    def failures(self, student: str, digest: str) -> int:
+        """How many runs failed to grade this submission (``digest``) of ``student`` since it was last graded."""
+        count = 0
+        for r in self.records():
+            if r.get("student") != student:
+                continue
+            if r.get("status", GRADED) == GRADED:
+                count = 0
+            elif r.get("digest") == digest:
+                count += 1
+        return count
+
+    def append_failure(self, result: GradeResult, digest: str) -> dict[str, Any]:
+        """Durably note that a run could not grade ``result``'s submission (it is retried, a few times)."""
+        tail = result.log.strip().splitlines()[-1] if result.log.strip() else "unknown error"
+        record = {"student": result.student, "assignment": result.assignment, "digest": digest,
+                  "status": FAILED, "error": tail[:500]}  # fmt: skip
+        self._write(record)
+        return record
 
     def append(self, result: GradeResult) -> dict[str, Any]:
         """Durably append the record of ``result`` (call after the gradebook commit)."""
@@ -50,8 +70,13 @@ class Journal:
             "device": result.device,
             "worker": result.worker,
             "seconds": result.seconds,
+            "worker_peak_mb": result.worker_peak_mb,
             "timestamp": result.timestamp,
         }
+        self._write(record)
+        return record
+
+    def _write(self, record: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
@@ -59,4 +84,3 @@ class Journal:
             os.fsync(fd)
         finally:
             os.close(fd)
-        return record

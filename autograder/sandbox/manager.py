@@ -16,9 +16,9 @@ import tempfile
 import threading
 from typing import Any
 
-from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Integer
 
+from ..pipeline.kernel import GuardedKernelManager
 from .command import bwrap_argv, hand_over
 from .policy import MIB, SandboxPolicy
 
@@ -82,7 +82,7 @@ class MemoryWatchdog:
                 return
 
 
-class SandboxedKernelManager(AsyncKernelManager):
+class SandboxedKernelManager(GuardedKernelManager):
     """Starts the kernel inside bubblewrap with the limits of a :class:`~autograder.sandbox.SandboxPolicy`."""
 
     memory_mb = Integer(SandboxPolicy.memory_mb, help="Memory limit of the kernel's processes (MiB).").tag(config=True)
