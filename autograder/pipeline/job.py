@@ -31,7 +31,7 @@ from ..sandbox import SandboxPolicy
 from . import verdicts
 from .execute import KERNEL_START_FAILED, METADATA_KEY, GuardedExecute, problem
 from .files import read_tree, write_tree
-from .intake import prepare_notebook
+from .prepare import prepare_notebook
 
 GRADED, FAILED = "graded", "failed"
 
@@ -149,7 +149,7 @@ def _autograde_preprocessors(config: Config) -> list:
 
 def _check_notebooks(job: GradeJob, folder: Path) -> list[dict[str, Any]]:
     """Missing, unreadable and oversized notebooks (set aside, so that nbgrader scores them zero), and nbgrader
-    metadata that is not the assignment's (removed): see :mod:`autograder.pipeline.intake`."""
+    metadata that is not the assignment's (removed): see :mod:`autograder.pipeline.prepare`."""
     problems = []
     submitted = sorted(n for n in job.files if n.endswith(".ipynb") and "/" not in n)
     releases = _references(job, job.release_notebooks)

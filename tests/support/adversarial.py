@@ -30,13 +30,17 @@ CONV_CHECK_CELLS = frozenset(
 class Attack:
     """One submission of the corpus.
 
-    ``code``: the inserted cell (``{course}``, ``{repo}``, ``{port}``, ``{token}`` are filled in);
-    ``work``: "correct" (the instructor's answers) or "flipped" (a wrong conv2d: the kernel is flipped);
+    ``code``: the inserted cell (``{course}``, ``{repo}``, ``{port}``, ``{token}``, ``{canary}`` — a root-only file
+    outside the course — and ``{secret_file}`` are filled in);
+    ``work``: "correct" (the instructor's answers), "flipped" (a wrong conv2d: the kernel is flipped) or "blank"
+    (the release as it is: every point must come from the attack);
     ``outcome``: "honest" (the honest points of the work), "killed" (the points before the cell, zero after),
     "zero" (nothing gradable); ``affected``: cells that must score zero on top of that;
     ``flags``: problem kinds the report must contain (one of each tuple); ``place``: where the cell goes
     ("after": after ``AFTER``; "end": after the last cell); ``edit``: a change to a test cell instead;
-    ``raw``: the bytes of the submitted file instead of a notebook; ``name``: the submitted file's name.
+    ``raw``: the bytes of the submitted file instead of a notebook; ``name``: the submitted file's name;
+    ``links``: symbolic links placed in the collected submission folder (name -> target, filled in as ``code``);
+    ``change``: the name of a change made to the whole notebook (see ``tests/test_adversarial.py``).
     """
 
     name: str
@@ -51,6 +55,8 @@ class Attack:
     filename: str = f"{NOTEBOOK}.ipynb"
     secrets: bool = False
     writes: tuple[str, ...] = field(default=())
+    links: tuple[tuple[str, str], ...] = ()
+    change: str = ""
 
 
 def _connect(host: str, port: str) -> str:
@@ -58,6 +64,28 @@ def _connect(host: str, port: str) -> str:
         f"import socket\ns = socket.socket(); s.settimeout(3)\ntry:\n    s.connect(({host}, {port}))\n"
         "    print('CONNECTED')\nexcept OSError as err:\n    print('BLOCKED', err)"
     )
+
+
+#: Every name the test cells read from the kernel (the graded functions and answers), rebound by the launderers.
+GRADED_NAMES = (
+    *("KERNEL_EFFECTS", "M", "SIZE_ANSWERS", "avg_pool2d", "avg_pool2d_backward", "conv1d_matrix", "conv2d"),
+    *("conv2d_backward", "conv2d_naive", "conv_matrix", "conv_output_size", "conv_transpose2d", "max_pool2d"),
+    *("max_pool2d_backward", "out", "receptive_field", "v", "w", "x"),
+)
+
+
+def _launder(register: str, forge_probe: bool = False) -> str:
+    """A blank notebook's cell that turns every test cell into ``pass`` and rebinds every graded name to a module
+    object (so that nothing can be replayed); ``register`` is the statement that installs the transformer."""
+    code = (
+        "import types\nip = get_ipython()\n"
+        "def _launder(lines):\n    return ['pass\\n'] if 'checks.' in ''.join(lines) else lines\n"
+        f"{register}\n"
+        f"for _n in {GRADED_NAMES!r}:\n    globals()[_n] = types.ModuleType(_n)\n"
+    )
+    if forge_probe:  # the grader's question "which hooks are there?" answered with "none"
+        code += "import importlib\nimportlib.import_module('autograder.verify.' + 'hooks').registered = lambda: ''\n"
+    return code.replace("{", "{{").replace("}", "}}")
 
 
 ATTACKS = [
@@ -157,6 +185,77 @@ ATTACKS = [
     Attack("invalid_json", raw=b'{"cells": [{"cell_type": "code", ', outcome="zero", flags=(("corrupt",),)),
     Attack("non_utf8", raw=b'{"cells": "\xff\xfe\xfa"}', outcome="zero", flags=(("corrupt",),)),
     Attack("other_name", filename="01_layers (1).ipynb", outcome="zero", flags=(("missing_notebook",),)),
+    # --- links: the grader never writes, reads, copies or chmods through a link the submission made -----------
+    Attack(
+        "link_write_outside",
+        "import os\nos.remove('01_layers.ipynb')\nos.symlink('{canary}', '01_layers.ipynb')\n"
+        "os.symlink('{canary}', 'problems.json')",
+    ),
+    Attack(
+        "link_write_other_student",
+        "import os\nos.remove('01_layers.ipynb')\n"
+        "os.symlink('{course}/submitted/instructor/01_layers/01_layers.ipynb', '01_layers.ipynb')",
+    ),
+    Attack(
+        "link_write_gradebook",
+        "import os\nos.remove('01_layers.ipynb')\nos.symlink('{course}/gradebook.db', '01_layers.ipynb')",
+    ),
+    Attack("link_read", "import os\nos.symlink('{secret_file}', 'stolen.txt')\nos.symlink('/', 'root')", secrets=True),
+    Attack("collected_link", links=(("data.txt", "{secret_file}"), ("notes", "{secret_dir}")), secrets=True,
+           flags=(("link_ignored",),)),  # fmt: skip
+    Attack("collected_dangling_link", links=(("weights.npy", "/nonexistent/weights.npy"),), flags=(("link_ignored",),)),
+    # --- verdicts a kernel cannot launder -------------------------------------------------------------------
+    Attack("launder_hooks", _launder("ip.input_transformers_post.append(_launder)"), work="blank",
+           flags=(("hook_registered",),)),  # fmt: skip
+    Attack(
+        "launder_hooks_hidden",
+        _launder("getattr(ip, 'input_' + 'transformers_post').append(_launder)"),
+        work="blank",
+        flags=(("hook_registered",),),
+    ),
+    Attack(
+        "launder_hooks_forged",
+        _launder("getattr(ip, 'input_' + 'transformers_post').append(_launder)", forge_probe=True),
+        work="blank",
+        flags=(("verdict_overturned", "unverifiable"),),
+    ),
+    Attack(
+        "ast_transformer",
+        "import ast\nclass _Pass(ast.NodeTransformer):\n    def visit_Module(self, node):\n"
+        "        return ast.Module(body=[ast.Pass()], type_ignores=[])\n"
+        "get_ipython().ast_transformers.append(_Pass())",
+        work="flipped",
+        outcome="killed",
+        flags=(("hook_registered",),),
+    ),
+    # --- bounds: each breach flagged, zero for what it touched, the batch going on ----------------------------
+    Attack(
+        "inflate_records",
+        "import autograder.verify.record as R\n_f = R.finish\n"
+        "R.finish = lambda: _f()[:-1] + ', \"pad\": \"' + 'x' * 100_000_000 + '\"}}'",
+        outcome="killed",
+        flags=(("verdict_overturned",),),
+    ),
+    Attack("sparse_files", "for i in range(3):\n    f = open(f'big{{i}}', 'wb'); f.seek(1000 * 2**20 - 1); f.write(b'x')",
+           outcome="zero", flags=(("working_copy_limit",),)),  # fmt: skip
+    Attack("many_files", "import os\nos.makedirs('d')\nfor i in range(50_000):\n    open(f'd/{{i}}', 'w').close()",
+           outcome="zero", flags=(("working_copy_limit",),)),  # fmt: skip
+    Attack("display_update", "from IPython.display import display, update_display\ndisplay('x', display_id='z')\n"
+           "update_display('y' * 5_000_000, display_id='z')", flags=(("output_limit",),)),  # fmt: skip
+    Attack("many_cells", change="many_cells", outcome="zero", flags=(("notebook_too_large",),)),
+    Attack("huge_notebook", change="huge_notebook", outcome="zero", flags=(("notebook_too_large",),)),
+    # --- never stuck: what made nbgrader fail is scored, not retried forever ---------------------------------
+    Attack("duplicate_ids", change="duplicate_ids", flags=(("cell_metadata_removed",),)),
+    Attack("hostile_grade_id", change="hostile_grade_id", flags=(("cell_metadata_removed",),)),
+    Attack(
+        "invalid_schema",
+        raw=b'{"cells": [{"cell_type": "code", "source": 5, "metadata": {}, "outputs": []}], "metadata": {}, '
+        b'"nbformat": 4, "nbformat_minor": 5}',
+        outcome="zero",
+        flags=(("corrupt", "ungradable"),),
+    ),
+    # --- the kernel's environment is an allow-list: the grader's secrets stay out ---------------------------
+    Attack("read_environment", "import os\nprint(dict(os.environ))", secrets=True),
 ]
 
 #: The cell the edit attacks change (it checks conv2d, which the flipped work gets wrong).
