@@ -160,6 +160,16 @@ def _make_dirs(path: Path, base: Path) -> None:
                 raise AutograderError(f"{current} is not a folder (a link?); nothing is written through it") from None
 
 
+def _through_link(path: Path, base: Path) -> Path | None:
+    """The first folder from ``base`` down to ``path`` that is a link, if one is."""
+    current = base
+    for part in path.relative_to(base).parts:
+        current = current / part
+        if current.is_symlink():
+            return current
+    return None
+
+
 def _copy_file(src: Path, dest: Path, base: Path) -> None:
     """Copy the regular file ``src`` to ``dest`` (below ``base``), keeping its time; neither end through a link."""
     _make_dirs(dest.parent, base)
@@ -273,8 +283,14 @@ class Collector:
             for old in cands[:-1]:
                 self.keep_older(student, old.files, old.timestamp)
             dest = Path(cd.format_path(cd.submitted_directory, student, self.assignment))
-            if dest.is_symlink() or (os.path.lexists(dest) and not dest.is_dir()):
-                raise AutograderError(f"{dest} is not a folder (a link?); collect does not write through it")
+            link = _through_link(dest, self.course.root)
+            if link is not None or (os.path.lexists(dest) and not dest.is_dir()):
+                self.keep_older(student, newest.files, newest.timestamp)
+                self.report.warnings.append(
+                    f"{student}: {link or dest} is a link or not a folder; nothing written there "
+                    "(the submission is kept with the older ones)"
+                )
+                continue
             if dest.is_dir():
                 current = _read_timestamp(dest) or datetime.fromtimestamp(os.lstat(dest).st_mtime)
                 if current > newest.timestamp:

@@ -89,7 +89,8 @@ class Entry:
 
 
 def megabytes(n: int) -> str:
-    return f"{n / MB:.0f} MB" if n >= MB else f"{n} bytes"
+    """``50 MB`` for a whole number of megabytes, else the bytes (``52,428,801 bytes``)."""
+    return f"{n // MB} MB" if n and n % MB == 0 else f"{n:,} bytes"
 
 
 def is_archive_name(name: str) -> bool:
