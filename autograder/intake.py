@@ -9,10 +9,11 @@ O_NOFOLLOW``. Only regular files are read; symbolic links (to files or folders),
 are listed with the reason and left alone, and ``.ipynb_checkpoints`` folders are passed over.
 
 Zips (:func:`stage_zip`) are read member by member with :mod:`zipfile`; only regular files with a relative path
-are extracted. Symbolic-link members (the Unix mode in ``external_attr``), absolute paths and ``..``, nested
-archives (by name and by their first bytes), encrypted members, members whose data fail their CRC or cannot be
-read, and members or a whole archive over the bounds below are listed with the reason and skipped; the rest
-of the archive is still read. Sizes are counted while the data are read, not taken from the archive's word.
+are extracted (``.ipynb_checkpoints`` passed over). Symbolic-link members (the Unix mode in ``external_attr``),
+absolute paths and ``..``, nested archives (by name and by their first bytes), encrypted members, members whose
+data fail their CRC or cannot be read, and members or a whole archive over the bounds below are listed with the
+reason and skipped; the rest of the archive is still read. Sizes are counted while the data are read, not taken
+from the archive's word.
 
 Bounds (module constants): :data:`MAX_FILE_BYTES` per file, :data:`MAX_FILES_PER_STUDENT` and
 :data:`MAX_BYTES_PER_STUDENT` per student (:func:`within_bounds`, the assignment's notebooks first),
@@ -328,6 +329,8 @@ def stage_zip(archive: Path, stager: Stager, skipped: list[tuple[str, str]]) -> 
                 rel = member_path(raw)
                 if not rel:
                     raise Refused("an empty name; not extracted")
+                if CHECKPOINTS in rel.split("/"):
+                    continue  # Jupyter's own copies, passed over as in folders
                 if rel in seen:
                     raise Refused("a second member of the same name; not extracted")
                 seen.add(rel)

@@ -71,10 +71,14 @@ def test_collect_from_a_moodle_zip(course, tmp_path):
         {
             "Grace Hopper_222_assignsubmission_file_toy.ipynb": ((2024, 1, 1, 9, 0, 0), _nb(course)),
             "Alan Turing_333_assignsubmission_file_/toy.ipynb": ((2024, 1, 1, 9, 30, 0), _nb(course)),
+            "Alan Turing_333_assignsubmission_file_/.ipynb_checkpoints/toy-checkpoint.ipynb": (
+                (2024, 1, 1, 9, 30, 0),
+                _nb(course),
+            ),
         },
     )
     report = collect(course, TOY, archive)
-    assert report.lms == "moodle"
+    assert report.lms == "moodle" and report.unmatched == [] and report.skipped == []  # checkpoints passed over
     assert sorted(c.student for c in report.collected) == ["alan_turing_333", "grace_hopper_222"]
     stamp = course.root / "submitted" / "grace_hopper_222" / TOY / "timestamp.txt"
     assert stamp.read_text().startswith("2024-01-01 09:00")  # the zip's time of the member
