@@ -436,3 +436,24 @@ def test_nothing_is_written_through_a_link_in_the_course(course, tmp_path):
     assert [c.student for c in report.collected] == ["ada_1"]
     assert any(w.startswith("bea_2:") and "is a link or not a folder" in w for w in report.warnings)
     assert [s for s, _ in report.older] == ["bea_2"]  # kept, not lost
+
+
+def test_a_zip_is_bounded_in_members_and_in_bytes_extracted(course, tmp_path, monkeypatch):
+    # the bounds are lowered for the test (20,000 members and 2 GB would take long to write); the code is the same
+    from autograder import intake
+
+    monkeypatch.setattr(intake, "MAX_ARCHIVE_BYTES", 3 * intake.MB)
+    monkeypatch.setattr(intake, "MAX_ARCHIVE_MEMBERS", 4)
+    archive = tmp_path / "canvas.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("ada_1_2_toy.ipynb", _nb(course))
+        zf.writestr("ada_1_3_data.bin", b"\0" * 2 * intake.MB)
+        zf.writestr("bea_2_4_data.bin", b"\0" * 2 * intake.MB)  # past 3 MB in all
+        zf.writestr("bea_2_5_toy.ipynb", _nb(course))
+        zf.writestr("cat_3_6_toy.ipynb", _nb(course))  # the fifth member
+    report = collect(course, TOY, archive)
+    assert sorted(c.student for c in report.collected) == ["ada_1", "bea_2"]
+    assert dict(report.skipped) == {
+        "bea_2_4_data.bin": "over the bound of 3 MB extracted per archive",
+        "cat_3_6_toy.ipynb": "over the bound of 4 members per archive; not read",
+    }
