@@ -62,7 +62,9 @@ def cmd_release(args: argparse.Namespace) -> int:
 def cmd_collect(args: argparse.Namespace) -> int:
     from .collect import collect
 
-    report = collect(Course.open(args.course), args.assignment, args.source, exchange=args.exchange)
+    report = collect(
+        Course.open(args.course), args.assignment, args.source, exchange=args.exchange, lms=args.lms, roster=args.roster
+    )
     print(report.text())
     return 0
 
@@ -139,6 +141,18 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--from", dest="source", type=Path, help="a folder of <student>/<notebook>.ipynb or a zip")
     src.add_argument("--exchange", action="store_true", help="collect from nbgrader's exchange")
+    p.add_argument(
+        "--lms",
+        choices=["auto", "canvas", "moodle", "blackboard"],
+        default="auto",
+        help="the LMS the download comes from (default auto: the one whose file names the files have)",
+    )
+    p.add_argument(
+        "--roster",
+        type=Path,
+        metavar="CSV",
+        help="maps LMS ids to the course's student ids: a CSV file with the header lms_id,student_id,name,email",
+    )
     p.set_defaults(func=cmd_collect)
 
     p = sub.add_parser("grade", help="autograde collected submissions in parallel, resumably")

@@ -1,16 +1,14 @@
-"""The pipeline's pieces that need no kernel: GPU plans, LMS names, the journal, the sandbox seam, bad input."""
+"""The pipeline's pieces that need no kernel: GPU plans, the journal, the sandbox seam, bad input."""
 
 from __future__ import annotations
 
 import json
 import os
-from datetime import datetime
 
 import pytest
 
 from autograder.cli import main
 from autograder.course import AutograderError, Course
-from autograder.lms import LmsCollector, parse_lms_name
 from autograder.pipeline import execute, workers
 from autograder.pipeline.coordinator import grade
 from autograder.pipeline.job import GRADED, GradeResult, Limits, submission_digest
@@ -51,34 +49,6 @@ def test_workers_share_the_cores_out_unless_the_user_set_threads():
 def test_course_device_cpu_means_no_gpus(monkeypatch):
     monkeypatch.setenv("COURSE_DEVICE", "cpu")
     assert workers.count_gpus() == 0
-
-
-@pytest.mark.parametrize(
-    ("name", "lms", "student", "notebook"),
-    [
-        ("ada_12345_67890_01_layers.ipynb", "canvas", "ada", "01_layers"),
-        ("ada_LATE_12345_67890_01_layers-2.ipynb", "canvas", "ada", "01_layers"),
-        ("Grace Hopper_222_assignsubmission_file_01_layers.ipynb", "moodle", "grace_hopper", "01_layers"),
-        ("Grace Hopper_222_assignsubmission_file_/01_layers.ipynb", "moodle", "grace_hopper", "01_layers"),
-        ("A1_alan_attempt_2024-01-01-10-00-00_01_layers.ipynb", "blackboard", "alan", "01_layers"),
-    ],
-)
-def test_lms_names(name, lms, student, notebook):
-    info = parse_lms_name(name)
-    assert (info["lms"], info["student_id"], info["notebook"]) == (lms, student, notebook)
-
-
-def test_lms_order_and_timestamps():
-    assert parse_lms_name("a_1_2_nb.ipynb")["order"] < parse_lms_name("a_1_2_nb-1.ipynb")["order"]
-    bb = parse_lms_name("A1_alan_attempt_2024-01-02-03-04-05_nb.ipynb")
-    assert bb["timestamp"] == datetime(2024, 1, 2, 3, 4, 5)
-    assert parse_lms_name("notes.txt") is None and parse_lms_name("random.ipynb") is None
-
-
-def test_lms_collector_is_an_nbgrader_plugin():
-    info = LmsCollector().collect("/x/extracted/A1_alan_attempt_2024-01-01-10-00-00_nb.ipynb")
-    assert info == {"student_id": "alan", "file_id": "nb.ipynb", "timestamp": "2024-01-01 10:00:00"}
-    assert LmsCollector().collect("/x/extracted/readme.ipynb") is None
 
 
 def _result(student: str, score: float) -> GradeResult:
