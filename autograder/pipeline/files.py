@@ -25,19 +25,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CHECKPOINTS = ".ipynb_checkpoints"
+from ..intake import MAX_BYTES_PER_STUDENT, MAX_FILE_BYTES, MAX_FILES_PER_STUDENT, Refused, open_beneath, scan_folder
 
 
 @dataclass(frozen=True)
 class TreeLimits:
     """Bounds on a submission's files: how many, and how many bytes in all and per file."""
 
-    max_files: int = 200
-    max_bytes: int = 200 * 1024 * 1024
-    max_file_bytes: int = 100 * 1024 * 1024
+    max_files: int = MAX_FILES_PER_STUDENT
+    max_bytes: int = MAX_BYTES_PER_STUDENT
+    max_file_bytes: int = MAX_FILE_BYTES
 
 
-#: The bounds of a collected submission folder (what a job carries to its worker).
+#: The bounds of a submission folder (what a job carries to its worker): those ``autograder collect`` keeps to.
 SUBMISSION_LIMITS = TreeLimits()
 
 
@@ -56,59 +56,16 @@ def _problem(kind: str, message: str) -> dict[str, Any]:
     return {"kind": kind, "message": message, "cell": None}
 
 
-def _kind_of(mode: int) -> str:
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a regular file"
-
-
-def _read_regular(path: str, limit: int) -> bytes | None:
-    """The bytes of the regular file at ``path`` (never through a link), or ``None`` if it is not one any more."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError:
-        return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
-            return None
-        chunks, left = [], limit + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        data = b"".join(chunks)
-        return data if len(data) <= limit else None
-    finally:
-        os.close(fd)
-
-
-def _walk(folder: str, relative: str = "") -> list[tuple[str, os.stat_result]]:
-    """(relative path, lstat) of every entry below ``folder``, depth first, never entering a link."""
-    found = []
-    try:
-        entries = sorted(os.scandir(os.path.join(folder, relative) if relative else folder), key=lambda e: e.name)
-    except OSError:
-        return found
-    for entry in entries:
-        rel = f"{relative}/{entry.name}" if relative else entry.name
-        try:
-            info = entry.stat(follow_symlinks=False)
-        except OSError:
-            continue
-        found.append((rel, info))
-        if stat.S_ISDIR(info.st_mode) and entry.name != CHECKPOINTS:
-            found += _walk(folder, rel)
-    return found
+def _read_fd(fd: int, limit: int) -> bytes | None:
+    chunks, left = [], limit + 1
+    while left > 0:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    data = b"".join(chunks)
+    return data if len(data) <= limit else None
 
 
 def read_tree(
@@ -116,54 +73,54 @@ def read_tree(
 ) -> tuple[dict[str, bytes], list[dict[str, Any]]]:
     """Every regular file below ``folder`` by relative POSIX path, and the problems met.
 
-    Links and other special files are skipped (``link_ignored``); files over the bounds are skipped
-    (``too_many_files``, ``file_too_large``, ``submission_too_large``), the names in ``first`` (e.g. the
-    assignment's notebooks) being read before any other file. ``.ipynb_checkpoints`` folders are ignored.
+    Walked as ``autograder collect`` walks a download (:func:`autograder.intake.scan_folder`): links and other
+    special files are skipped (``link_ignored``); files over the bounds are skipped (``too_many_files``,
+    ``file_too_large``, ``submission_too_large``), the names in ``first`` (e.g. the assignment's notebooks) being
+    read before any other file. ``.ipynb_checkpoints`` folders are ignored.
     """
-    root = os.fspath(folder)
-    if os.path.islink(root) or not os.path.isdir(root):
-        return {}, [_problem("link_ignored", f"{os.path.basename(root)} is not a folder; nothing was read from it")]
-    entries = [(rel, info) for rel, info in _walk(root) if CHECKPOINTS not in rel.split("/")]
+    try:
+        root_fd = os.open(os.fspath(folder), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return {}, [_problem("link_ignored", f"{os.path.basename(os.fspath(folder))} is not a folder; nothing read")]
     files: dict[str, bytes] = {}
     problems: list[dict[str, Any]] = []
-    for rel, info in entries:
-        if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
-            problems.append(_problem("link_ignored", f"{rel} is {_kind_of(info.st_mode)}; it was not read"))
-    regular = [(rel, info) for rel, info in entries if stat.S_ISREG(info.st_mode)]
-    regular.sort(key=lambda item: (item[0] not in first, item[0]))
-    total, over_count, over_total = 0, [], []
-    for rel, info in regular:
-        if info.st_size > limits.max_file_bytes:
-            problems.append(
-                _problem("file_too_large", f"{rel} has {info.st_size} bytes, over the limit of {limits.max_file_bytes}")
-            )
-            continue
-        if len(files) >= limits.max_files:
-            over_count.append(rel)
-            continue
-        if total + info.st_size > limits.max_bytes:
-            over_total.append(rel)
-            continue
-        data = _read_regular(os.path.join(root, rel), limits.max_file_bytes)
-        if data is None:
-            problems.append(_problem("link_ignored", f"{rel} changed into a link or special file; it was not read"))
-            continue
-        files[rel] = data
-        total += len(data)
+    try:
+        skipped: list[tuple[str, str]] = []
+        entries = scan_folder(root_fd, "", skipped)
+        problems += [_problem("link_ignored", f"{rel}: {why}") for rel, why in skipped]
+        entries.sort(key=lambda e: (e.rel not in first, e.rel))
+        total, over_count, over_total = 0, [], []
+        for entry in entries:
+            if entry.size > limits.max_file_bytes:
+                text = f"{entry.rel} has {entry.size} bytes, over the limit of {limits.max_file_bytes}"
+                problems.append(_problem("file_too_large", text))
+            elif len(files) >= limits.max_files:
+                over_count.append(entry.rel)
+            elif total + entry.size > limits.max_bytes:
+                over_total.append(entry.rel)
+            else:
+                try:
+                    fd = open_beneath(root_fd, entry.rel)
+                except (Refused, OSError):
+                    problems.append(_problem("link_ignored", f"{entry.rel} became a link or special file; not read"))
+                    continue
+                try:
+                    data = _read_fd(fd, limits.max_file_bytes)
+                finally:
+                    os.close(fd)
+                if data is None:
+                    problems.append(_problem("file_too_large", f"{entry.rel} grew past {limits.max_file_bytes} bytes"))
+                    continue
+                files[entry.rel] = data
+                total += len(data)
+    finally:
+        os.close(root_fd)
     if over_count:
-        problems.append(
-            _problem(
-                "too_many_files",
-                f"{len(regular)} files, over the limit of {limits.max_files}; not read: {_names(over_count)}",
-            )
-        )
+        text = f"{len(entries)} files, over the limit of {limits.max_files}; not read: {_names(over_count)}"
+        problems.append(_problem("too_many_files", text))
     if over_total:
-        problems.append(
-            _problem(
-                "submission_too_large",
-                f"the files add up to more than {limits.max_bytes} bytes; not read: {_names(over_total)}",
-            )
-        )
+        text = f"the files add up to more than {limits.max_bytes} bytes; not read: {_names(over_total)}"
+        problems.append(_problem("submission_too_large", text))
     return files, problems
 
 
