@@ -47,9 +47,34 @@ def _points() -> dict[str, float]:
     }
 
 
+#: A secret in the grading process's environment: an allow-listed kernel environment never shows it.
+ENV_SECRETS = {"LMS_API_TOKEN": f"LMS-{secrets.token_hex(8)}", "AUTOGRADER_LMS_TOKEN": f"AG-{secrets.token_hex(8)}"}
+#: Memory one grading worker may reach, whatever its kernels send it (measured: about 0.5-0.9 GiB).
+WORKER_MEMORY_BUDGET_MB = 1536
+
+
+def _change(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
+    """Whole-notebook changes of the corpus (``Attack.change``)."""
+    if name == "many_cells":  # 200,000 empty cells: never validated or run
+        nb.cells += [new_code_cell("") for _ in range(200_000)]
+    elif name == "huge_notebook":  # 60 MB of text in one markdown cell
+        nb.cells.append(new_markdown_cell("x" * 60_000_000))
+    elif name == "duplicate_ids":  # a copied solution cell carries the same grade_id: nbgrader refused the notebook
+        solution = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
+        nb.cells.append(nbformat.from_dict(json.loads(json.dumps(solution))))
+    elif name == "hostile_grade_id":  # a cell that claims a grade_id the assignment never had, full of HTML
+        cell = new_code_cell("print('hello')")
+        cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": False, "points": 1000,
+                                     "grade_id": '"><img src=x onerror="document.title=1">'}  # fmt: skip
+        nb.cells.append(cell)
+    else:
+        raise ValueError(name)
+    return nb
+
+
 def _attack_notebook(release: Path, attack: Attack, fill: dict[str, str]) -> nbformat.NotebookNode:
     mutations = FLIPPED.mutations if attack.work == "flipped" else ()
-    nb = make_submission(release, ASSIGNMENT, NOTEBOOK, mutations)
+    nb = make_submission(release, ASSIGNMENT, NOTEBOOK, mutations, fill=attack.work != "blank")
     ids = [_gid(c) for c in nb.cells]
     if attack.edit:
         at = ids.index(EDITED_CELL)
@@ -64,7 +89,7 @@ def _attack_notebook(release: Path, attack: Attack, fill: dict[str, str]) -> nbf
     if attack.code:
         at = len(nb.cells) if attack.place == "end" else ids.index(AFTER) + 1
         nb.cells.insert(at, new_code_cell(attack.code.format(**fill)))
-    return nb
+    return _change(nb, attack.change) if attack.change else nb
 
 
 @pytest.fixture(scope="module")
@@ -75,11 +100,20 @@ def corpus(tmp_path_factory) -> dict:
     release = course.root / "assignments" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
     token, other_token = f"SECRET-{secrets.token_hex(8)}", f"OTHER-STUDENT-{secrets.token_hex(8)}"
     (course.root / "secret.txt").write_text(token)
+    outside = tmp_path_factory.mktemp("outside")  # files of the machine, outside the course: the links' targets
+    canary, secret_file, secret_dir = outside / "canary.txt", outside / "secret.txt", outside / "private"
+    canary.write_text(f"CANARY-{secrets.token_hex(8)}")
+    secret_file.write_text(token)
+    secret_dir.mkdir()
+    (secret_dir / "key.txt").write_text(token)
+    for path in (canary, secret_file, secret_dir / "key.txt"):
+        path.chmod(0o600)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
     listener.setblocking(False)
-    fill = {"course": str(course.root), "repo": str(ROOT), "port": listener.getsockname()[1], "token": token}
+    fill = {"course": str(course.root), "repo": str(ROOT), "port": listener.getsockname()[1], "token": token,
+            "canary": str(canary), "secret_file": str(secret_file), "secret_dir": str(secret_dir)}  # fmt: skip
 
     honest = make_submission(release, ASSIGNMENT, NOTEBOOK)
     honest.cells.append(new_markdown_cell(f"My own notes: {other_token}"))
@@ -92,10 +126,16 @@ def corpus(tmp_path_factory) -> dict:
             (folder / attack.filename).write_bytes(attack.raw)
         else:
             nbformat.write(_attack_notebook(release, attack, fill), folder / attack.filename)
+        for name, target in attack.links:
+            os.symlink(target.format(**fill), folder / name)
+    watched = {path: (path.read_bytes(), path.stat().st_mode) for path in (canary, secret_file, secret_dir / "key.txt")}
+    instructor_nb = course.root / "submitted" / "instructor" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    watched[instructor_nb] = (instructor_nb.read_bytes(), instructor_nb.stat().st_mode)
 
     command = [sys.executable, "-m", "autograder", "--course", str(course.root), "grade", ASSIGNMENT]
     command += ["--workers", "2", "--no-progress", "--cell-timeout", "20", "--memory-mb", "1536"]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=1500, env={**os.environ, "MPLBACKEND": "Agg"})
+    env = {**os.environ, "MPLBACKEND": "Agg", **ENV_SECRETS}
+    run = subprocess.run(command, capture_output=True, text=True, timeout=1500, env=env)
     feedback = subprocess.run(
         [sys.executable, "-m", "autograder", "--course", str(course.root), "feedback", ASSIGNMENT],
         capture_output=True, text=True, timeout=600,
@@ -111,7 +151,7 @@ def corpus(tmp_path_factory) -> dict:
         record = json.loads(line)
         records[record["student"]] = record
     return {"course": course, "run": run, "feedback": feedback, "records": records, "connection": connection,
-            "token": token, "other_token": other_token, "fill": fill}  # fmt: skip
+            "token": token, "other_token": other_token, "fill": fill, "watched": watched}  # fmt: skip
 
 
 def _outputs(course: Course, student: str) -> str:
@@ -120,6 +160,18 @@ def _outputs(course: Course, student: str) -> str:
         return ""
     nb = nbformat.read(path, as_version=4)
     return json.dumps([c.get("outputs", []) for c in nb.cells])
+
+
+def _everything_of(course: Course, student: str) -> str:
+    """All the bytes the grader wrote for ``student``: the autograded folder and the feedback, as text."""
+    found = []
+    for top in ("autograded", "feedback"):
+        folder = course.root / top / student
+        for path in sorted(folder.rglob("*")) if folder.exists() else []:
+            assert not path.is_symlink(), f"{path} is a link"
+            if path.is_file():
+                found.append(path.read_bytes().decode("utf-8", "replace"))
+    return "\n".join(found)
 
 
 def _feedback(course: Course, student: str) -> str:
@@ -132,7 +184,7 @@ def _expected(attack: Attack | None, work: str) -> dict[str, float]:
     cells = {gid: (0.0 if work == "flipped" and gid in FLIPPED.failing else p) for gid, p in points.items()}
     if attack is None:
         return cells
-    if attack.outcome == "zero":
+    if attack.outcome == "zero" or attack.work == "blank":
         return dict.fromkeys(cells, 0.0)
     if attack.outcome == "killed":
         order = list(points)
@@ -188,6 +240,24 @@ def test_nothing_happens_outside_the_sandbox(corpus):
             assert word not in out.replace("BLOCKED", ""), f"{name}: {word}"
 
 
+def test_nothing_is_written_read_or_chmod_through_a_link(corpus):
+    """The link attacks' targets (files outside the course, another student's submission, the gradebook) keep
+    their bytes and modes; nothing the grader wrote for any student is a link or holds a target's content."""
+    for path, (data, mode) in corpus["watched"].items():
+        assert path.read_bytes() == data and path.stat().st_mode == mode, path
+    course = corpus["course"]
+    assert corpus["course"].scores(ASSIGNMENT, NOTEBOOK)["instructor"] == _expected(None, "correct")
+    canary = corpus["watched"][Path(corpus["fill"]["canary"])][0].decode()
+    for attack in ATTACKS:
+        written = _everything_of(course, attack.name)
+        assert canary not in written and corpus["token"] not in written, attack.name
+
+
+def test_each_worker_stays_within_its_memory_budget(corpus):
+    peaks = {student: r["worker_peak_mb"] for student, r in corpus["records"].items()}
+    assert max(peaks.values()) <= WORKER_MEMORY_BUDGET_MB, peaks
+
+
 def test_secrets_stay_out_of_outputs_and_feedback(corpus):
     course = corpus["course"]
     hidden = [line for line in hidden_test_lines(SOURCE) if len(line) >= 20]
@@ -195,7 +265,7 @@ def test_secrets_stay_out_of_outputs_and_feedback(corpus):
     for attack in (a for a in ATTACKS if a.secrets):
         out, feedback = _outputs(course, attack.name), _feedback(course, attack.name)
         assert feedback, f"{attack.name}: no feedback"
-        for secret in (corpus["token"], corpus["other_token"]):
+        for secret in (corpus["token"], corpus["other_token"], *ENV_SECRETS.values()):
             assert secret not in out and secret not in feedback, attack.name
         for line in hidden:
             assert line not in feedback, f"{attack.name}: hidden test line in feedback: {line}"

@@ -262,7 +262,9 @@ def _write_problems(autograded: Path, notebooks: list[str], problems: list[dict[
         path = autograded / f"{name}.ipynb"
         if path.exists():
             nb = nbformat.read(path, as_version=4)
-            nb.metadata.setdefault(METADATA_KEY, {})["problems"] = [p for p in problems if p.get("notebook") == name]
+            nb.metadata.setdefault(METADATA_KEY, {})["problems"] = [
+                p for p in problems if p.get("notebook") in (name, None)
+            ]
             nbformat.write(nb, path)
 
 

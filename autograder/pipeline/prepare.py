@@ -74,22 +74,35 @@ def prepare_notebook(path: Path, name: str, release: Any | None) -> list[dict[st
         _set_aside(path)
         return flag("notebook_too_large", f"{name}.ipynb has {len(cells)} cells, over the limit of {limit}")
     try:
-        nb = nbformat.reads(json.dumps(raw), as_version=4)
+        nb = nbformat.reads(json.dumps(_repaired(raw)), as_version=4)
+        nbformat.validate(nb)
     except Exception as err:
         _set_aside(path)
         return flag("corrupt", f"{name}.ipynb is not a readable notebook: {_first_line(err)}")
     known = release_ids(release)
-    if known is None:
-        return []
-    removed = _clean_metadata(nb, known)
+    removed = _clean_metadata(nb, known) if known is not None else []
+    nbformat.write(nb, path)  # as read and repaired, so that nbgrader reads what was checked
     if not removed:
         return []
-    nbformat.write(nb, path)
     text = (
         f"nbgrader metadata that is not the assignment's was removed from {len(removed)} cell(s) "
         f"({', '.join(removed[:5])}{' ...' if len(removed) > 5 else ''}); those cells ran as the student's own code"
     )
     return flag("cell_metadata_removed", text)
+
+
+def _repaired(raw: Any) -> Any:
+    """The notebook with what editors commonly leave out put back (a code cell's outputs and execution count, a
+    cell's metadata); a cell whose source is not text is not repaired, and the notebook stays invalid."""
+    for cell in raw.get("cells", []) if isinstance(raw, dict) and isinstance(raw.get("cells"), list) else []:
+        if not isinstance(cell, dict):
+            continue
+        if not isinstance(cell.get("metadata"), dict):
+            cell["metadata"] = {}
+        if cell.get("cell_type") == "code":
+            cell.setdefault("outputs", [])
+            cell.setdefault("execution_count", None)
+    return raw
 
 
 def _clean_metadata(nb: Any, known: set[str]) -> list[str]:

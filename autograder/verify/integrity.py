@@ -77,7 +77,7 @@ def tampering_in(source: str) -> list[str]:
     """What ``source`` does to the checking machinery, one phrase per finding (empty: nothing seen)."""
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except (SyntaxError, ValueError, TypeError):
         return []
     shells = set(SHELL_FACTORIES)
     roots = set(GUARDED_ROOTS)
@@ -145,7 +145,7 @@ def hooks_in(source: str) -> list[str]:
     """
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, TypeError):
         return []
     found: list[str] = []
     for node in ast.walk(tree):

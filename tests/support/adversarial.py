@@ -201,12 +201,20 @@ ATTACKS = [
         "import os\nos.remove('01_layers.ipynb')\nos.symlink('{course}/gradebook.db', '01_layers.ipynb')",
     ),
     Attack("link_read", "import os\nos.symlink('{secret_file}', 'stolen.txt')\nos.symlink('/', 'root')", secrets=True),
-    Attack("collected_link", links=(("data.txt", "{secret_file}"), ("notes", "{secret_dir}")), secrets=True,
-           flags=(("link_ignored",),)),  # fmt: skip
+    Attack(
+        "collected_link",
+        links=(("data.txt", "{secret_file}"), ("notes", "{secret_dir}")),
+        secrets=True,
+        flags=(("link_ignored",),),
+    ),
     Attack("collected_dangling_link", links=(("weights.npy", "/nonexistent/weights.npy"),), flags=(("link_ignored",),)),
     # --- verdicts a kernel cannot launder -------------------------------------------------------------------
-    Attack("launder_hooks", _launder("ip.input_transformers_post.append(_launder)"), work="blank",
-           flags=(("hook_registered",),)),  # fmt: skip
+    Attack(
+        "launder_hooks",
+        _launder("ip.input_transformers_post.append(_launder)"),
+        work="blank",
+        flags=(("hook_registered",),),
+    ),
     Attack(
         "launder_hooks_hidden",
         _launder("getattr(ip, 'input_' + 'transformers_post').append(_launder)"),
@@ -230,20 +238,34 @@ ATTACKS = [
     ),
     # --- bounds: each breach flagged, zero for what it touched, the batch going on ----------------------------
     Attack(
-        "inflate_records",
-        "import autograder.verify.record as R\n_f = R.finish\n"
-        "R.finish = lambda: _f()[:-1] + ', \"pad\": \"' + 'x' * 100_000_000 + '\"}}'",
-        outcome="killed",
-        flags=(("verdict_overturned",),),
+        "inflate_records",  # the first record after the cell is 120 MB, the largest message a worker accepts
+        "import autograder.verify.record as R\n_f, _n = R.finish, [0]\n"
+        "def _fat():\n    _n[0] += 1\n    pad = 'x' * (120_000_000 if _n[0] == 1 else 0)\n"
+        "    return _f()[:-1] + ', \"pad\": \"' + pad + '\"}}'\n"
+        "R.finish = _fat",
+        affected=frozenset({"test_conv1d_matrix"}),
+        flags=(("verdict_overturned",), ("tamper_attempt",)),
     ),
-    Attack("sparse_files", "for i in range(3):\n    f = open(f'big{{i}}', 'wb'); f.seek(1000 * 2**20 - 1); f.write(b'x')",
-           outcome="zero", flags=(("working_copy_limit",),)),  # fmt: skip
-    Attack("many_files", "import os\nos.makedirs('d')\nfor i in range(50_000):\n    open(f'd/{{i}}', 'w').close()",
-           outcome="zero", flags=(("working_copy_limit",),)),  # fmt: skip
-    Attack("display_update", "from IPython.display import display, update_display\ndisplay('x', display_id='z')\n"
-           "update_display('y' * 5_000_000, display_id='z')", flags=(("output_limit",),)),  # fmt: skip
+    Attack(
+        "sparse_files",
+        "for i in range(3):\n    f = open(f'big{{i}}', 'wb'); f.seek(1000 * 2**20 - 1); f.write(b'x'); f.close()",
+        outcome="zero",
+        flags=(("working_copy_limit",),),
+    ),
+    Attack(
+        "many_files",
+        "import os\nos.makedirs('d')\nfor i in range(50_000):\n    open(f'd/{{i}}', 'w').close()",
+        outcome="zero",
+        flags=(("working_copy_limit",),),
+    ),
+    Attack(
+        "display_update",
+        "from IPython.display import display, update_display\ndisplay('x', display_id='z')\n"
+        "update_display('y' * 5_000_000, display_id='z')",
+        flags=(("output_limit",),),
+    ),
     Attack("many_cells", change="many_cells", outcome="zero", flags=(("notebook_too_large",),)),
-    Attack("huge_notebook", change="huge_notebook", outcome="zero", flags=(("notebook_too_large",),)),
+    Attack("huge_notebook", change="huge_notebook", outcome="zero", flags=(("file_too_large", "notebook_too_large"),)),
     # --- never stuck: what made nbgrader fail is scored, not retried forever ---------------------------------
     Attack("duplicate_ids", change="duplicate_ids", flags=(("cell_metadata_removed",),)),
     Attack("hostile_grade_id", change="hostile_grade_id", flags=(("cell_metadata_removed",),)),
