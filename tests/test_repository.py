@@ -20,6 +20,25 @@ ROOT = Path(__file__).resolve().parents[1]
 SKIP_PARTS = {".git", ".ipynb_checkpoints", "submitted", "autograded", "feedback", "build", "dist"}
 
 
+def project_files() -> list[Path]:
+    """The project's own files: what git tracks, and new files it does not ignore; never a virtual environment.
+
+    A user's ``.venv/``, ``venv/``, a build folder or any other ignored folder holds other projects' files
+    (nbgrader's test notebooks keep outputs; libraries mention downloads), which are not the project's to check.
+    Without git (an unpacked archive), every file below the root except ignored-looking folders.
+    """
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True
+    )
+    if listed.returncode == 0:
+        names = [n for n in listed.stdout.decode().split("\0") if n]
+        paths = [ROOT / n for n in names]
+    else:
+        paths = [p for p in ROOT.rglob("*") if not SKIP_PARTS & set(p.relative_to(ROOT).parts)]
+    venvs = [p.parent for p in paths if p.name == "pyvenv.cfg"]
+    return sorted(p for p in paths if p.is_file() and not any(v == p.parent or v in p.parents for v in venvs))
+
+
 def _readme_commands() -> dict[str, str]:
     text = (ROOT / "README.md").read_text()
     rows = re.findall(r"^\| (set up|test|main job) \| `([^`]+)` \|$", text, flags=re.M)
@@ -80,7 +99,7 @@ def test_nbgrader_config_directories():
 
 
 def _notebooks() -> list[Path]:
-    return sorted(p for p in ROOT.rglob("*.ipynb") if not SKIP_PARTS & set(p.relative_to(ROOT).parts))
+    return [p for p in project_files() if p.suffix == ".ipynb" and ".ipynb_checkpoints" not in p.parts]
 
 
 def test_there_are_notebooks():
@@ -140,9 +159,7 @@ def _code_of(path: Path) -> str:
 
 
 def _source_files():
-    for path in ROOT.rglob("*"):
-        if SKIP_PARTS & set(path.relative_to(ROOT).parts) or not path.is_file():
-            continue
+    for path in project_files():
         if path.suffix in {".py", ".ipynb", ".sh"} or path.name == "run":
             yield path
 
