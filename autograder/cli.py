@@ -123,7 +123,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     workdir = Path(args.workdir) if args.workdir else None
-    return run_demo(workdir, workers=args.workers, quick=args.quick, only=args.assignment)
+    return run_demo(workdir, workers=args.workers, quick=args.quick, only=args.assignment, course_dir=Path(args.course))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("demo", help="release, make sample submissions, collect, grade, feedback, CSV, table")
-    p.add_argument("--workdir", help="where the demo course is made (default: build/demo in the repository)")
+    p.add_argument("--workdir", help="where the demo course is made (default: build/demo in the course directory)")
     p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
     p.add_argument("--quick", action="store_true", help="release without running the validation (a faster check)")
     p.add_argument(

@@ -1,11 +1,12 @@
 """``autograder demo``: the whole pipeline on the course's own assignments, in a folder of its own.
 
-In ``--workdir`` (default ``build/demo`` in the repository, which git ignores) it makes an nbgrader course
-from the repository's ``solutions/``, releases every assignment (validated both ways), writes four sample
-submissions per assignment — the instructor's solution, the blank release, a partly done one (the first half
-of the tasks solved) and a broken notebook (cut-off JSON) — collects them, grades them into the course's
-SQLite gradebook, writes feedback and ``exports/grades.csv``, and prints a table of students and scores.
-The repository's own ``assignments/`` and gradebook are never touched.
+In ``--workdir`` (default ``build/demo`` in the course directory it is run from — ``--course``, by default the
+current directory — which git ignores) it makes an nbgrader course from that directory's ``solutions/`` (or, run
+from elsewhere, from the installed package's repository, and says so), releases every assignment (validated
+both ways), writes four sample submissions per assignment — the instructor's solution, the blank release, a
+partly done one (the first half of the tasks solved) and a broken notebook (cut-off JSON) — collects them,
+grades them into the course's SQLite gradebook, writes feedback and ``exports/grades.csv``, and prints a table
+of students and scores. The repository's own ``assignments/`` and gradebook are never touched.
 """
 
 from __future__ import annotations
@@ -95,16 +96,26 @@ def score_table(course: Course, assignments: list[str]) -> str:
     return "\n".join(rows)
 
 
+def demo_source(course_dir: Path | None = None) -> Path:
+    """Where the demo takes its assignments: ``course_dir`` (default: the current directory) when it holds
+    ``solutions/``, else the repository the ``autograder`` package was installed from."""
+    here = (course_dir or Path.cwd()).resolve()
+    return here if (here / "solutions").is_dir() else REPO
+
+
 def run_demo(
     workdir: Path | None = None,
     workers: int | None = None,
     quick: bool = False,
     echo=print,
     only: list[str] | None = None,
+    course_dir: Path | None = None,
 ) -> int:
     """Run the demo; return 0 when every sample submission was graded. ``quick`` skips the release validation.
 
-    ``only`` restricts it to some of the assignments (default: all of them).
+    ``only`` restricts it to some of the assignments (default: all of them). The assignments come from
+    ``course_dir`` (see :func:`demo_source`); the demo course is made in ``workdir`` (default: ``build/demo``
+    there).
     """
     from .collect import collect
     from .export import export
@@ -112,12 +123,15 @@ def run_demo(
     from .pipeline.coordinator import grade
     from .release import release
 
-    workdir = (workdir or REPO / "build" / "demo").resolve()
+    source = demo_source(course_dir)
+    if source == REPO and (course_dir or Path.cwd()).resolve() != REPO:
+        echo(f"no solutions/ in {(course_dir or Path.cwd()).resolve()}: the demo uses the assignments of {REPO}")
+    workdir = (workdir or source / "build" / "demo").resolve()
     # kernels import the course's checks (autograder.checks, cnnlab) from this repository, installed or not
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
     prepare_workdir(workdir)
     (workdir / "nbgrader_config.py").write_text(config_file_text(workdir))
-    assignments = demo_assignments()
+    assignments = demo_assignments(source)
     if only:
         unknown = sorted(set(only) - set(assignments))
         if unknown:
@@ -125,7 +139,7 @@ def run_demo(
             raise AutograderError(f"no assignment {', '.join(unknown)} in solutions/; there are {known}")
         assignments = [a for a in assignments if a in only]
     for a in assignments:
-        shutil.copytree(REPO / "solutions" / a, workdir / "solutions" / a)
+        shutil.copytree(source / "solutions" / a, workdir / "solutions" / a)
     course = Course.open(workdir)
     echo(f"demo course in {workdir}: {', '.join(assignments)}")
     failed = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
 import subprocess
 import sys
 
@@ -27,12 +28,17 @@ def test_demo_refuses_a_folder_it_did_not_make(tmp_path):
     assert (tmp_path / "precious.txt").exists()
 
 
-def test_demo_runs_the_whole_pipeline(tmp_path):
-    workdir = tmp_path / "demo"
-    repo_state = {name: (ROOT / name).exists() for name in ("submitted", "autograded", "feedback", "gradebook.db")}
+def test_demo_runs_the_whole_pipeline_where_it_is_run(tmp_path):
+    """Run from a second copy of the course (the package installed from this one), with no --workdir: the demo
+    course is made in that copy's build/demo, and nothing is written into this repository."""
+    checkout = tmp_path / "second-checkout"
+    shutil.copytree(ROOT / "solutions" / "01_layers", checkout / "solutions" / "01_layers")
+    workdir = checkout / "build" / "demo"
+    watched = ("submitted", "autograded", "feedback", "gradebook.db", "build/demo")
+    repo_state = {name: _state(ROOT / name) for name in watched}
     run = subprocess.run(
-        [sys.executable, "-m", "autograder", "demo", "--quick", "--assignment", "01_layers", "--workdir", str(workdir)],
-        capture_output=True, text=True, cwd=ROOT, env=cli_env(), timeout=1500,
+        [sys.executable, "-m", "autograder", "demo", "--quick", "--assignment", "01_layers"],
+        capture_output=True, text=True, cwd=checkout, env=cli_env(), timeout=1500,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
     rows = dict(re.findall(r"^\| (\w+) \| ([^|]+?) \|", run.stdout, flags=re.M))
@@ -57,5 +63,13 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     for page in pages:
         text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
         assert "BEGIN HIDDEN TESTS" not in text and not [line for line in hidden if line in text]
-    # the repository's own course folders are untouched
-    assert {name: (ROOT / name).exists() for name in repo_state} == repo_state
+    # the repository's own course folders, and its own demo, are untouched
+    assert {name: _state(ROOT / name) for name in watched} == repo_state
+    assert f"demo course in {workdir.resolve()}" in run.stdout
+
+
+def _state(path):
+    """Whether ``path`` exists and when it last changed (a folder: its newest entry's time)."""
+    if not path.exists():
+        return None
+    return max([path.stat().st_mtime_ns, *(p.stat().st_mtime_ns for p in path.rglob("*"))])
