@@ -86,8 +86,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     flagged = [r for r in report.graded if r["problems"]]
+    stale = f" ({len(report.stale)} of them again, after a new release)" if report.stale else ""
     print(
-        f"graded {len(report.graded)} ({len(flagged)} flagged), skipped {len(report.skipped)} already graded, "
+        f"graded {len(report.graded)}{stale} ({len(flagged)} flagged), skipped {len(report.skipped)} already graded, "
         f"{len(report.failed)} not graded; sandbox: {report.sandbox}"
     )
     return 1 if report.failed else 0

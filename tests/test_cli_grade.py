@@ -33,6 +33,7 @@ from tests.support.toycourse import (
     SLOW_MUL,
     SOLVED_ADD,
     SOLVED_MUL,
+    TESTS,
     TOY,
     WRONG_MUL,
     cli,
@@ -281,3 +282,26 @@ def test_autograded_notebook_records_the_problems(graded):
     assert nb.metadata["autograder"]["problems"][0]["kind"] == "exit"
     [test_mul] = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_mul"]
     assert test_mul.outputs[0]["ename"] == "NotRun"
+
+
+def test_a_new_release_makes_earlier_grades_stale_and_they_are_graded_again(tmp_path):
+    """A test fixed in the instructor's notebook and released again: the next `grade` grades everyone again
+    without --force, says so, and the run after it skips them."""
+    from autograder.release import generate
+
+    buggy = {**{k: v for k, v in TESTS.items() if k != "test_mul_zero"}, "test_mul_zero": (1, "assert mul(5, 0) == 5")}
+    root = released_course(tmp_path / "course", toy_notebook(tests=buggy))
+    for student, mul in (("good", SOLVED_MUL), ("wrong", WRONG_MUL)):
+        write_submission(root / "submitted" / student / TOY, student_notebook(release_of(root), SOLVED_ADD, mul))
+    first = grade(Course.open(root), TOY, workers=0, progress=False, sandbox=None)
+    assert {r["student"]: r["score"] for r in first.graded} == {"good": 9, "wrong": 6}
+
+    nbformat.write(toy_notebook(), root / "solutions" / TOY / f"{TOY}.ipynb")  # the test fixed
+    generate(Course.open(root).config, TOY)
+    said = []
+    again = grade(Course.open(root), TOY, workers=0, progress=False, sandbox=None, echo=said.append)
+    assert sorted(again.stale) == ["good", "wrong"] and not again.skipped
+    assert {r["student"]: r["score"] for r in again.graded} == {"good": 10, "wrong": 5}
+    assert any("graded against an earlier release" in line for line in said)
+    third = grade(Course.open(root), TOY, workers=0, progress=False, sandbox=None, echo=said.append)
+    assert sorted(third.skipped) == ["good", "wrong"] and not third.graded and not third.stale

@@ -57,10 +57,20 @@ class BatchReport:
 
     graded: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
     failed: list[GradeResult] = field(default_factory=list)
     workers: int = 0
     where: str = ""
     sandbox: str = ""
+
+
+def release_digest(course: Course, assignment: str) -> str:
+    """A fingerprint of what grades ``assignment``: its instructor notebooks and files (tests, hidden tests) and its
+    release. Grades recorded under another fingerprint are stale and graded again."""
+    source = read_folder(course.directory("source") / assignment)
+    release = read_folder(course.directory("release") / assignment)
+    return submission_digest({**{f"source/{k}": v for k, v in source.items()},
+                              **{f"release/{k}": v for k, v in release.items()}})  # fmt: skip
 
 
 def find_submissions(course: Course, assignment: str, students: list[str] | None = None) -> list[Submission]:
@@ -162,17 +172,27 @@ def grade(
     report = BatchReport(sandbox=sandbox_text)
     with batch_lock(course, assignment):
         journal = journal_for(course, assignment)
-        done = {s: r["digest"] for s, r in journal.latest().items()}
+        latest = journal.latest()
+        release = release_digest(course, assignment)
         todo, digests = [], {}
         for sub in submissions:
             digests[sub.student] = submission_digest(sub.files())
-            if not force and done.get(sub.student) == digests[sub.student]:
-                report.skipped.append(sub.student)
-            else:
+            record = latest.get(sub.student, {})
+            if force or record.get("digest") != digests[sub.student]:
                 todo.append(sub)
+            elif record.get("release", release) != release:  # graded against an earlier release: stale
+                report.stale.append(sub.student)
+                todo.append(sub)
+            else:
+                report.skipped.append(sub.student)
         say = echo or print
         if report.skipped:
             say(f"skipping {len(report.skipped)} already graded (use --force to grade again)")
+        if report.stale:
+            say(
+                f"grading again {len(report.stale)} graded against an earlier release of {assignment} "
+                f"(its notebooks or tests changed since): {', '.join(report.stale)}"
+            )
         if not todo:
             return report
         template = assignment_template(course, assignment)
@@ -210,14 +230,14 @@ def grade(
         say(f"grading {len(todo)} submission(s) of {assignment} on {report.where}")
         say(f"sandbox: {report.sandbox}")
         try:
-            _run(assignment, todo, make_job, factory, report, course, journal, progress, digests)
+            _run(assignment, todo, make_job, factory, report, course, journal, progress, digests, release)
         finally:
             if client is not None:
                 client.close()
     return report
 
 
-def _run(assignment, todo, make_job, factory, report, course, journal, progress, digests) -> None:
+def _run(assignment, todo, make_job, factory, report, course, journal, progress, digests, release="") -> None:
     from tqdm import tqdm
 
     bar = tqdm(total=len(todo), unit="submission", file=sys.stderr, disable=not progress, dynamic_ncols=True)
@@ -251,6 +271,7 @@ def _run(assignment, todo, make_job, factory, report, course, journal, progress,
                         why = f"{failures} runs could not grade it (last: {tail[:300]})"
                         result = _given_up(course, assignment, sub, digests[sub.student], why)
                 if result.status == GRADED:
+                    result.release = release
                     record_result(course, result)
                     report.graded.append(journal.append(result))
                 else:

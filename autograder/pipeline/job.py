@@ -94,6 +94,7 @@ class GradeResult:
     worker: str = ""
     seconds: float = 0.0
     worker_peak_mb: float = 0.0
+    release: str = ""
     log: str = ""
 
     @property

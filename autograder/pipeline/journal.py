@@ -64,6 +64,7 @@ class Journal:
             "student": result.student,
             "assignment": result.assignment,
             "digest": result.digest,
+            "release": result.release,
             "score": round(result.score, 4),
             "max_score": result.max_score,
             "problems": result.problems,
