@@ -1,5 +1,5 @@
-"""Markdown with MathML and the metadata check (no browser: tests/test_feedback_safety.py and
-tests/test_feedback_readable.py open the pages)."""
+"""Markdown with MathML, the metadata check, and nbconvert's exporter as the course configures it (no browser:
+tests/test_feedback_safety.py and tests/test_feedback_readable.py open the pages)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbconvert.exporters import HTMLExporter
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
+from traitlets.config import Config
 
+from autograder.config import configure_html
 from autograder.mathml import tex_to_mathml
 from autograder.rendering import SafeMetadata, markdown_html
 
@@ -98,3 +101,25 @@ def test_metadata_that_templates_print_raw_is_checked():
     assert output.metadata["image/png"] == {"height": 20} and output.metadata["text/html"] == {}
     assert "filenames" not in output.metadata and "svg_filename" not in output
     assert "widgets" not in nb.metadata
+
+
+def test_the_configured_exporter_renders_student_content_inert():
+    config = Config()
+    configure_html(config)
+    nb = _hostile_notebook()
+    nb.cells.append(new_markdown_cell("<script>alert(1)</script>\n\nMath: $a^2$ <img src=x onerror=alert(1)>"))
+    svg = '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script></svg>'
+    outputs = [
+        new_output("display_data", data={"text/html": "<img src=x onerror=alert(1)><script>alert(1)</script>"}),
+        new_output("display_data", data={"image/svg+xml": svg}),
+        new_output("display_data", data={"application/javascript": "alert(1)"}),
+        new_output("display_data", data={"text/markdown": "<iframe srcdoc='<script>alert(1)</script>'></iframe>"}),
+    ]
+    nb.cells.append(new_code_cell("show()", outputs=outputs))
+    html, _ = HTMLExporter(config=config, template_name="classic").from_notebook_node(nb)
+    body = html[html.index("<body") :]
+    assert "alert" not in body
+    assert "<script" not in body and "<iframe" not in body and "<svg" not in body
+    assert 'src="data:image/svg+xml;base64,' in body
+    assert "<msup><mi>a</mi><mn>2</mn></msup>" in body
+    assert "secret" not in body and 'width="' not in body
