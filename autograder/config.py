@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from importlib.util import find_spec
+from pathlib import Path
 
 #: Where nbgrader finds and writes things, relative to the course root.
 DIRECTORIES = {
@@ -25,12 +27,46 @@ def configure(c, root: str | os.PathLike, course_id: str = "cnn-course") -> None
     # A cell may train a network (bounded by the grading budget, autograder.checks.budget) or time code: give
     # it five minutes, enough for a slow or busy 2-core machine; an endless loop still ends there.
     c.Execute.timeout = 300
-    # Feedback never shows hidden tests (nbgrader's default feedback does).
-    c.GenerateFeedback.preprocessors = [
-        "nbgrader.preprocessors.GetGrades",
-        "autograder.feedback.HideHiddenTests",
-        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    ]
+    configure_html(c)
+
+
+#: The course's templates: ``feedback`` replaces nbgrader's template of the same name.
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+#: Feedback never shows hidden tests (nbgrader's default feedback does) and starts with a summary.
+FEEDBACK_PREPROCESSORS = [
+    "nbgrader.preprocessors.GetGrades",
+    "autograder.feedback.HideHiddenTests",
+    "autograder.feedback.FeedbackSummary",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+
+
+def nbgrader_templates() -> str:
+    """The folder of nbgrader's own templates (``formgrade``, ``feedback``), found without importing nbgrader."""
+    spec = find_spec("nbgrader")
+    package = Path(next(iter(spec.submodule_search_locations))) if spec and spec.submodule_search_locations else None
+    return str(package / "server_extensions" / "formgrader" / "templates") if package else ""
+
+
+def configure_html(c) -> None:
+    """Make every HTML page of a student's notebook safe to open: Formgrader's (nbgrader builds its exporter
+    from this configuration) and the feedback.
+
+    Student content is sanitized (``autograder.safehtml``), Markdown math becomes MathML, and metadata that
+    templates print raw is checked (``autograder.rendering``); SVG outputs stay images. Feedback uses the
+    course's ``feedback`` template (a summary, no script, a Content-Security-Policy that allows none), found
+    before nbgrader's; Formgrader keeps nbgrader's ``formgrade`` template.
+    """
+    c.HTMLExporter.sanitize_html = True
+    c.HTMLExporter.skip_svg_encoding = False
+    c.HTMLExporter.filters = {
+        "clean_html": "autograder.safehtml.clean_html",
+        "markdown2html": "autograder.rendering.SafeMarkdown",
+    }
+    c.HTMLExporter.preprocessors = ["autograder.rendering.SafeMetadata"]
+    c.HTMLExporter.extra_template_basedirs = [str(TEMPLATES), *filter(None, [nbgrader_templates()])]
+    c.GenerateFeedback.preprocessors = list(FEEDBACK_PREPROCESSORS)
 
 
 def config_file_text(root: str | os.PathLike) -> str:
