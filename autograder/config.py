@@ -27,7 +27,29 @@ def configure(c, root: str | os.PathLike, course_id: str = "cnn-course") -> None
     # A cell may train a network (bounded by the grading budget, autograder.checks.budget) or time code: give
     # it five minutes, enough for a slow or busy 2-core machine; an endless loop still ends there.
     c.Execute.timeout = 300
+    configure_grading(c)
     configure_html(c)
+
+
+#: nbgrader's ``Execute`` in the course's autograde chain becomes this, in every grading path.
+GUARDED_EXECUTE = "autograder.pipeline.execute.GuardedExecute"
+SANDBOXED_KERNELS = "autograder.sandbox.manager.SandboxedKernelManager"
+
+
+def configure_grading(c) -> None:
+    """Make ``nbgrader autograde`` and Formgrader's Autograde button run student code as ``autograder grade``
+    does: nbgrader's ``Execute`` replaced by ``GuardedExecute`` (time limits, bounded outputs, a working copy of
+    its own, the allowed environment), its kernels in the bubblewrap sandbox. Where bubblewrap is missing they
+    refuse, with the message of ``autograder grade`` (which alone can grade with ``--no-sandbox``).
+
+    ``autograder grade`` adds what only it does (outside verdicts, checks of the submitted files, the journal).
+    """
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import Execute
+
+    chain = Autograde.class_traits()["autograde_preprocessors"].default()
+    c.Autograde.autograde_preprocessors = [GUARDED_EXECUTE if p is Execute else p for p in chain]
+    c.GuardedExecute.kernel_manager_class = SANDBOXED_KERNELS
 
 
 #: The course's templates: ``feedback`` replaces nbgrader's template of the same name.

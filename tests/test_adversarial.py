@@ -23,7 +23,9 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from tests.support.adversarial import AFTER, ASSIGNMENT, ATTACKS, EDITED_CELL, NOTEBOOK, Attack
 from tests.support.assignment01 import MISTAKES
+from tests.support.browser import dump_dom, file_url
 from tests.support.nbcourse import ROOT, Course, hidden_test_lines, make_submission, visible_text
+from tests.support.payloads import add_payloads, marks
 
 pytestmark = pytest.mark.skipif(
     sys.platform != "linux" or not Path("/usr/bin/bwrap").exists(), reason="the sandbox needs bubblewrap on Linux"
@@ -62,6 +64,8 @@ def _change(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
     elif name == "duplicate_ids":  # a copied solution cell carries the same grade_id: nbgrader refused the notebook
         solution = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
         nb.cells.append(nbformat.from_dict(json.loads(json.dumps(solution))))
+    elif name == "script_injection":  # Markdown, HTML, SVG, JavaScript and image outputs that would run a script
+        nb = add_payloads(nb)
     elif name == "hostile_grade_id":  # a cell that claims a grade_id the assignment never had, full of HTML
         cell = new_code_cell("print('hello')")
         cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": False, "points": 1000,
@@ -282,3 +286,15 @@ def test_messages_say_what_happened(corpus, name, words):
     text = " ".join(p["message"] for p in corpus["records"][name]["problems"])
     for word in words:
         assert word in text, f"{name}: {word!r} not in {text!r}"
+
+
+def test_feedback_pages_run_no_script_in_a_browser(corpus):
+    """Every student's feedback page, opened in headless Chromium: no payload ran or left a live mark."""
+    course = corpus["course"]
+    pages = sorted((course.root / "feedback").rglob("*.html"))
+    assert any("script_injection" in str(p) for p in pages)
+    for page in pages:
+        if "script_injection" in str(page) or "hostile_grade_id" in str(page):
+            dom = dump_dom(file_url(page))
+            assert "Problems while grading" in dom or "Score" in dom, page
+            assert not marks(dom), f"{page}: {marks(dom)}"

@@ -26,6 +26,7 @@ from typing import Any
 
 from traitlets.config import Config
 
+from ..config import GUARDED_EXECUTE, SANDBOXED_KERNELS
 from ..course import quiet_logger
 from ..sandbox import SandboxPolicy
 from . import verdicts
@@ -144,7 +145,7 @@ def _autograde_preprocessors(config: Config) -> list:
 
     configured = config.Autograde.get("autograde_preprocessors") if "Autograde" in config else None
     chain = list(configured or Autograde.class_traits()["autograde_preprocessors"].default())
-    names = {"nbgrader.preprocessors.Execute", "nbgrader.preprocessors.execute.Execute", "Execute"}
+    names = {"nbgrader.preprocessors.Execute", "nbgrader.preprocessors.execute.Execute", "Execute", GUARDED_EXECUTE}
     return [GuardedExecute if (p is Execute or (isinstance(p, str) and p in names)) else p for p in chain]
 
 
@@ -318,8 +319,10 @@ def _grade_in(root: Path, job: GradeJob, result: GradeResult) -> None:
     config.Autograde.autograde_preprocessors = _autograde_preprocessors(config)
     job.limits.apply(config)
     if job.sandbox is not None:
-        config.GuardedExecute.kernel_manager_class = "autograder.sandbox.manager.SandboxedKernelManager"
+        config.GuardedExecute.kernel_manager_class = SANDBOXED_KERNELS
         config.SandboxedKernelManager.update(job.sandbox.as_config())
+    else:  # --no-sandbox, and the release's validation of the instructor's own notebooks
+        config.GuardedExecute.kernel_manager_class = "autograder.pipeline.kernel.GuardedKernelManager"
     coursedir = CourseDirectory(config=config)
     (root / "gradebook.db").write_bytes(job.template_db)
     write_tree(root / coursedir.source_directory / job.assignment, job.source_files)

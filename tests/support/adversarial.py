@@ -269,6 +269,8 @@ ATTACKS = [
     # --- never stuck: what made nbgrader fail is scored, not retried forever ---------------------------------
     Attack("duplicate_ids", change="duplicate_ids", flags=(("cell_metadata_removed",),)),
     Attack("hostile_grade_id", change="hostile_grade_id", flags=(("cell_metadata_removed",),)),
+    # --- no student script in a TA's or a student's browser (the feedback, opened in Chromium) ----------------
+    Attack("script_injection", change="script_injection", flags=(("tamper_attempt",), ("cell_metadata_removed",))),
     Attack(
         "invalid_schema",
         raw=b'{"cells": [{"cell_type": "code", "source": 5, "metadata": {}, "outputs": []}], "metadata": {}, '
