@@ -1,4 +1,4 @@
-"""``autograder``: the TA's command line over nbgrader (release, collect, grade, feedback, export, demo).
+"""``autograder``: the TA's command line over nbgrader (release, collect, grade, due, extend, feedback, export, ...).
 
 Every command works on an nbgrader course directory (``--course``, default: the current directory) and
 uses nbgrader's own apps and gradebook underneath. Errors in the input end the command with a message that
@@ -119,6 +119,26 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_due(args: argparse.Namespace) -> int:
+    from .deadlines import parse_when, set_due
+
+    course = Course.open(args.course)
+    when = parse_when(args.when, course, args.timezone) if args.when else None
+    print(set_due(course, args.assignment, when).text())
+    return 0
+
+
+def cmd_extend(args: argparse.Namespace) -> int:
+    from .deadlines import extend, parse_when
+
+    course = Course.open(args.course)
+    until = parse_when(args.until, course, args.timezone, "--until") if args.until else None
+    if args.timezone and not args.until:
+        raise AutograderError("--timezone applies to --until, not to --hours")
+    print(extend(course, args.assignment, args.student, hours_=args.hours, until=until).text())
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -175,6 +195,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignment")
     p.add_argument("--student", nargs="+", help="only these students")
     p.set_defaults(func=cmd_feedback)
+
+    when_help = (
+        "ISO 8601 with a UTC offset (2025-03-01T17:00+01:00, 2025-03-01 16:00Z), or a local time read in "
+        "--timezone, else in the course's c.Exchange.timezone (refused when neither is set)"
+    )
+    p = sub.add_parser(
+        "due",
+        help="set (or show) the due date of an assignment in nbgrader's gradebook",
+        description="Set the due date nbgrader measures lateness from; without WHEN, show it and the extensions. "
+        "Late penalties of submissions already graded are reassessed with the course's late policy.",
+    )
+    p.add_argument("assignment")
+    p.add_argument("when", nargs="?", metavar="WHEN", help=when_help)
+    p.add_argument("--timezone", metavar="ZONE", help="IANA zone of a WHEN without offset, e.g. Europe/Berlin")
+    p.set_defaults(func=cmd_due)
+
+    p = sub.add_parser(
+        "extend",
+        help="give a student an extension (nbgrader's per-submission extension)",
+        description="Give STUDENT more time on an assignment: the extension nbgrader adds to the due date for "
+        "that student. A new extension replaces the old one (--hours 0 removes it). Late penalties of a graded "
+        "submission are reassessed at once.",
+    )
+    p.add_argument("assignment")
+    p.add_argument("student")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--hours", type=float, metavar="N", help="hours after the due date (0: no extension)")
+    how.add_argument("--until", metavar="WHEN", help="a new deadline for this student: " + when_help)
+    p.add_argument("--timezone", metavar="ZONE", help="IANA zone of an --until without offset")
+    p.set_defaults(func=cmd_extend)
 
     p = sub.add_parser("export", help="grades as nbgrader CSV or Gradescope results.json, plus class statistics")
     p.add_argument("assignment")
