@@ -27,7 +27,7 @@ TIMEZONE_SETTING = "Exchange.timezone"
 
 
 def zone(name: str, where: str = "--timezone") -> tzinfo:
-    """The timezone called ``name`` (an IANA name, ``UTC``, or an offset such as ``+05:30``); a clear error if unknown."""
+    """The timezone ``name`` (an IANA name, ``UTC``, or an offset such as ``+05:30``); a clear error if unknown."""
     from dateutil import tz
 
     text = name.strip()
@@ -238,7 +238,8 @@ def set_due(course: Course, assignment: str, when: datetime | None) -> DueReport
         due = from_gradebook(a.duedate)
         extensions = {s.student_id: s.extension for s in a.submissions if s.extension}
     changes = reassess_penalties(course, assignment) if when is not None else []
-    return DueReport(assignment, due, previous, extensions, changes, configured_timezone(course))
+    shown = when.tzinfo if when is not None else configured_timezone(course)
+    return DueReport(assignment, due, previous, extensions, changes, shown)
 
 
 def _known_students(course: Course, gb, assignment: str) -> set[str]:
@@ -315,7 +316,8 @@ def extend(
         submission.extension = extension
         gb.db.commit()
     changes = reassess_penalties(course, assignment, [student])
-    return ExtensionReport(student, assignment, extension, due, changes, configured_timezone(course))
+    shown = until.tzinfo if until is not None else configured_timezone(course)
+    return ExtensionReport(student, assignment, extension, due, changes, shown)
 
 
 def extension_seconds(course: Course, assignment: str) -> dict[str, float]:
