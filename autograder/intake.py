@@ -304,9 +304,7 @@ def _member_time(info: zipfile.ZipInfo, fallback: datetime, tz: tzinfo | None) -
         return fallback
 
 
-def stage_zip(
-    archive: Path, stager: Stager, skipped: list[tuple[str, str]], tz: tzinfo | None = None
-) -> list[Staged]:
+def stage_zip(archive: Path, stager: Stager, skipped: list[tuple[str, str]], tz: tzinfo | None = None) -> list[Staged]:
     """Extract the regular-file members of ``archive`` into the staging folder; each refused one into ``skipped``.
 
     A zip records its members' times without a zone: they are read in ``tz`` (default: this machine's zone).
