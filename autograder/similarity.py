@@ -2,7 +2,7 @@
 
 Each collected submission's solution cells (the cells nbgrader marks ``solution`` in the release, found by
 their ``grade_id``) are compared, notebook by notebook, with every other student's, by copydetect
-(`copydetect <https://pypi.org/project/copydetect/>`_: code is tokenized with Pygments, names and strings
+(the copydetect package: code is tokenized with Pygments, names and strings
 replaced by placeholders so renaming changes nothing, and fingerprinted by winnowing, as MOSS does). The
 release's own solution-cell text (the starter code: signatures, docstrings, ``raise NotImplementedError()``)
 is taken out: its lines are removed from each student's code where they still stand in order, and what is
