@@ -46,9 +46,13 @@ def zone(name: str, where: str = "--timezone") -> tzinfo:
 
 def configured_timezone(course: Course) -> tzinfo | None:
     """The course's timezone, ``c.Exchange.timezone``, when its configuration sets one; else ``None``."""
-    config = course.config
+    return config_timezone(course.config, f"{TIMEZONE_SETTING} in {course.root / 'nbgrader_config.py'}")
+
+
+def config_timezone(config, where: str = TIMEZONE_SETTING) -> tzinfo | None:
+    """``c.Exchange.timezone`` of an nbgrader ``Config`` when it is set; else ``None``."""
     if "Exchange" in config and "timezone" in config.Exchange:
-        return zone(str(config.Exchange.timezone), f"{TIMEZONE_SETTING} in {course.root / 'nbgrader_config.py'}")
+        return zone(str(config.Exchange.timezone), where)
     return None
 
 
