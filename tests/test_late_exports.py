@@ -139,6 +139,7 @@ def test_the_scratch_gradebook_of_a_job_saw_the_extension(course):
 
     records = journal_for(Course.open(course["root"]), TOY).latest()
     assert records["extended"]["score"] == 4 and records["late"]["score"] == 7
+    assert records["late"]["timestamp"] == "2025-03-03 14:00:00+00:00"  # the instant, with its offset
 
 
 def _csv(path: Path) -> list[dict[str, str]]:

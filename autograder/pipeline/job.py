@@ -19,6 +19,7 @@ import tempfile
 import traceback
 import warnings
 from dataclasses import dataclass, field
+from datetime import timezone
 from functools import lru_cache
 from pathlib import Path
 from time import monotonic
@@ -217,7 +218,9 @@ def _read_scores(job: GradeJob, coursedir, result: GradeResult) -> None:
 
     with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
         submission = gb.find_submission(job.assignment, job.student)
-        result.timestamp = submission.timestamp.isoformat(" ") if submission.timestamp else None
+        # nbgrader's gradebook keeps naive UTC: the result says so (the journal's times carry their offset)
+        stamp = submission.timestamp
+        result.timestamp = stamp.replace(tzinfo=timezone.utc).isoformat(" ") if stamp else None
         for name in job.notebooks:
             nb = gb.find_submission_notebook(name, job.assignment, job.student)
             if nb.late_submission_penalty:
