@@ -1,4 +1,4 @@
-"""``autograder``: the TA's command line over nbgrader (release, collect, grade, feedback, export, demo).
+"""``autograder``: the TA's command line over nbgrader (release, collect, grade, due, extend, feedback, export, ...).
 
 Every command works on an nbgrader course directory (``--course``, default: the current directory) and
 uses nbgrader's own apps and gradebook underneath. Errors in the input end the command with a message that
@@ -113,10 +113,51 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .export import export
 
-    for path in export(Course.open(args.course), args.assignment, args.format, args.output):
+    if (args.roster or args.column or args.no_comments) and args.format not in ("canvas", "moodle"):
+        raise AutograderError("--roster, --column and --no-comments apply to --format canvas and moodle")
+    result = export(
+        Course.open(args.course),
+        args.assignment,
+        args.format,
+        args.output,
+        roster=args.roster,
+        column=args.column,
+        comments=not args.no_comments,
+    )
+    for path in result:
         if path.suffix == ".md":
             print(path.read_text().rstrip())
         print(f"wrote {path}")
+    for line in result.notes:
+        print(line)
+    return 1 if result.missing else 0
+
+
+def cmd_due(args: argparse.Namespace) -> int:
+    from .deadlines import parse_when, set_due
+
+    course = Course.open(args.course)
+    when = parse_when(args.when, course, args.timezone) if args.when else None
+    print(set_due(course, args.assignment, when).text())
+    return 0
+
+
+def cmd_extend(args: argparse.Namespace) -> int:
+    from .deadlines import extend, parse_when
+
+    course = Course.open(args.course)
+    until = parse_when(args.until, course, args.timezone, "--until") if args.until else None
+    if args.timezone and not args.until:
+        raise AutograderError("--timezone applies to --until, not to --hours")
+    print(extend(course, args.assignment, args.student, hours_=args.hours, until=until).text())
+    return 0
+
+
+def cmd_similarity(args: argparse.Namespace) -> int:
+    from .similarity import similarity
+
+    report = similarity(Course.open(args.course), args.assignment, args.output, top=args.top, noise=args.min_match)
+    print(report.text(args.top))
     return 0
 
 
@@ -177,11 +218,78 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--student", nargs="+", help="only these students")
     p.set_defaults(func=cmd_feedback)
 
-    p = sub.add_parser("export", help="grades as nbgrader CSV or Gradescope results.json, plus class statistics")
+    when_help = (
+        "ISO 8601 with a UTC offset (2025-03-01T17:00+01:00, 2025-03-01 16:00Z), or a local time read in "
+        "--timezone, else in the course's c.Exchange.timezone (refused when neither is set)"
+    )
+    p = sub.add_parser(
+        "due",
+        help="set (or show) the due date of an assignment in nbgrader's gradebook",
+        description="Set the due date nbgrader measures lateness from; without WHEN, show it and the extensions. "
+        "Late penalties of submissions already graded are reassessed with the course's late policy.",
+    )
     p.add_argument("assignment")
-    p.add_argument("--format", choices=["csv", "gradescope"], default="csv")
+    p.add_argument("when", nargs="?", metavar="WHEN", help=when_help)
+    p.add_argument("--timezone", metavar="ZONE", help="IANA zone of a WHEN without offset, e.g. Europe/Berlin")
+    p.set_defaults(func=cmd_due)
+
+    p = sub.add_parser(
+        "extend",
+        help="give a student an extension (nbgrader's per-submission extension)",
+        description="Give STUDENT more time on an assignment: the extension nbgrader adds to the due date for "
+        "that student. A new extension replaces the old one (--hours 0 removes it). Late penalties of a graded "
+        "submission are reassessed at once.",
+    )
+    p.add_argument("assignment")
+    p.add_argument("student")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--hours", type=float, metavar="N", help="hours after the due date (0: no extension)")
+    how.add_argument("--until", metavar="WHEN", help="a new deadline for this student: " + when_help)
+    p.add_argument("--timezone", metavar="ZONE", help="IANA zone of an --until without offset")
+    p.set_defaults(func=cmd_extend)
+
+    p = sub.add_parser(
+        "export",
+        help="grades for nbgrader's CSV, Gradescope, Canvas or Moodle; a Gradescope autograder zip",
+        description="Write the gradebook's grades (late penalties subtracted) and the class statistics per test. "
+        "csv: nbgrader's exports/grades.csv; gradescope: exports/gradescope/<student>/results.json; canvas, "
+        "moodle: the LMS's grade-import CSV exports/<ID>_<lms>.csv with a feedback comment, keyed through "
+        "--roster (exit status 1 when a graded student is not in it; they are listed); gradescope-autograder: "
+        "exports/<ID>_gradescope_autograder.zip to upload as a Gradescope programming assignment's autograder.",
+    )
+    p.add_argument("assignment")
+    p.add_argument(
+        "--format", choices=["csv", "gradescope", "canvas", "moodle", "gradescope-autograder"], default="csv"
+    )
     p.add_argument("--output", type=Path, help="where to write (default: exports/ in the course)")
+    p.add_argument(
+        "--roster", type=Path, metavar="CSV", help="canvas/moodle: lms_id,student_id,name,email (as for collect)"
+    )
+    p.add_argument(
+        "--column",
+        metavar="NAME",
+        help="canvas/moodle: the LMS's column of the assignment, e.g. 'Assignment 1 (12345)' (default: ID)",
+    )
+    p.add_argument("--no-comments", action="store_true", help="canvas/moodle: no feedback comment column")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "similarity",
+        help="similar solutions between students (copydetect), the starter code left out",
+        description="Compare every pair of collected submissions' solution cells (the release's starter code "
+        "removed) with copydetect; write exports/<ID>_similarity.html and .csv and print the top pairs.",
+    )
+    p.add_argument("assignment")
+    p.add_argument("--top", type=int, default=10, metavar="N", help="pairs printed and detailed (default 10)")
+    p.add_argument(
+        "--min-match",
+        type=int,
+        default=25,
+        metavar="CHARS",
+        help="shortest match that counts, in characters of tokenized code (default 25, copydetect's)",
+    )
+    p.add_argument("--output", type=Path, help="where to write (default: exports/ in the course)")
+    p.set_defaults(func=cmd_similarity)
 
     p = sub.add_parser("demo", help="release, make sample submissions, collect, grade, feedback, CSV, table")
     p.add_argument("--workdir", help="where the demo course is made (default: build/demo in the course directory)")

@@ -25,6 +25,11 @@ student has several submissions, the newest wins and the older ones are listed a
 files over the bounds) is listed as skipped. ``collected/<assignment>/manifest.json`` records, per collected
 student, the LMS and LMS id, the source files, the time used and Canvas's late mark, and the last collect's
 lists. Into ``submitted/`` go only the student's files and ``timestamp.txt``.
+
+Times are written with their UTC offset (``timestamp.txt``, the manifest), so that nbgrader, which reads a
+time without one as UTC, measures lateness right: a file's modification time is an exact instant; the
+wall-clock times of zip members and Blackboard attempts are read in the course's timezone
+(``c.Exchange.timezone``), else in this machine's (:func:`autograder.deadlines.course_timezone`).
 """
 
 from __future__ import annotations
@@ -37,10 +42,11 @@ import stat
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 
 from .course import AutograderError, Course
+from .deadlines import course_timezone
 from .intake import (
     CHECKPOINTS,
     MAX_FILE_BYTES,
@@ -113,7 +119,7 @@ class CollectReport:
         for c in sorted(self.collected, key=lambda c: c.student):
             late = " LATE" if c.late else ""
             lines.append(
-                f"  {c.student}: {', '.join(sorted(c.files))} ({c.timestamp:%Y-%m-%d %H:%M:%S}, {c.origin}){late}"
+                f"  {c.student}: {', '.join(sorted(c.files))} ({c.timestamp:%Y-%m-%d %H:%M:%S %z}, {c.origin}){late}"
             )
         if self.older:
             lines.append(f"older submissions kept ({len(self.older)}); the newest of each student is graded:")
@@ -136,6 +142,11 @@ class CollectReport:
             return lines
         where = f" (all in {self.manifest})" if self.manifest else ""
         return [*lines[:MAX_REPORT_LINES], f"  ... and {len(lines) - MAX_REPORT_LINES} more{where}"]
+
+
+def _in_zone(ts: datetime, tz: tzinfo) -> datetime:
+    """``ts`` in the zone ``tz``: an aware time converted, a wall-clock time without a zone read in ``tz``."""
+    return ts.replace(tzinfo=tz) if ts.tzinfo is None else ts.astimezone(tz)
 
 
 def _stamp(ts: datetime) -> str:
@@ -208,7 +219,7 @@ def _read_timestamp(folder: Path) -> datetime | None:
     finally:
         os.close(fd)
     try:
-        return parse_utc(text).replace(tzinfo=None) if text else None
+        return parse_utc(text).replace(tzinfo=timezone.utc) if text else None
     except (ValueError, OverflowError):
         return None
 
@@ -223,6 +234,8 @@ class Collector:
         self.report = CollectReport(assignment)
         self.store = course.root / "collected" / assignment
         self._unmatched_names: set[str] = set()
+        #: the zone of wall-clock times without one (zip members, Blackboard attempts), and of the times written
+        self.tz: tzinfo = course_timezone(course)
 
     def expected(self) -> str:
         return ", ".join(sorted(n + ".ipynb" for n in self.notebooks))
@@ -277,6 +290,8 @@ class Collector:
         for c in candidates:
             by_student.setdefault(c.student, []).append(c)
         cd = self.course.coursedir()
+        for c in candidates:
+            c.timestamp = _in_zone(c.timestamp, self.tz)
         for student, cands in sorted(by_student.items()):
             cands.sort(key=lambda c: (c.timestamp, c.order))
             newest = cands[-1]
@@ -292,7 +307,7 @@ class Collector:
                 )
                 continue
             if dest.is_dir():
-                current = _read_timestamp(dest) or datetime.fromtimestamp(os.lstat(dest).st_mtime)
+                current = _read_timestamp(dest) or datetime.fromtimestamp(os.lstat(dest).st_mtime, timezone.utc)
                 if current > newest.timestamp:
                     self.keep_older(student, newest.files, newest.timestamp)
                     self.report.warnings.append(f"{student}: the submission already collected is newer; kept it")
@@ -318,7 +333,7 @@ class Collector:
             manifest = {}
         if not isinstance(manifest, dict) or not isinstance(manifest.get("students"), dict):
             manifest = {}
-        now = datetime.now().isoformat(" ", "seconds")
+        now = datetime.now(timezone.utc).astimezone(self.tz).isoformat(" ", "seconds")
         students = manifest.get("students", {})
         for c in self.report.collected:
             students[c.student] = {
@@ -534,7 +549,7 @@ def _read_folder(col: Collector, source: Path, stager: Stager) -> tuple[list[Can
                     skipped.append((entry.name, f"not read: {err}"))
                     continue
                 try:
-                    mtime = datetime.fromtimestamp(os.fstat(fd).st_mtime)
+                    mtime = datetime.fromtimestamp(os.fstat(fd).st_mtime, timezone.utc)
                     path, size = stager.copy(lambda n, fd=fd: os.read(fd, n), MAX_FILE_BYTES)
                 except Refused:
                     skipped.append((entry.name, f"over the bound of {megabytes(MAX_FILE_BYTES)} per file"))
@@ -571,7 +586,7 @@ def collect_zip(
     col = Collector(course, assignment)
     with tempfile.TemporaryDirectory(prefix="autograder-collect-") as tmp:
         try:
-            staged = stage_zip(archive, Stager(Path(tmp)), col.report.skipped)
+            staged = stage_zip(archive, Stager(Path(tmp)), col.report.skipped, col.tz)
         except (zipfile.BadZipFile, OSError, ValueError) as err:
             raise AutograderError(f"{archive} is not a readable zip file: {err}") from None
         col.place(_lms_candidates(col, staged, lms, roster, "the zip's time of the member"))

@@ -29,7 +29,7 @@ import stat
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 
 MB = 1024 * 1024
@@ -78,7 +78,7 @@ class Staged:
     rel: str  #: its ``/``-separated path in the source (in the download, or in the student's folder)
     path: Path  #: the copy, a regular file in the staging folder
     size: int
-    mtime: datetime  #: the file's modification time, or the zip member's recorded time
+    mtime: datetime  #: the file's modification time, or the zip member's recorded time (timezone-aware)
 
 
 @dataclass
@@ -268,7 +268,7 @@ def stage_folder_files(
             skipped.append((label + e.rel, "a symbolic link, not followed" if link else f"cannot be read: {err}"))
             continue
         try:
-            mtime = datetime.fromtimestamp(os.fstat(fd).st_mtime)
+            mtime = datetime.fromtimestamp(os.fstat(fd).st_mtime, timezone.utc)
             path, size = stager.copy(lambda n, fd=fd: os.read(fd, n), min(MAX_FILE_BYTES, max(e.size, 0)))
         except Refused as err:
             skipped.append((label + e.rel, f"{err} (it grew while being read)"))
@@ -295,19 +295,23 @@ def member_path(raw: str) -> str:
     return "/".join(parts)
 
 
-def _member_time(info: zipfile.ZipInfo, fallback: datetime) -> datetime:
+def _member_time(info: zipfile.ZipInfo, fallback: datetime, tz: tzinfo | None) -> datetime:
+    """The member's recorded time: a wall-clock time without a zone, read in ``tz`` (default: this machine's)."""
     try:
-        return datetime(*info.date_time)
-    except (TypeError, ValueError):
+        naive = datetime(*info.date_time)
+        return naive.replace(tzinfo=tz) if tz is not None else naive.astimezone()
+    except (TypeError, ValueError, OverflowError, OSError):
         return fallback
 
 
-def stage_zip(archive: Path, stager: Stager, skipped: list[tuple[str, str]]) -> list[Staged]:
+def stage_zip(archive: Path, stager: Stager, skipped: list[tuple[str, str]], tz: tzinfo | None = None) -> list[Staged]:
     """Extract the regular-file members of ``archive`` into the staging folder; each refused one into ``skipped``.
+
+    A zip records its members' times without a zone: they are read in ``tz`` (default: this machine's zone).
 
     Raises :class:`zipfile.BadZipFile` (or ``OSError``) only when the archive itself cannot be opened.
     """
-    fallback = datetime.fromtimestamp(archive.stat().st_mtime)
+    fallback = datetime.fromtimestamp(archive.stat().st_mtime, timezone.utc)
     out: list[Staged] = []
     seen: set[str] = set()
     total = 0
@@ -365,5 +369,5 @@ def stage_zip(archive: Path, stager: Stager, skipped: list[tuple[str, str]]) -> 
                 skipped.append((raw, str(err)))
                 continue
             total += size
-            out.append(Staged(rel, path, size, _member_time(info, fallback)))
+            out.append(Staged(rel, path, size, _member_time(info, fallback, tz)))
     return out

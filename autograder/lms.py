@@ -339,5 +339,12 @@ class LmsCollector(FileNameCollectorPlugin):
             return None
         out = {"student_id": info["student_id"], "file_id": info["notebook"] + ".ipynb"}
         if info["timestamp"] is not None:
-            out["timestamp"] = info["timestamp"].isoformat(" ")
+            # Blackboard's attempt time is a wall-clock time: with the course's zone (c.Exchange.timezone, else
+            # this machine's) it names an instant, which nbgrader would otherwise read as UTC
+            from dateutil import tz
+
+            from .deadlines import config_timezone
+
+            zone = config_timezone(self.config) or tz.tzlocal()
+            out["timestamp"] = info["timestamp"].replace(tzinfo=zone).isoformat(" ")
         return out

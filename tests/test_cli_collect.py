@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from traitlets.config import Config
 
 from autograder.collect import collect
 from autograder.course import AutograderError, Course
@@ -189,7 +190,12 @@ def test_lms_order_and_timestamps():
 
 def test_lms_collector_is_an_nbgrader_plugin():
     info = LmsCollector().collect("/x/extracted/A1_alan_attempt_2024-01-01-10-00-00_nb.ipynb")
-    assert info == {"student_id": "alan", "file_id": "nb.ipynb", "timestamp": "2024-01-01 10:00:00"}
+    assert info["student_id"] == "alan" and info["file_id"] == "nb.ipynb"
+    assert info["timestamp"].startswith("2024-01-01 10:00:00")  # this machine's zone: no course zone set
+    config = Config()
+    config.Exchange.timezone = "Asia/Kolkata"
+    zoned = LmsCollector(config=config).collect("/x/extracted/A1_alan_attempt_2024-01-01-10-00-00_nb.ipynb")
+    assert zoned["timestamp"] == "2024-01-01 10:00:00+05:30"  # nbgrader's parse_utc: 04:30 UTC
     assert LmsCollector().collect("/x/extracted/readme.ipynb") is None
     odd = "/x/extracted/mallory_4444_67892_x_bob_attempt_2099-12-31-23-59-59_nb.ipynb"
     assert LmsCollector().collect(odd) is None

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..course import AutograderError, Course
+from ..deadlines import extension_seconds
 from ..sandbox import SandboxPolicy, SandboxUnavailable, check_sandbox
 from .files import SUBMISSION_LIMITS, read_tree
 from .gradebook import assignment_template, record_result
@@ -202,12 +203,13 @@ def grade(
         released = course.directory("release") / assignment
         releases = {n: (released / f"{n}.ipynb").read_bytes() for n in notebooks if (released / f"{n}.ipynb").is_file()}
         limits = limits or Limits()
+        extensions = extension_seconds(course, assignment)
 
         def make_job(sub: Submission) -> GradeJob:
             files, problems = sub.read(first=tuple(f"{n}.ipynb" for n in notebooks))
             return GradeJob(
                 assignment, sub.student, notebooks, files, template, others, course.config, limits, sandbox,
-                references, releases, problems,
+                references, releases, problems, extensions.get(sub.student),
             )  # fmt: skip
 
         if scheduler:

@@ -19,6 +19,7 @@ import tempfile
 import traceback
 import warnings
 from dataclasses import dataclass, field
+from datetime import timezone
 from functools import lru_cache
 from pathlib import Path
 from time import monotonic
@@ -71,6 +72,9 @@ class GradeJob:
     reference_notebooks: dict[str, bytes] = field(default_factory=dict)
     release_notebooks: dict[str, bytes] = field(default_factory=dict)
     intake_problems: list[dict[str, Any]] = field(default_factory=list)
+    #: the student's extension on the assignment in the course's gradebook, in seconds (nbgrader's
+    #: ``SubmittedAssignment.extension``); the template carries the due date, the submission its timestamp.txt
+    extension_seconds: float | None = None
 
     @property
     def digest(self) -> str:
@@ -180,13 +184,45 @@ def _zero_submission(job: GradeJob, coursedir) -> None:
         gb.db.commit()
 
 
+def _give_extension(job: GradeJob, coursedir) -> None:
+    """Record the student's extension in the scratch gradebook, where ``Autograde`` finds the submission."""
+    from datetime import timedelta
+
+    from nbgrader.api import Gradebook
+
+    if not job.extension_seconds:
+        return
+    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+        gb.update_or_create_student(job.student)
+        submission = gb.update_or_create_submission(job.assignment, job.student)
+        submission.extension = timedelta(seconds=job.extension_seconds)
+        gb.db.commit()
+
+
+def _reassess_penalties(job: GradeJob, coursedir) -> None:
+    """Late penalties again, on the final scores (verification may have overturned cells after nbgrader's
+    ``AssignLatePenalties`` ran), with the course's plugin, as nbgrader computes them."""
+    from nbgrader.api import Gradebook
+    from nbgrader.preprocessors import AssignLatePenalties
+
+    from ..deadlines import penalties_in
+
+    assign = AssignLatePenalties(config=job.config)
+    plugin = assign.plugin_class(parent=assign)
+    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+        penalties_in(gb, plugin, job.assignment, job.student)
+        gb.db.commit()
+
+
 def _read_scores(job: GradeJob, coursedir, result: GradeResult) -> None:
     """Copy the scores, auto comments, late penalties and timestamp of the scratch gradebook into ``result``."""
     from nbgrader.api import Gradebook
 
     with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
         submission = gb.find_submission(job.assignment, job.student)
-        result.timestamp = submission.timestamp.isoformat(" ") if submission.timestamp else None
+        # nbgrader's gradebook keeps naive UTC: the result says so (the journal's times carry their offset)
+        stamp = submission.timestamp
+        result.timestamp = stamp.replace(tzinfo=timezone.utc).isoformat(" ") if stamp else None
         for name in job.notebooks:
             nb = gb.find_submission_notebook(name, job.assignment, job.student)
             if nb.late_submission_penalty:
@@ -328,6 +364,7 @@ def _grade_in(root: Path, job: GradeJob, result: GradeResult) -> None:
     write_tree(root / coursedir.source_directory / job.assignment, job.source_files)
     submitted = Path(coursedir.format_path(coursedir.submitted_directory, job.student, job.assignment))
     write_tree(submitted, job.files)
+    _give_extension(job, coursedir)
 
     result.problems = [*job.intake_problems, *_check_notebooks(job, submitted)]
     references = _references(job)
@@ -355,6 +392,7 @@ def _grade_in(root: Path, job: GradeJob, result: GradeResult) -> None:
         result.problems += _notebook_problems(autograded, job.notebooks)
     if replayed and autograded.is_dir():
         result.problems += _verify(job, coursedir, autograded, record_dir, {n: references[n] for n in replayed}, result)
+    _reassess_penalties(job, coursedir)
     _read_scores(job, coursedir, result)
     if autograded.is_dir():
         _write_problems(autograded, job.notebooks, result.problems)

@@ -112,9 +112,12 @@ def release_of(root: Path) -> Path:
     return root / "assignments" / TOY / f"{TOY}.ipynb"
 
 
-def cli(*args: str, course: Path, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``python -m autograder --course COURSE ARGS`` with this repository importable; fail with its output."""
-    env = cli_env()
+def cli(
+    *args: str, course: Path, timeout: float = 900, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``python -m autograder --course COURSE ARGS`` with this repository importable (``env``: more
+    environment variables); fail with its output."""
+    env = {**cli_env(), **(env or {})}
     result = subprocess.run(
         [sys.executable, "-m", "autograder", "--course", str(course), *args],
         capture_output=True,
