@@ -69,7 +69,10 @@ def write_role_configs(settings: HubSettings) -> None:
             nbgrader["ExchangeSubmit"] = {"strict": True}
         files = {
             folder / "nbgrader_config.json": nbgrader,
-            folder / "jupyter_server_config.json": {"ServerApp": {"jpserver_extensions": SERVER_EXTENSIONS[role]}},
+            # answer_yes: the hub stops a server with SIGINT, which otherwise asks on the terminal it has not
+            folder / "jupyter_server_config.json": {
+                "ServerApp": {"jpserver_extensions": SERVER_EXTENSIONS[role], "answer_yes": True}
+            },
             folder / "labconfig" / "page_config.json": {
                 "disabledExtensions": {
                     p: True for p in DISABLED_PLUGINS + (STUDENT_DISABLED_PLUGINS if role == "student" else [])

@@ -10,6 +10,7 @@ the proxy with it), and ends whatever is left of them.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import secrets
@@ -19,8 +20,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -177,18 +176,30 @@ def _probe_users(settings: HubSettings, members: list[Member], groups: Groups) -
             )
 
 
+def _local_request(port: int, method: str, path: str, body: bytes | None = None, headers=None, timeout: float = 30):
+    """``(status, text)`` of an HTTP request to this machine's ``port`` (the hub and its proxy listen there)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read().decode(errors="replace")
+    finally:
+        connection.close()
+
+
 def _wait_until_up(settings: HubSettings, proc: subprocess.Popen, log: Path, timeout: float) -> None:
-    url = f"{settings.url}/hub/api/"
+    """Wait until the hub answers through its proxy (both started)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AutograderError(f"JupyterHub exited ({proc.returncode}); the end of {log}:\n{_tail(log)}")
-        with contextlib.suppress(OSError, urllib.error.URLError):
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            if _local_request(settings.port, "GET", "/hub/api/", timeout=5)[0] == 200:
+                return
         time.sleep(0.5)
-    raise AutograderError(f"JupyterHub did not answer at {url} within {timeout:.0f} s; the end of {log}:\n{_tail(log)}")
+    raise AutograderError(
+        f"JupyterHub did not answer at {settings.url}/hub/api/ within {timeout:.0f} s; the end of {log}:\n{_tail(log)}"
+    )
 
 
 def _tail(path: Path, chars: int = 3000) -> str:
@@ -298,14 +309,10 @@ def api(settings: HubSettings, method: str, path: str, body: dict | None = None,
     """Call the hub's REST API as the ``autograder-hub`` service; the decoded JSON answer (None when empty)."""
     token = settings.api_token_file.read_text().strip()
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{settings.hub_port}/hub/api{path}",
-        data=data,
-        method=method,
-        headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        text = response.read().decode()
+    headers = {"Authorization": f"token {token}", "Content-Type": "application/json"}
+    status, text = _local_request(settings.hub_port, method, f"/hub/api{path}", data, headers, timeout)
+    if status >= 400:
+        raise AutograderError(f"the hub's API answered {method} {path} with {status}: {text[:500]}")
     return json.loads(text) if text.strip() else None
 
 
@@ -346,7 +353,7 @@ def stop(course: Course, state: Path | None = None, timeout: float = 60) -> str:
     pid = running_pid(state)
     said = []
     if pid:
-        with contextlib.suppress(OSError, urllib.error.URLError, ValueError):
+        with contextlib.suppress(OSError, http.client.HTTPException, ValueError, AutograderError):
             api(settings, "POST", "/shutdown", {"servers": True, "proxy": True})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and _alive(pid, "jupyterhub"):
