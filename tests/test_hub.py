@@ -98,6 +98,15 @@ def test_the_command_refuses_a_bad_roster_before_it_changes_anything(tmp_path):
     assert not state.exists()
 
 
+@pytest.mark.parametrize("course_id", ["", "CNN course", "a-course-id-that-is-far-too-long"])
+def test_a_course_id_that_cannot_name_unix_groups_is_refused(course_id):
+    from autograder.hub.accounts import Groups
+
+    with pytest.raises(AutograderError, match=r"cannot name the hub's Unix groups .* CourseDirectory.course_id"):
+        Groups.of(course_id)
+    assert Groups.of("cnn-course") == Groups("cnn-course-students", "cnn-course-graders")
+
+
 def test_one_roster_serves_the_hub_and_collect():
     text = (
         "lms_id,student_id,name,email,role\n"

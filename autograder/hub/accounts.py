@@ -20,6 +20,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import re
 import secrets
 import shutil
 import stat
@@ -49,13 +50,14 @@ class Groups:
 
     @classmethod
     def of(cls, course_id: str) -> Groups:
+        """The groups of the course ``course_id``; refused when the id cannot start a Unix group's name."""
         groups = cls(f"{course_id}-students", f"{course_id}-graders")
-        for name in (groups.students, groups.graders):
-            if len(name) > 32:
-                raise AutograderError(
-                    f"the course id {course_id!r} is too long for the hub's Unix group {name!r} (32 characters at "
-                    "most): set a shorter CourseDirectory.course_id in the course's nbgrader_config.py"
-                )
+        if not re.fullmatch(r"[a-z_][a-z0-9_-]*", course_id) or len(groups.students) > 32:
+            raise AutograderError(
+                f"the course id {course_id!r} cannot name the hub's Unix groups ({groups.students}, {groups.graders}: "
+                "lowercase letters, digits, _ and -, at most 32 characters): set CourseDirectory.course_id in the "
+                "course's nbgrader_config.py"
+            )
         return groups
 
     def of_member(self, member: Member) -> str:
