@@ -107,6 +107,50 @@ def test_a_course_id_that_cannot_name_unix_groups_is_refused(course_id):
     assert Groups.of("cnn-course") == Groups("cnn-course-students", "cnn-course-graders")
 
 
+def test_a_state_folder_the_hub_did_not_make_is_refused_before_anything_changes(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("the check comes after the one for root")
+    if shutil.which("configurable-http-proxy") is None:
+        pytest.skip("configurable-http-proxy is not installed (setup.sh installs it)")
+    login = f"ht{TAG}zed"
+    roster = _roster(tmp_path, f"student_id,role\n{login},instructor\n")
+    state = tmp_path / "state"
+    (state / "python").mkdir(parents=True)
+    (state / "python" / "mine.py").write_text("kept")
+    result = cli("hub", "start", "--roster", str(roster), "--course", str(ROOT), "--state", str(state))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{state / 'python'} was not made by `autograder hub start`: choose another --state" in result.stderr
+    assert (state / "python" / "mine.py").read_text() == "kept"
+    with pytest.raises(KeyError):
+        pwd.getpwnam(login)
+    missing = cli("hub", "start", "--roster", str(roster), "--course", str(ROOT), "--state", str(tmp_path / "s2"),
+                  "--student-files", str(tmp_path / "nothing"))  # fmt: skip
+    assert missing.returncode == 2 and f"--student-files {tmp_path / 'nothing'} is not a folder" in missing.stderr
+
+
+def test_the_hub_copies_what_students_get_where_everyone_reads_it(tmp_path):
+    from autograder.course import Course
+    from autograder.hub.service import _public_copies
+
+    edition = tmp_path / "student-edition"
+    (edition / "lectures").mkdir(parents=True)
+    (edition / "lectures" / "01.ipynb").write_text("{}")
+    (edition / "README.md").write_text("welcome")
+    state = tmp_path / "state"
+    state.mkdir()
+    files = _public_copies(Course.open(ROOT), state, edition)
+    assert sorted(str(p.relative_to(files)) for p in files.rglob("*")) == [
+        ".made-by-autograder-hub", "README.md", "lectures", "lectures/01.ipynb",
+    ]  # fmt: skip
+    assert stat.S_IMODE((files / "lectures").stat().st_mode) == 0o755
+    assert stat.S_IMODE((files / "lectures" / "01.ipynb").stat().st_mode) == 0o644
+    assert (state / "python" / "autograder" / "checks").is_dir() and (state / "python" / "cnnlab").is_dir()
+    # by default: the course's lectures and its release folder
+    files = _public_copies(Course.open(ROOT), state, None)
+    assert (files / "course" / "00_welcome.ipynb").is_file() and (files / "assignments" / "01_layers").is_dir()
+    assert not (files / "README.md").exists()
+
+
 def test_one_roster_serves_the_hub_and_collect():
     text = (
         "lms_id,student_id,name,email,role\n"
@@ -135,6 +179,7 @@ def test_the_student_files_never_overwrite_what_a_student_has(tmp_path):
     (source / "lectures" / "a.ipynb").write_text("course a")
     (source / "lectures" / "b.ipynb").write_text("course b")
     (source / "notes.md").write_text("course notes")
+    (source / ".made-by-autograder-hub").write_text("the hub's mark of its own copy")
     (target / "lectures").mkdir(parents=True)
     (target / "lectures" / "a.ipynb").write_text("the student's own work")
     outside = tmp_path / "outside"

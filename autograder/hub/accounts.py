@@ -313,9 +313,7 @@ def _owner(path: Path) -> str:
 
 
 def copy_tree_public(source: Path, target: Path, ignore=None) -> None:
-    """Replace ``target`` with a copy of ``source`` that everyone can read (folders 0755, files 0644)."""
-    if target.exists():
-        shutil.rmtree(target)
+    """Copy ``source`` to the new folder ``target``, readable by everyone (folders 0755, files 0644)."""
     shutil.copytree(source, target, symlinks=False, ignore=ignore)
     for folder, _, files in os.walk(target):
         os.chmod(folder, 0o755)

@@ -28,6 +28,7 @@ from . import accounts
 from .accounts import Groups
 from .roster import Member, read_class_roster
 from .settings import HubSettings, server_environment
+from .singleuser import MARK
 
 #: Where a course's hub keeps its database, logs, settings and first passwords (``--state`` to choose).
 DEFAULT_STATE = Path("/srv/jupyterhub")
@@ -130,23 +131,50 @@ def _check_prerequisites(course: Course, state: Path) -> str:
     return proxy
 
 
+COPIES = ("python", "student-files")
+
+
+def _check_state_folder(state: Path, student_files: Path | None) -> None:
+    """Refuse, before anything changes, a state folder whose copies' places hold something the hub did not make,
+    and student files that are not a folder or lie in the state folder (the copy replaces them)."""
+    for name in COPIES:
+        folder = state / name
+        if folder.is_symlink() or (folder.exists() and not (folder / MARK).is_file()):
+            raise AutograderError(f"{folder} was not made by `autograder hub start`: choose another --state folder")
+    if student_files is not None:
+        if not student_files.is_dir():
+            raise AutograderError(f"--student-files {student_files} is not a folder")
+        if _inside(student_files, state):
+            raise AutograderError(f"--student-files {student_files} lies in the hub's state folder {state}")
+
+
+def _fresh_folder(folder: Path) -> Path:
+    """An empty public folder at ``folder``, replacing the one this command made before (checked before)."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(mode=0o755)
+    os.chmod(folder, 0o755)
+    (folder / MARK).write_text("made by autograder hub start, and replaced at each start\n")
+    return folder
+
+
 def _public_copies(course: Course, state: Path, student_files: Path | None) -> Path:
     """The course's packages (``state/python``) and student files (``state/student-files``), readable by all."""
     from ..sandbox.command import package_dirs
 
-    python = state / "python"
-    python.mkdir(mode=0o755, exist_ok=True)
+    _check_state_folder(state, student_files)
+    python = _fresh_folder(state / "python")
     for folder in package_dirs(PACKAGES):
         accounts.copy_tree_public(Path(folder), python / Path(folder).name, ignore=IGNORED)
-    files = state / "student-files"
+    files = _fresh_folder(state / "student-files")
     if student_files is not None:
-        if not student_files.is_dir():
-            raise AutograderError(f"--student-files {student_files} is not a folder")
-        accounts.copy_tree_public(student_files, files, ignore=IGNORED)
+        for entry in sorted(student_files.iterdir()):
+            if entry.is_dir():
+                accounts.copy_tree_public(entry, files / entry.name, ignore=IGNORED)
+            elif entry.is_file():
+                shutil.copyfile(entry, files / entry.name)
+                os.chmod(files / entry.name, 0o644)
     else:
-        if files.exists():
-            shutil.rmtree(files)
-        files.mkdir(mode=0o755)
         release = course.directory("release")
         for name, source in (("course", course.root / "course"), (release.name, release)):
             if source.is_dir():
@@ -243,6 +271,7 @@ def start(
     pid = running_pid(state)
     if pid:
         raise AutograderError(f"the hub of {state} already runs (pid {pid}): `autograder hub stop --state {state}`")
+    _check_state_folder(state, student_files)
     state.mkdir(mode=0o755, parents=True, exist_ok=True)
     os.chmod(state, 0o755)
 

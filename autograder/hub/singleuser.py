@@ -13,6 +13,9 @@ import shutil
 import sys
 from pathlib import Path
 
+#: The file that marks the hub's own copies in its state folder (never copied to a student).
+MARK = ".made-by-autograder-hub"
+
 
 def copy_missing(source: Path, target: Path) -> list[Path]:
     """Copy every file of ``source`` to the same place under ``target`` unless something is already there.
@@ -35,7 +38,7 @@ def copy_missing(source: Path, target: Path) -> list[Path]:
         dest.mkdir(parents=True, exist_ok=True)
         for name in sorted(files):
             src, out = Path(folder) / name, dest / name
-            if src.is_symlink() or out.exists() or out.is_symlink():
+            if name == MARK or src.is_symlink() or out.exists() or out.is_symlink():
                 continue
             with open(src, "rb") as inp, open(out, "xb") as outp:
                 shutil.copyfileobj(inp, outp)
