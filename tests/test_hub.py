@@ -362,6 +362,14 @@ def test_students_log_in_with_their_password_and_nobody_else_gets_in(klass):
     assert _login(klass, "root", "whatever").status_code == 403
 
 
+def _lab_config(server) -> dict:
+    """The page configuration JupyterLab's page gives the browser (its plugins, what is disabled)."""
+    page = server.request("GET", "/lab")
+    assert page.status_code == 200, page.text[:500]
+    data = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page.text, re.S)
+    return json.loads(data.group(1))
+
+
 def test_students_get_the_assignment_list_and_instructors_formgrader(klass):
     klass.hub.start_servers([PROF, *STUDENTS])
     prof, ann = klass.server(PROF), klass.server(ANN)
@@ -369,6 +377,15 @@ def test_students_get_the_assignment_list_and_instructors_formgrader(klass):
     assert ann.request("GET", "/formgrader/api/status").status_code == 404
     assert ann.request("GET", "/formgraders").status_code == 404  # nbgrader's course_list
     assert prof.request("GET", "/formgraders").status_code == 200
+    # and JupyterLab shows students no Formgrader, course list or assignment-creation toolbar
+    disabled = {login: _lab_config(klass.server(login))["disabledExtensions"] for login in (PROF, ANN)}
+    nbgrader_ui = {
+        "@jupyter/nbgrader:formgrader",
+        "@jupyter/nbgrader:course-list",
+        "@jupyter/nbgrader:create-assignment",
+    }
+    assert nbgrader_ui <= set(disabled[ANN]) and not nbgrader_ui & set(disabled[PROF])
+    assert "@jupyter/nbgrader:assignment-list" not in disabled[ANN]
     assert ann.assignments() == []
     # the course's student files are in the student's home, theirs
     files = ann.read(COURSE_ID)
