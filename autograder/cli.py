@@ -1,4 +1,4 @@
-"""``autograder``: the TA's command line over nbgrader (release, collect, grade, due, extend, feedback, export, hub, ...).
+"""``autograder``: the TA's command line over nbgrader (release, collect, grade, due, extend, feedback, export, hub).
 
 Every command works on an nbgrader course directory (``--course``, default: the current directory) and
 uses nbgrader's own apps and gradebook underneath. Errors in the input end the command with a message that

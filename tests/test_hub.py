@@ -55,6 +55,7 @@ PROF, ANN, BEN, CAT = (f"ht{TAG}{name}" for name in ("prof", "ann", "ben", "cat"
 STUDENTS = (ANN, BEN, CAT)
 GROUPS = (f"{COURSE_ID}-students", f"{COURSE_ID}-graders")
 ARTIFACTS = ROOT / "tests" / "artifacts"
+LATE_PER_DAY = 0.1
 
 
 # --- the roster, without a hub -------------------------------------------------------------------------------
@@ -233,6 +234,9 @@ def _course(root: Path, exchange: Path) -> None:
         "c = get_config()  # noqa: F821\n"
         f"configure(c, root={str(root)!r}, course_id={COURSE_ID!r})\n"
         f"c.Exchange.root = {str(exchange)!r}\n"
+        "# the course's late policy: 10% of the points earned per started day late\n"
+        'c.AssignLatePenalties.plugin_class = "autograder.late.LatePolicy"\n'
+        f"c.LatePolicy.per_day = {LATE_PER_DAY}\n"
     )
 
 
@@ -488,7 +492,7 @@ def test_the_ta_collects_grades_and_returns_feedback(klass):
     assert scores[ANN] == (100.0, 0.0, 100.0), scores  # the newer of her two submissions
     assert scores[BEN][0] == 0.0 and scores[BEN][1] == 0.0
     raw, penalty, _ = scores[CAT]
-    assert 0 < raw < 100 and penalty == raw, scores  # late: the course's penalty takes the whole score
+    assert 0 < raw < 100 and penalty == pytest.approx(raw * LATE_PER_DAY), scores  # late by less than a day
     klass.scores = scores
 
 
@@ -506,9 +510,10 @@ def test_each_student_fetches_their_feedback_and_sees_their_score(klass):
     pages = {s: _feedback(klass, s) for s in STUDENTS}
     assert f"{NOTEBOOK} (Score: 100 / 100)" in pages[ANN]
     assert f"{NOTEBOOK} (Score: 0 / 100)" in pages[BEN]
-    # Cat's late notebook: the score after the course's penalty, and the penalty (the points it had earned)
-    raw = klass.scores[CAT][0]
-    assert f"{NOTEBOOK} (Score: 0 / 100)" in pages[CAT] and f"Late submission penalty: -{raw:g}" in pages[CAT]
+    # Cat's late notebook: the score after the course's penalty, and the penalty
+    raw, penalty, _ = klass.scores[CAT]
+    assert f"{NOTEBOOK} (Score: {raw - penalty:g} / 100)" in pages[CAT], pages[CAT]
+    assert f"Late submission penalty: -{penalty:g}" in pages[CAT]
     assert "Late submission penalty" not in pages[ANN] + pages[BEN]
 
 
