@@ -84,7 +84,7 @@ def _check_mask(task: str, mask: torch.Tensor, expected: torch.Tensor, case: str
             task, f"the mask holds values {invalid[:5]} that are no class, for {case}.\nLikely mistake: {BILINEAR_MASK}"
         )
     wrong = float((mask != expected).float().mean())
-    if wrong > 0.005:
+    if not wrong <= 0.005:  # written so that NaN fails too
         raise CheckFailed(task, f"{wrong:.1%} of the mask's pixels differ from torchvision's for {case}")
 
 
@@ -94,7 +94,7 @@ def _check_image(task: str, image: torch.Tensor, expected: torch.Tensor, case: s
             task, f"the image has shape {tuple(image.shape)}, expected {tuple(expected.shape)} for {case}"
         )
     err = float((image.float() - expected).abs().max())
-    if err > 1e-4:
+    if not err <= 1e-4:  # NaN or infinity in the image fails too
         raise CheckFailed(
             task,
             f"the image differs from torchvision's by up to {err:.3g} for {case}"
@@ -224,7 +224,7 @@ def check_random_augment(random_augment: Callable, hidden: bool = False) -> None
             raise CheckFailed(task, f"the mask has shape {tuple(got_mask.shape)}, expected {tuple(mask.shape)}")
         shares.append(agreement(got_image, got_mask))
     share = sum(shares) / len(shares)
-    if share < MIN_AGREEMENT:
+    if not share >= MIN_AGREEMENT:
         raise CheckFailed(
             task,
             f"the mask is not aligned with the image: on images painted from their masks, only {share:.0%} of the "

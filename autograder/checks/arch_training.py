@@ -78,7 +78,7 @@ def check_make_resnet(make_resnet: Callable) -> None:
     x, other = torch.rand(2, 3, 32, 32, generator=g), torch.rand(2, 3, 32, 32, generator=g)
     with torch.no_grad():
         plain, shifted, different = model(x), model(0.5 * x + 0.2), model(other)
-    if (plain - shifted).abs().max() > 0.05 * (plain - different).abs().max():
+    if not (plain - shifted).abs().max() <= 0.05 * (plain - different).abs().max():  # NaN fails too
         raise CheckFailed(
             task,
             "the network's output changes when the images are made darker and lower in contrast.\nLikely mistake: "
@@ -142,7 +142,7 @@ def check_evaluate(evaluate: Callable) -> None:
         got = got.item()
     if not isinstance(got, (int, float)):
         raise CheckFailed(task, f"evaluate must return the accuracy as a float, got {type(got).__name__}")
-    if abs(got - expected) > 1e-6:
+    if not abs(got - expected) <= 1e-6:  # NaN fails too
         hint = " (a percentage? return a fraction in [0, 1])" if abs(got - 100 * expected) < 1e-4 else ""
         raise CheckFailed(task, f"returned {got:.4f}, expected the accuracy {expected:.4f}{hint}")
     if any(grad for _, grad, _ in model.calls):
@@ -177,7 +177,7 @@ def check_accuracy(model: nn.Module, min_accuracy: float, *, seed: int | None = 
     if not isinstance(model, nn.Module):
         raise CheckFailed(TASK, f"`model` must be your trained network, got {type(model).__name__}")
     accuracy = score_once("accuracy", model, seed, split, lambda: accuracy_of(model, *split_data(seed, split)))
-    if accuracy < min_accuracy:
+    if not accuracy >= min_accuracy:  # NaN fails too
         hint = ""
         if accuracy < 0.35:
             hint = (

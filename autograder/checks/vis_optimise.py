@@ -104,7 +104,7 @@ def check_class_maximisation(tv_penalty, class_objective, maximise_class, seed: 
                 f"the objective fell from {before.mean():.4f} to {after.mean():.4f} for {case}."
                 f"\nLikely mistake: {hint}",
             )
-        if float(got.min()) < 0 or float(got.max()) > 1:
+        if not (float(got.min()) >= 0 and float(got.max()) <= 1):  # NaN fails too
             raise CheckFailed(CLASS_TASK, f"the images leave [0, 1] for {case}: clip x after every step")
         expected = visualize.maximise_class(
             net, targets, penalty=penalty, lam=lam, steps=steps, lr=lr, size=16, seed=seed
