@@ -160,55 +160,113 @@ def _parts(model: nn.Module, task: str) -> tuple[nn.ModuleList, nn.Module]:
     return model.encoder, model.bottleneck
 
 
+SKIP_CASES = [NetCase(3, 5, 3, 8, "transpose", 32, 32), NetCase(3, 5, 3, 8, "bilinear", 32, 32)]
+
+
 def check_unet_skips(UNet: Callable) -> None:  # noqa: N803
-    """Every encoder level reaches the output through its skip connection (bottleneck held fixed)."""
+    """Every encoder level reaches the output through its own skip connection, joined by concatenation.
+
+    For each level, the features of that level are perturbed while the outputs of every deeper encoder level and of
+    the bottleneck are held at their unperturbed values: the only way left from that level to the output is its
+    skip connection, so the output must change. The joins are watched: one ``torch.cat`` along the channels per
+    level (an addition is not a concatenation), and the up-sampling the ``up`` argument asks for is the one used.
+    """
     task = "UNet skip connections"
-    case = NetCase(3, 5, 3, 8, "transpose", 32, 32)
+    for case in SKIP_CASES:
+        _check_skips(task, UNet, case)
+
+
+def _check_skips(task: str, UNet: Callable, case: NetCase) -> None:  # noqa: N803
     model = case.build(UNet)
     encoder, bottleneck = _parts(model, task)
     if len(encoder) != case.depth:
         raise CheckFailed(task, f"UNet(depth={case.depth}) should have {case.depth} encoder blocks, has {len(encoder)}")
     model.eval()
-    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
-    saved: dict[str, torch.Tensor] = {}
+    x = torch.randn(2, 3, case.height, case.width, generator=torch.Generator().manual_seed(2))
+    saved: dict[int, torch.Tensor] = {}
+    blocks = [*encoder, bottleneck]
 
-    def keep_bottleneck(module, inputs, output):
-        if "bottleneck" in saved:
-            return saved["bottleneck"]
-        saved["bottleneck"] = output.detach().clone()
-        return None
+    def remember(index: int):
+        def hook(module, inputs, output):
+            saved[index] = output.detach().clone()
 
-    handle = bottleneck.register_forward_hook(keep_bottleneck)
-    try:
-        with torch.no_grad():
+        return hook
+
+    with torch.no_grad():
+        handles = [b.register_forward_hook(remember(k)) for k, b in enumerate(blocks)]
+        try:
             with record_calls() as log:
                 reference = call_student(task, model, x)
-            if wrong_cat_axis(log):
-                raise CheckFailed(task, CAT_AXIS)
-            unused = []
-            for level, block in enumerate(encoder):
+        finally:
+            for h in handles:
+                h.remove()
+        if wrong_cat_axis(log):
+            raise CheckFailed(task, f"{case.describe()}: {CAT_AXIS}")
+        _check_joins(task, case, log)
+        unused = []
+        for level in range(case.depth):
 
-                def perturb(module, inputs, output, level=level):  # this level's feature map only
-                    g = torch.Generator().manual_seed(10 + level)
-                    return output + torch.randn(output.shape, generator=g).to(output.device)
+            def perturb(module, inputs, output, level=level):  # this level's feature map only
+                g = torch.Generator().manual_seed(10 + level)
+                return output + torch.randn(output.shape, generator=g).to(output.device)
 
-                h = block.register_forward_hook(perturb)
-                try:
-                    out = call_student(task, model, x)
-                finally:
+            def hold(index: int):
+                return lambda module, inputs, output: saved[index]
+
+            handles = [blocks[level].register_forward_hook(perturb)]
+            handles += [blocks[k].register_forward_hook(hold(k)) for k in range(level + 1, len(blocks))]
+            try:
+                out = call_student(task, model, x)
+            finally:
+                for h in handles:
                     h.remove()
-                if torch.allclose(out, reference, atol=1e-6):
-                    unused.append(level)
-    finally:
-        handle.remove()
+            if torch.allclose(out, reference, atol=1e-6):
+                unused.append(level)
     if unused:
         levels = ", ".join(map(str, unused))
         raise CheckFailed(
             task,
-            f"with the bottleneck held fixed, perturbing the features of encoder level(s) {levels} does not change "
-            "the output: those skip connections are missing or unused. Each decoder level must concatenate the "
-            "encoder features of the same resolution with the upsampled features (torch.cat(..., dim=1)).",
+            f"{case.describe()}: with every deeper encoder level and the bottleneck held fixed, perturbing the "
+            f"features of encoder level(s) {levels} does not change the output: those skip connections are missing "
+            "or unused. Each decoder level must concatenate the encoder features of the same resolution with the "
+            "upsampled features (torch.cat(..., dim=1)).",
         )
+
+
+def _check_joins(task: str, case: NetCase, log) -> None:
+    """One concatenation of 4-D feature maps per level, and the up-sampling ``case.up`` asks for."""
+    joins = sum(1 for dim, ndim in log.cat_dims if ndim == 4)
+    if joins < case.depth:
+        raise CheckFailed(
+            task,
+            f"{case.describe()}: {joins} concatenation(s) of feature maps for {case.depth} levels.\nLikely mistake: "
+            "the skip connections are added (or left out) instead of concatenated; U-Net joins the upsampled "
+            "features and the skip with torch.cat([...], dim=1), so the decoder sees both",
+        )
+    transposed = "conv_transpose2d" in log.names
+    interpolated = bool(log.names & {"interpolate", "upsample", "upsample_bilinear2d", "upsample_nearest2d"})
+    if case.up == "bilinear" and (transposed or not interpolated):
+        raise CheckFailed(
+            task,
+            f"{case.describe()}: up='bilinear' must upsample with nn.Upsample(scale_factor=2, mode='bilinear') "
+            "(then a 1x1 convolution), "
+            + ("but a transposed convolution ran." if transposed else "but no interpolation ran.")
+            + "\nLikely mistake: the up argument is ignored",
+        )
+    if case.up == "transpose" and not transposed:
+        raise CheckFailed(
+            task,
+            f"{case.describe()}: up='transpose' must upsample with nn.ConvTranspose2d(c, c // 2, kernel_size=2, "
+            "stride=2), but no transposed convolution ran.\nLikely mistake: the up argument is ignored",
+        )
+
+
+def _head_conv(head: nn.Module, num_classes: int) -> nn.Conv2d | None:
+    """The final 1x1 convolution: the head itself, or the one convolution inside a small wrapping module."""
+    convs = [m for m in head.modules() if isinstance(m, nn.Conv2d)]
+    if len(convs) == 1 and convs[0].kernel_size == (1, 1):
+        return convs[0]
+    return None
 
 
 def check_unet_head(UNet: Callable) -> None:  # noqa: N803
@@ -217,9 +275,14 @@ def check_unet_head(UNet: Callable) -> None:  # noqa: N803
     case = NetCase(3, 5, 2, 8, "transpose", 32, 32)
     model = case.build(UNet)
     _parts(model, task)
-    head = model.head
-    if not isinstance(head, nn.Conv2d) or head.kernel_size != (1, 1):
-        kind = f"{type(head).__name__}" + (f" with kernel {head.kernel_size}" if isinstance(head, nn.Conv2d) else "")
+    head = _head_conv(model.head, case.num_classes) if isinstance(model.head, nn.Module) else None
+    if head is None:
+        convs = (
+            [m for m in model.head.modules() if isinstance(m, nn.Conv2d)] if isinstance(model.head, nn.Module) else []
+        )
+        kind = type(model.head).__name__ + (
+            f" with convolutions of kernel {[c.kernel_size for c in convs]}" if convs else " without a convolution"
+        )
         raise CheckFailed(
             task, f"no final 1x1 convolution: head is a {kind}. It maps base_channels to num_classes per pixel."
         )
