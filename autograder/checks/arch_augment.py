@@ -29,6 +29,9 @@ BILINEAR_MASK = (
 #: with the augmented mask. Measured over 400 seeds in blocks of 8: aligned, the instructor's augmentation
 #: agrees on 0.87-0.93 of the pixels (interpolation blurs the edges); image and mask drawn separately, 0.31-0.44.
 MIN_AGREEMENT = 0.75
+#: Least agreement of any single seed: the instructor's solution gives 0.84-0.95 on each of 88 seeds (the visible 8,
+#: the hidden 16 and 64 more), so a seed under 0.70 has its image and mask moved differently.
+MIN_AGREEMENT_PER_SEED = 0.70
 
 
 def sample(seed: int, channels: int = 3, height: int = 24, width: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,17 +152,18 @@ def check_photometric(cutout: Callable, adjust_brightness: Callable, add_noise: 
     image, mask = sample(12)
 
     task = "cutout"
-    for top, left, size in ((3, 4, 6), (20, 15, 8)):
+    for top, left, size in ((3, 4, 6), (20, 15, 8), (-2, -3, 5), (-4, 17, 6)):  # squares partly outside, too
         case = f"top={top}, left={left}, size={size} on an image (3, 24, 20)"
         got_image, got_mask = _apply(task, cutout, image, mask, top, left, size, case=case)
         expected = image.clone()
-        expected[:, top : top + size, left : left + size] = 0
+        expected[:, max(top, 0) : max(top + size, 0), max(left, 0) : max(left + size, 0)] = 0
         _check_image(
             task,
             got_image,
             expected,
             case,
-            "the square of side size from (top, left) is set to 0, clipped at the border",
+            "the square of side size from (top, left) is set to 0, clipped at the border; a negative top or "
+            "left must be clipped to 0 first (a negative index counts from the other end of the image)",
         )
         if not torch.equal(got_mask, mask):
             raise CheckFailed(task, f"the mask changed for {case}: cut-out hides pixels of the image only")
@@ -224,13 +228,20 @@ def check_random_augment(random_augment: Callable, hidden: bool = False) -> None
             raise CheckFailed(task, f"the mask has shape {tuple(got_mask.shape)}, expected {tuple(mask.shape)}")
         shares.append(agreement(got_image, got_mask))
     share = sum(shares) / len(shares)
+    worst = min(range(len(shares)), key=lambda k: shares[k])
     if not share >= MIN_AGREEMENT:
+        where = f"only {share:.0%} of the pixels (mean over {len(shares)} seeds)"
+    elif not shares[worst] >= MIN_AGREEMENT_PER_SEED:
+        where = f"for seed={seeds[worst]} only {shares[worst]:.0%} of the pixels"
+    else:
+        where = ""
+    if where:
         raise CheckFailed(
             task,
-            f"the mask is not aligned with the image: on images painted from their masks, only {share:.0%} of the "
-            f"pixels (mean over {len(shares)} seeds) show the class the augmented mask gives them; aligned, about "
-            "90% do (interpolation blurs the edges).\nLikely mistake: the image and the mask got different random "
-            "parameters; draw each parameter once and apply it to both",
+            f"the mask is not aligned with the image: on images painted from their masks, {where} show the class "
+            "the augmented mask gives them; aligned, about 90% do (interpolation blurs the edges).\nLikely mistake: "
+            "the image and the mask got different random parameters (or a transform was applied to one of them "
+            "only); draw each parameter once and apply it to both",
         )
     _, mask = sample(seeds[0], height=32, width=32)
     image = painted(mask)

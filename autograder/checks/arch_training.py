@@ -45,6 +45,13 @@ def check_make_resnet(make_resnet: Callable) -> None:
             task, f"found {len(blocks)} BasicBlock modules; build the network from (at least three of) your BasicBlock"
         )
     n = count_params(model)
+    default = count_params(build(task, make_resnet))
+    if default != n:
+        raise CheckFailed(
+            task,
+            f"make_resnet() has {default:,} parameters and make_resnet(4, width=16) {n:,}: the defaults must be "
+            "num_classes=4 and width=16",
+        )
     if not PARAMS_RANGE[0] <= n <= PARAMS_RANGE[1]:
         raise CheckFailed(
             task,
@@ -75,6 +82,7 @@ def check_make_resnet(make_resnet: Callable) -> None:
                 f"{shape}, expected logits of shape {expected}.\nLikely mistake: end with global "
                 "average pooling (nn.AdaptiveAvgPool2d(1)), nn.Flatten() and nn.Linear",
             )
+    _check_downsampling(task, model, blocks[-3:])
     x, other = torch.rand(2, 3, 32, 32, generator=g), torch.rand(2, 3, 32, 32, generator=g)
     with torch.no_grad():
         plain, shifted, different = model(x), model(0.5 * x + 0.2), model(other)
@@ -84,6 +92,30 @@ def check_make_resnet(make_resnet: Callable) -> None:
             "the network's output changes when the images are made darker and lower in contrast.\nLikely mistake: "
             "the network must start with Standardize(), which normalises each image and channel (the grader feeds "
             "raw images in [0, 1])",
+        )
+
+
+def _check_downsampling(task: str, model: nn.Module, blocks: list[nn.Module]) -> None:
+    """On 32 x 32 images the three blocks' outputs are 16, 8 and 4 pixels wide: the stem has stride 2, the second
+    and third blocks stride 2."""
+    sizes: list[tuple[int, ...]] = []
+    hooks = [b.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape[-2:]))) for b in blocks]
+    try:
+        with torch.no_grad():
+            call_student(task, model, torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(9)))
+    finally:
+        for h in hooks:
+            h.remove()
+    expected = [(16, 16), (8, 8), (4, 4)]
+    if sizes[-3:] != expected:
+        if sizes[-3:] == [(32, 32), (16, 16), (8, 8)]:
+            hint = "the stem convolution has no stride: it is a 3x3 convolution with stride 2 (and padding 1)"
+        else:
+            hint = "the stem has stride 2, the first block stride 1, the second and third stride 2"
+        raise CheckFailed(
+            task,
+            f"on 32x32 images the three BasicBlocks output feature maps of {sizes[-3:]}, expected {expected}."
+            f"\nLikely mistake: {hint}",
         )
 
 
