@@ -138,6 +138,15 @@ def test_network_checks_name_mistakes(solution):
     _fails(checks.check_unet_skips, NoSkips, phrase="skip connections are missing or unused")
 
 
+def test_iou_that_never_applies_ignore_index_is_named(solution):
+    iou = solution["iou_per_class"]
+
+    def never_ignores(pred, target, num_classes, ignore_index=None):
+        return iou(pred, target, num_classes)
+
+    _fails(checks.check_iou_per_class, never_ignores, phrase="ignore_index is never applied")
+
+
 def test_skip_check_holds_every_deeper_level_fixed(solution):
     """Only the deepest skip used: perturbing a shallower level still reached the output through the deeper levels
     when only the bottleneck was held fixed; now every deeper level is, and the missing skips are named."""

@@ -68,6 +68,17 @@ def _describe(shape, c, ignore) -> str:
     return f"pred/target of shape {shape}, num_classes={c}{extra}"
 
 
+def _iou_keeping_ignored(pred: torch.Tensor, target: torch.Tensor, c: int) -> torch.Tensor:
+    """IoU per class with the ignored pixels left in: they match no class, so each counts for its predicted class."""
+    out = torch.full((c,), float("nan"), dtype=torch.float64)
+    for k in range(c):
+        p, t = pred == k, target == k
+        union = int((p | t).sum())
+        if union:
+            out[k] = int((p & t).sum()) / union
+    return out
+
+
 def check_iou_per_class(iou_per_class: Callable, hidden: bool = False) -> None:
     """``iou_per_class(pred, target, num_classes, ignore_index=None)``: a float tensor, NaN for absent classes."""
     task = "iou_per_class"
@@ -96,8 +107,15 @@ def check_iou_per_class(iou_per_class: Callable, hidden: bool = False) -> None:
             continue
         if ignore is not None:
             no_ignore = ref.iou_per_class(ref.confusion_matrix(pred, target.clamp(max=c - 1), c))
-            if torch.allclose(got[present], no_ignore[present], atol=1e-5):
-                raise CheckFailed(task, f"pixels whose target is ignore_index={ignore} must not count at all.")
+            kept = _iou_keeping_ignored(pred, target, c)
+            for wrong in (no_ignore, kept):
+                if torch.allclose(got[present], wrong[present], atol=1e-5, equal_nan=True):
+                    raise CheckFailed(
+                        task,
+                        f"wrong IoU for {_describe(shape, c, ignore)}.\nLikely mistake: ignore_index is never "
+                        f"applied: pixels whose target is {ignore} must not count at all (drop them from pred and "
+                        "target first, keep = target != ignore_index).",
+                    )
         conf = ref.confusion_matrix(pred, target, c, ignore).double()
         tp = conf.diag()
         no_subtract = tp / (conf.sum(0) + conf.sum(1))
