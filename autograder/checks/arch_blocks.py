@@ -647,7 +647,7 @@ def _inception_reference(
             branches = [b1(x), b3(x), b5(x), pool]
         else:
             branches = [b1(x), b3(after(r3(x))), b5(after(r5(x))), pp(pool)]
-    return torch.cat(branches, dim=1)
+    return torch.cat(branches, dim=1) if variant != "branches" else branches
 
 
 INCEPTION_MISTAKES = {
@@ -679,6 +679,16 @@ def _check_inception_values(
             if close(out, _inception_reference(case, convs, x, variant), 1e-4):
                 raise CheckFailed(task, f"wrong output for {case.describe(task)}.\nLikely mistake: {message}")
         right = _inception_reference(case, convs, x)
+        branches = _inception_reference(case, convs, x, "branches")
+        for order in itertools.permutations(range(4)):
+            if order != (0, 1, 2, 3) and close(out, torch.cat([branches[k] for k in order], dim=1), 1e-4):
+                names = ["1x1", "3x3", "5x5", "pool"]
+                raise CheckFailed(
+                    task,
+                    f"wrong output for {case.describe(task)}.\nLikely mistake: the branches are concatenated in the "
+                    f"order {', '.join(names[k] for k in order)}; concatenate the branches in the order 1x1, 3x3, "
+                    "5x5, pool",
+                )
     sizes = [case.c1, case.c3, case.c5, case.in_ch if case.naive else case.pool_proj]
     names = ["1x1", "3x3", "5x5", "pool"]
     bounds = [sum(sizes[:k]) for k in range(5)]
