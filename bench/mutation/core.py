@@ -143,6 +143,10 @@ def run(
     import os
 
     os.environ.update({"AUTOGRADER_GRADING": "1", "MPLBACKEND": "Agg", **config.environment})
+    if "AUTOGRADER_CACHE" not in os.environ:  # trainability results shared by mutants whose networks behave alike
+        import tempfile
+
+        os.environ["AUTOGRADER_CACHE"] = tempfile.mkdtemp(prefix="mutation-cache-")
     cells = notebook.load(config.assignment, config.skip)
     start = time.monotonic()
     baseline = Baseline(cells, config.setup)
