@@ -131,18 +131,27 @@ def check_deepdream(dream_step, deepdream, seed: int = 0) -> None:
     """``dream_step`` and ``deepdream`` raise the layer's energy and equal the library's on a seeded network."""
     net = ProbeNet(seed + 7)
     image = _images(seed + 3, 1, 20)
-    for layer, lr in [(0, 0.02), (1, 0.05)]:
-        case = f"layer={layer}, lr={lr}, image of shape (1, 3, 20, 20)"
+    for layer, lr, shift in [(0, 0.02, (0, 0)), (1, 0.05, (0, 0)), (1, 0.05, (2, -3))]:
+        case = f"layer={layer}, lr={lr}, shift={shift}, image of shape (1, 3, 20, 20)"
         net.train()
-        got = own_call("dream_step", dream_step, net, image.clone(), layer, lr)
+        if shift == (0, 0):  # the default shift
+            got = own_call("dream_step", dream_step, net, image.clone(), layer, lr)
+        else:
+            got = own_call("dream_step", dream_step, net, image.clone(), layer, lr, shift)
         require_tensor("dream_step", got, (1, 3, 20, 20), case, "the new image")
         net.eval()
         with torch.no_grad():
             before = visualize.layer_energy(net, image, layer)
             after = visualize.layer_energy(net, got.detach(), layer)
-        expected = visualize.dream_step(net, image, layer, lr)
+        expected = visualize.dream_step(net, image, layer, lr, shift)
         if close(got, expected, 1e-4):
             continue
+        if shift != (0, 0) and close(got, visualize.dream_step(net, image, layer, lr), 1e-4):
+            raise CheckFailed(
+                "dream_step",
+                f"the step ignores the shift for {case}.\nLikely mistake: the energy must be computed on the rolled "
+                "image, model.features(torch.roll(x, shifts=shift, dims=(2, 3)))[layer]",
+            )
         x = image.clone().requires_grad_(True)
         (grad,) = torch.autograd.grad(visualize.layer_energy(net, x, layer), x)
         hint = first_match(
@@ -194,6 +203,15 @@ def check_deepdream(dream_step, deepdream, seed: int = 0) -> None:
         raise CheckFailed(
             DREAM_TASK, "two dreams with the same seed differ: draw the shifts from a generator seeded with seed"
         )
+    if not close(first, visualize.deepdream(net, photo, 1, seed=seed, **kwargs), 1e-4):
+        unjittered = visualize.deepdream(net, photo, 1, seed=seed, **{**kwargs, "jitter": 0})
+        hint = (
+            "the shifts are not used: roll the image by (dy, dx) drawn before each step"
+            if close(first, unjittered, 1e-4)
+            else "before each step draw dy, dx = torch.randint(-jitter, jitter + 1, (2,), generator=g).tolist() from "
+            "g = torch.Generator().manual_seed(seed), and pass (dy, dx) to dream_step"
+        )
+        raise CheckFailed(DREAM_TASK, f"the dream with jitter=2 differs from the reference.\nLikely mistake: {hint}")
     with torch.no_grad():
         before = visualize.layer_energy(net, photo, 1)
         after = visualize.layer_energy(net, first.detach(), 1)
