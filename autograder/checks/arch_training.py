@@ -119,6 +119,21 @@ def _check_downsampling(task: str, model: nn.Module, blocks: list[nn.Module]) ->
         )
 
 
+def _check_default_batch_size(task: str, evaluate: Callable, device: torch.device) -> None:
+    """Without batch_size, 300 images go in batches of at most 256 (the default the notebook gives), not all at once."""
+    model = ProbeClassifier().to(device)
+    g = torch.Generator().manual_seed(11)
+    images, labels = torch.rand(300, 3, 8, 8, generator=g), torch.randint(0, 4, (300,), generator=g)
+    call_student(task, evaluate, model, images, labels)
+    largest = max((size for _, _, size in model.calls), default=0)
+    if largest != 256:
+        raise CheckFailed(
+            task,
+            f"called without batch_size on 300 images, evaluate predicted batches of up to {largest} images; the "
+            "default is batch_size=256",
+        )
+
+
 class ProbeClassifier(nn.Module):
     """A tiny classifier that records its calls: BatchNorm, then a 3x3 convolution, pooling and a linear layer."""
 
@@ -179,6 +194,7 @@ def check_evaluate(evaluate: Callable) -> None:
         raise CheckFailed(task, f"returned {got:.4f}, expected the accuracy {expected:.4f}{hint}")
     if any(grad for _, grad, _ in model.calls):
         raise CheckFailed(task, "gradients were recorded during evaluation: wrap it in torch.no_grad()")
+    _check_default_batch_size(task, evaluate, device)
 
 
 def split_data(seed: int | None, split: str) -> tuple[torch.Tensor, torch.Tensor]:
