@@ -194,6 +194,19 @@ def test_additive_skips_and_an_ignored_up_argument_are_named(solution):
         def __init__(self, in_channels, num_classes, depth=4, base_channels=16, up="transpose"):
             super().__init__(in_channels, num_classes, depth, base_channels, "transpose")
 
+    class SkipsInOrder(unet):
+        def forward(self, x):
+            skips = []
+            for block in self.encoder:
+                x = block(x)
+                skips.append(x)
+                x = F.max_pool2d(x, 2)
+            x = self.bottleneck(x)
+            for up, block, skip in zip(self.upsample, self.decoder, skips):
+                x = block(torch.cat([up(x), skip], dim=1))
+            return self.head(x)
+
+    _fails(checks.check_unet_shapes, SkipsInOrder, phrase="skip connections are taken in the wrong order")
     _fails(checks.check_unet_skips, Additive, phrase="added (or left out) instead of concatenated")
     _fails(checks.check_unet_skips, AlwaysTransposed, phrase="the up argument is ignored")
 

@@ -26,6 +26,10 @@ CAT_AXIS = (
     "concatenation on the wrong axis: skip connections are joined along the channel axis, "
     "torch.cat([upsampled, skip], dim=1) for tensors of shape (N, C, H, W)"
 )
+SKIPS_REVERSED = (
+    "the skip connections are taken in the wrong order: the first decoder level (the deepest) joins the deepest "
+    "encoder level's features, the last one the first level's (zip the decoder with reversed(skips), or pop())"
+)
 NOT_DIVISIBLE = (
     "output size wrong for sizes not divisible by 2**depth: pad the input up to a multiple of 2**depth and crop "
     "the logits back to the input's height and width"
@@ -108,6 +112,8 @@ def run_case(UNet: Callable, case: NetCase, task: str) -> torch.Tensor:  # noqa:
             hint = f"\nLikely mistake: {CAT_AXIS}" if wrong_cat_axis(log) else ""
             if not hint and not case.divisible and "size" in str(err).lower():
                 hint = f"\nLikely mistake: {NOT_DIVISIBLE}"
+            elif not hint and case.divisible and case.depth > 1 and "size" in str(err).lower() and log.cat_dims:
+                hint = f"\nLikely mistake: {SKIPS_REVERSED}"
             raise CheckFailed(task, f"{case.describe()} raised {type(err).__name__}: {err}{hint}") from err
     if wrong_cat_axis(log):
         raise CheckFailed(task, f"{case.describe()}: {CAT_AXIS}")
