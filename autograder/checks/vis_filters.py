@@ -19,7 +19,7 @@ from torch import nn
 from cnnlab import visualize
 
 from .common import CheckFailed
-from .vis_common import close, generator, own_call
+from .vis_common import close, generator, own_call, require_defaults
 
 FILTER_TASK = "filter_grid"
 BOX_TASK = "receptive_field_box"
@@ -43,19 +43,35 @@ def _filter_cases(seed: int) -> list[tuple[torch.Tensor, int, int]]:
         w *= torch.logspace(-2, 1, n)[:, None, None, None]  # filters of very different strengths
         w[:, :1] += 0.5 * torch.rand(n, 1, 1, 1, generator=g)  # channels of different offsets
         cases.append((w, ncols + seed % 3, pad))
+    # a trained layer's weight: a float64 Parameter that requires grad, with one constant (all-zero) filter
+    w = nn.Parameter(torch.randn(5, 3, 3, 3, generator=g, dtype=torch.float64))
+    with torch.no_grad():
+        w[2] = 0.0
+    cases.append((w, 3 + seed % 2, 1))
     return cases
 
 
 def check_filter_grid(filter_grid, seed: int = 0) -> None:
     """``filter_grid(weight, ncols, pad)`` must equal ``cnnlab.visualize.tile_filters(weight, ncols, pad)``."""
+    require_defaults(FILTER_TASK, filter_grid, {"ncols": 8, "pad": 1})
     for w, ncols, pad in _filter_cases(seed):
-        case = f"filters of shape {tuple(w.shape)}, ncols={ncols}, pad={pad}"
-        got = own_call(FILTER_TASK, filter_grid, w.clone(), ncols, pad)
+        kind = ", a float64 Parameter with an all-zero filter" if isinstance(w, nn.Parameter) else ""
+        case = f"filters of shape {tuple(w.shape)}{kind}, ncols={ncols}, pad={pad}"
+        weight = w if isinstance(w, nn.Parameter) else w.clone()
+        got = own_call(FILTER_TASK, filter_grid, weight, ncols, pad)
         if isinstance(got, torch.Tensor):
             got = got.detach().cpu().numpy()
         if not isinstance(got, np.ndarray):
             raise CheckFailed(FILTER_TASK, f"must return a numpy array, got {type(got).__name__} for {case}")
-        expected = visualize.tile_filters(w, ncols, pad)
+        if got.dtype != np.float32:
+            raise CheckFailed(FILTER_TASK, f"must return a float32 array, got {got.dtype} for {case}")
+        if not np.all(np.isfinite(got)):
+            raise CheckFailed(
+                FILTER_TASK,
+                f"the grid has NaN or infinite values for {case}.\nLikely mistake: a constant filter has "
+                "max - min = 0: divide by (max - min + 1e-8)",
+            )
+        expected = visualize.tile_filters(w.detach(), ncols, pad)
         if got.shape != expected.shape:
             raise CheckFailed(
                 FILTER_TASK,
@@ -224,10 +240,11 @@ def check_top_k_patches(top_k_patches, seed: int = 0) -> None:
     layers = TOPK_LAYERS if seed == 0 else TOPK_LAYERS[:3] + [(2, 2, 0, 1), (3, 1, 3, 3)]
     net = _topk_net(seed, layers)
     g = generator(seed + 1)
-    images = torch.rand(12, 3, 36, 36, generator=g)
+    require_defaults(TOPK_TASK, top_k_patches, {"fill": 0.5})
+    images = torch.rand(12, 3, 36, 30, generator=g)  # not square: rows and columns cannot be confused
     images[5] *= 3  # one image far brighter than the others: several of its positions beat every other image
     for channel, k, fill in [(0, 4, 0.5), (3, 5, 0.0), (1, 3, 0.5)]:
-        case = f"channel={channel}, k={k}, fill={fill}, 12 images 36x36, layers={layers}"
+        case = f"channel={channel}, k={k}, fill={fill}, 12 images 36x30, layers={layers}"
         got = own_call(TOPK_TASK, top_k_patches, net, images.clone(), channel, k, list(layers), fill=fill)
         try:
             idx, pos, patches = got

@@ -13,7 +13,16 @@ import torch
 from cnnlab import visualize
 
 from .common import CheckFailed
-from .vis_common import ProbeNet, close, first_match, generator, own_call, require_tensor
+from .vis_common import (
+    ProbeNet,
+    close,
+    first_match,
+    generator,
+    own_call,
+    require_defaults,
+    require_detached,
+    require_tensor,
+)
 
 CLASS_TASK = "maximise_class"
 DREAM_TASK = "deepdream"
@@ -31,6 +40,10 @@ def _images(seed: int, n: int, size: int) -> torch.Tensor:
 
 def check_class_maximisation(tv_penalty, class_objective, maximise_class, seed: int = 0) -> None:
     """``tv_penalty``, ``class_objective`` and ``maximise_class`` against the library on a seeded network."""
+    require_defaults("class_objective", class_objective, {"penalty": None, "lam": 0.0})
+    require_defaults(
+        CLASS_TASK, maximise_class, {"penalty": None, "lam": 0.0, "steps": 200, "lr": 0.05, "size": 64, "seed": 0}
+    )
     task = "tv_penalty"
     x = _images(seed + 1, 3, 9)
     x[1] = 0.5
@@ -89,6 +102,7 @@ def check_class_maximisation(tv_penalty, class_objective, maximise_class, seed: 
             CLASS_TASK, maximise_class, net, targets, penalty=penalty, lam=lam, steps=steps, lr=lr, size=16, seed=seed
         )
         require_tensor(CLASS_TASK, got, (3, 3, 16, 16), case, "the images")
+        require_detached(CLASS_TASK, got, case)
         net.eval()
         start = (0.5 + 0.02 * torch.randn(3, 3, 16, 16, generator=generator(seed))).clamp(0, 1)
         with torch.no_grad():
@@ -129,6 +143,10 @@ NO_NORMALISATION = (
 
 def check_deepdream(dream_step, deepdream, seed: int = 0) -> None:
     """``dream_step`` and ``deepdream`` raise the layer's energy and equal the library's on a seeded network."""
+    require_defaults("dream_step", dream_step, {"lr": 0.02, "shift": (0, 0)})
+    require_defaults(
+        DREAM_TASK, deepdream, {"octaves": 3, "scale": 1.5, "steps": 20, "lr": 0.02, "jitter": 6, "seed": 0}
+    )
     net = ProbeNet(seed + 7)
     image = _images(seed + 3, 1, 20)
     for layer, lr, shift in [(0, 0.02, (0, 0)), (1, 0.05, (0, 0)), (1, 0.05, (2, -3))]:
@@ -139,6 +157,7 @@ def check_deepdream(dream_step, deepdream, seed: int = 0) -> None:
         else:
             got = own_call("dream_step", dream_step, net, image.clone(), layer, lr, shift)
         require_tensor("dream_step", got, (1, 3, 20, 20), case, "the new image")
+        require_detached("dream_step", got, case)
         net.eval()
         with torch.no_grad():
             before = visualize.layer_energy(net, image, layer)
@@ -177,11 +196,12 @@ def check_deepdream(dream_step, deepdream, seed: int = 0) -> None:
     photo = _images(seed + 4, 1, 24)
     for kwargs in [
         dict(octaves=2, scale=1.5, steps=3, lr=0.03, jitter=0),
-        dict(octaves=3, scale=1.4, steps=2, lr=0.05, jitter=0),
+        dict(octaves=3, scale=1.5, steps=2, lr=0.05, jitter=0),  # 24 / 1.5**2 = 10.67: round, not floor
     ]:
         case = ", ".join(f"{k}={v}" for k, v in kwargs.items()) + ", image of shape (1, 3, 24, 24), layer=1"
         got = own_call(DREAM_TASK, deepdream, net, photo.clone(), 1, seed=seed, **kwargs)
         require_tensor(DREAM_TASK, got, (1, 3, 24, 24), case, "the dream")
+        require_detached(DREAM_TASK, got, case)
         expected = visualize.deepdream(net, photo, 1, seed=seed, **kwargs)
         if close(got, expected, 1e-4):
             continue
