@@ -12,7 +12,8 @@ image's colours must agree with the augmented mask.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import torch
 from torchvision import tv_tensors
@@ -243,6 +244,7 @@ def check_random_augment(random_augment: Callable, hidden: bool = False) -> None
             "the image and the mask got different random parameters (or a transform was applied to one of them "
             "only); draw each parameter once and apply it to both",
         )
+    _check_parameters(task, random_augment, range(2000, 2024) if hidden else range(1000, 1024))
     _, mask = sample(seeds[0], height=32, width=32)
     image = painted(mask)
     first = _pair(task, call_student(task, random_augment, image, mask, seeds[0]), f"seed={seeds[0]}")
@@ -253,3 +255,85 @@ def check_random_augment(random_augment: Callable, hidden: bool = False) -> None
             f"seeds {seeds[0]} and {seeds[0] + 1} gave the same result: the augmentation is not "
             "random (draw its parameters from the generator)",
         )
+
+
+#: The transforms random_augment applies, in order, and the arguments (after image and mask) each is called with.
+TRANSFORMS = ("hflip", "rotate", "resized_crop", "cutout", "adjust_brightness", "add_noise")
+
+
+@contextlib.contextmanager
+def _recording(random_augment: Callable) -> Iterator[list[tuple[str, tuple]]]:
+    """Record the calls ``random_augment`` makes to the notebook's own transforms (found in its globals)."""
+    calls: list[tuple[str, tuple]] = []
+    namespace = getattr(random_augment, "__globals__", {})
+    originals = {name: namespace[name] for name in TRANSFORMS if callable(namespace.get(name))}
+
+    def recorder(name: str, fn: Callable) -> Callable:
+        def wrapped(*args, **kwargs):
+            calls.append((name, args[2:] + tuple(kwargs.values())))
+            return fn(*args, **kwargs)
+
+        return wrapped
+
+    try:
+        namespace.update({name: recorder(name, fn) for name, fn in originals.items()})
+        yield calls
+    finally:
+        namespace.update(originals)
+
+
+def _check_parameters(task: str, random_augment: Callable, seeds: range) -> None:
+    """When random_augment applies the notebook's own transforms (the usual way), their parameters must follow
+    the task: one call each per seed, in the order flip (sometimes), rotation in [-30, 30] degrees, a square-ish
+    crop of 0.6-1 of each side inside the image resized to the height, a cut-out of side 1 to H/4, brightness in
+    [0.8, 1.2], noise of std 0.03. Written without those functions, it is judged by its outputs alone."""
+    seen: dict[str, list[tuple]] = {name: [] for name in TRANSFORMS}
+    h = w = 32
+    for seed in seeds:
+        _, mask = sample(seed, height=h, width=w)
+        with _recording(random_augment) as calls:
+            call_student(task, random_augment, painted(mask), mask, seed)
+        if not calls:
+            return
+        order = [name for name, _ in calls]
+        expected = [name for name in TRANSFORMS if name in order]
+        if order != expected or any(order.count(name) > 1 for name in order):
+            raise CheckFailed(
+                task,
+                f"for seed={seed} the transforms ran in the order {order}; apply each at most once, in the order "
+                "flip, rotation, crop-and-resize, cut-out, brightness, noise",
+            )
+        for name, args in calls:
+            seen[name].append(args)
+    problems = []
+    flips = len(seen["hflip"])
+    if not 0 < flips < len(seeds):
+        problems.append(f"the flip ran for {flips} of {len(seeds)} seeds: flip with probability 0.5")
+    angles = [float(a[0]) for a in seen["rotate"]]
+    if len(angles) != len(seeds) or not all(-30 <= a <= 30 for a in angles) or max(angles) - min(angles) < 20:
+        problems.append(f"rotation angles {[round(a, 1) for a in angles][:6]}...: draw each uniformly from [-30, 30]")
+    for top, left, height, width, size in (tuple(int(v) for v in a[:5]) for a in seen["resized_crop"]):
+        if not (0.6 * h - 1 <= height <= h and 0.6 * w - 1 <= width <= w and 0 <= top <= h - height
+                and 0 <= left <= w - width and size == h and abs(height - width) <= 1):  # fmt: skip
+            problems.append(
+                f"a crop (top={top}, left={left}, height={height}, width={width}, size={size}): a square-ish window "
+                "of 0.6 to 1 of each side, inside the image, resized to the image's height"
+            )
+            break
+    if len(seen["resized_crop"]) != len(seeds):
+        problems.append("the crop-and-resize must run for every seed")
+    sides = [int(a[2]) for a in seen["cutout"]]
+    if len(sides) != len(seeds) or not all(1 <= k <= h // 4 for k in sides) or len(set(sides)) < 2:
+        problems.append(f"cut-out sides {sides[:6]}...: a random side between 1 and H/4")
+    for top, left, k in (tuple(int(v) for v in a[:3]) for a in seen["cutout"]):
+        if not (0 <= top <= h - k and 0 <= left <= w - k):
+            problems.append(f"a cut-out at (top={top}, left={left}) of side {k} leaves the image: draw it inside")
+            break
+    factors = [float(a[0]) for a in seen["adjust_brightness"]]
+    if len(factors) != len(seeds) or not all(0.8 <= f <= 1.2 for f in factors) or max(factors) - min(factors) < 0.1:
+        problems.append(f"brightness factors {[round(f, 2) for f in factors][:6]}...: draw each from [0.8, 1.2]")
+    stds = [float(a[0]) for a in seen["add_noise"]]
+    if len(stds) != len(seeds) or not all(abs(s - 0.03) < 1e-9 for s in stds):
+        problems.append(f"noise std {sorted(set(stds))[:3]}: Gaussian noise with std=0.03, every time")
+    if problems:
+        raise CheckFailed(task, "the random parameters do not follow the task:\n- " + "\n- ".join(problems))

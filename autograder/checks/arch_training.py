@@ -22,7 +22,7 @@ from torch import nn
 from cnnlab.data import ShapesClassification
 from cnnlab.device import get_device
 
-from .arch_blocks import build, count_params
+from .arch_blocks import basic_block_params, build, count_params, randomise_batchnorm
 from .common import CheckFailed, call_student
 from .probes import not_moved_to_device, record_calls
 from .scores import TASK, score_once, where
@@ -51,6 +51,14 @@ def check_make_resnet(make_resnet: Callable) -> None:
             task,
             f"make_resnet() has {default:,} parameters and make_resnet(4, width=16) {n:,}: the defaults must be "
             "num_classes=4 and width=16",
+        )
+    expected = resnet_params(4, 16)
+    if PARAMS_RANGE[0] <= n <= PARAMS_RANGE[1] and n != expected:
+        raise CheckFailed(
+            task,
+            f"make_resnet(4, width=16) has {n:,} parameters, expected {expected:,}: the stem's 3x3 convolution "
+            "from 3 to width channels without bias and its BatchNorm, the three BasicBlocks, and the linear layer "
+            "from 4 * width features (with its bias)",
         )
     if not PARAMS_RANGE[0] <= n <= PARAMS_RANGE[1]:
         raise CheckFailed(
@@ -83,6 +91,7 @@ def check_make_resnet(make_resnet: Callable) -> None:
                 "average pooling (nn.AdaptiveAvgPool2d(1)), nn.Flatten() and nn.Linear",
             )
     _check_downsampling(task, model, blocks[-3:])
+    _check_stem(task, model, blocks[-3])
     x, other = torch.rand(2, 3, 32, 32, generator=g), torch.rand(2, 3, 32, 32, generator=g)
     with torch.no_grad():
         plain, shifted, different = model(x), model(0.5 * x + 0.2), model(other)
@@ -92,6 +101,35 @@ def check_make_resnet(make_resnet: Callable) -> None:
             "the network's output changes when the images are made darker and lower in contrast.\nLikely mistake: "
             "the network must start with Standardize(), which normalises each image and channel (the grader feeds "
             "raw images in [0, 1])",
+        )
+
+
+def resnet_params(num_classes: int, width: int) -> int:
+    """Parameters of make_resnet by the notebook's description."""
+    stem = 9 * 3 * width + 2 * width
+    blocks = sum(
+        sum(basic_block_params(i, o, s))
+        for i, o, s in [(width, width, 1), (width, 2 * width, 2), (2 * width, 4 * width, 2)]
+    )
+    return stem + blocks + 4 * width * num_classes + num_classes
+
+
+def _check_stem(task: str, model: nn.Module, first_block: nn.Module) -> None:
+    """The stem ends with a ReLU (conv -> BN -> ReLU): the first block's input is non-negative even with BatchNorm
+    statistics set away from their defaults."""
+    randomise_batchnorm(model, 13)
+    seen: list[torch.Tensor] = []
+    hook = first_block.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach()))
+    try:
+        with torch.no_grad():
+            call_student(task, model, torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(14)))
+    finally:
+        hook.remove()
+    if seen and not float(seen[0].min()) >= 0:
+        raise CheckFailed(
+            task,
+            "the first BasicBlock receives negative values.\nLikely mistake: the stem is conv -> BN -> ReLU, in that "
+            "order (the ReLU last)",
         )
 
 

@@ -152,10 +152,17 @@ def check_deepdream(dream_step, deepdream, seed: int = 0) -> None:
     for layer, lr, shift in [(0, 0.02, (0, 0)), (1, 0.05, (0, 0)), (1, 0.05, (2, -3))]:
         case = f"layer={layer}, lr={lr}, shift={shift}, image of shape (1, 3, 20, 20)"
         net.train()
+        given = image.clone()
         if shift == (0, 0):  # the default shift
-            got = own_call("dream_step", dream_step, net, image.clone(), layer, lr)
+            got = own_call("dream_step", dream_step, net, given, layer, lr)
         else:
-            got = own_call("dream_step", dream_step, net, image.clone(), layer, lr, shift)
+            got = own_call("dream_step", dream_step, net, given, layer, lr, shift)
+        if given.requires_grad or given.grad is not None:
+            raise CheckFailed(
+                "dream_step",
+                f"the input x was changed (it now requires grad) for {case}: differentiate a detached copy, "
+                "x = x.detach().requires_grad_(True)",
+            )
         require_tensor("dream_step", got, (1, 3, 20, 20), case, "the new image")
         require_detached("dream_step", got, case)
         net.eval()

@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, help="a seeded random sample of this many mutants per assignment")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cell", help="only the mutants of this solution cell (and hand-written ones touching it)")
+    parser.add_argument("--exclude-cell", action="append", default=[], help="leave out the mutants of this cell")
     parser.add_argument("--out", type=Path, default=Path("bench/results/mutation"))
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -74,11 +75,25 @@ def main(argv: list[str] | None = None) -> int:
             status = "equivalent" if r.equivalent else r.outcome.status
             print(f"[{assignment} {i}/{n}] {status:>10} {r.outcome.seconds:5.1f}s {r.job.id}", file=sys.stderr)
 
-        only = (lambda j: j.cell == args.cell or args.cell in j.changed) if args.cell else None
-        results, tab, _ = core.run(cfg, sample=args.sample, seed=args.seed, only=only, progress=progress)
+        def only(j: core.Job) -> bool:
+            if args.cell and not (j.cell == args.cell or args.cell in j.changed):
+                return False
+            return not (j.kind == "generated" and j.cell in args.exclude_cell)
+
+        done: list[core.Result] = []
+
+        def progress_and_save(i: int, n: int, r: core.Result, assignment=assignment, done=done) -> None:
+            progress(i, n, r)
+            done.append(r)
+            if i % 25 == 0:  # an interrupted run keeps what it measured
+                core.dump(args.out / f"{assignment}.partial.json", done, core.table(assignment, done, 0.0))
+
+        results, tab, _ = core.run(cfg, sample=args.sample, seed=args.seed, only=only, progress=progress_and_save)
+        (args.out / f"{assignment}.partial.json").unlink(missing_ok=True)
         core.dump(args.out / f"{assignment}.json", results, tab)
         tables.append(tab)
-        report.append(f"\n### {assignment}\n" + details(results))
+        left_out = f" (generated mutants of {', '.join(args.exclude_cell)} left out)" if args.exclude_cell else ""
+        report.append(f"\n### {assignment}{left_out}\n" + details(results))
         print(markdown_table([tab]), flush=True)
     text = (
         f"# Mutation run ({time.strftime('%Y-%m-%d %H:%M')}"

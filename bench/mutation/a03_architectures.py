@@ -278,7 +278,37 @@ HANDWRITTEN = [
     ),
 ]
 
-EQUIVALENT: dict[str, str] = {}
+_BATCH_OF_ONE = "the tensor has a leading axis of size one, so index -1 is index 0"
+_DEFAULT = "the keyword only repeats the function's default"
+_CPU = "the checks and the grading budget run on the CPU, where the tensor is already on the image's device"
+_SYMMETRIC = "max is symmetric in its two arguments"
+
+EQUIVALENT: dict[str, str] = {
+    "transition:6:20:swap_args:3": "a 2x2 average pooling and a 1x1 convolution are both linear and commute",
+    "geometric:3:37:unary:1": "the mask is 2-D, so flip(1) and flip(-1) are the same axis",
+    "geometric:10:12:drop_keyword:1": _CPU,
+    "geometric:12:11:drop_keyword:1": _DEFAULT + " (align_corners=False)",
+    "geometric:12:42:number:1": "affine_grid only reads the batch, height and width of the size it is given",
+    "geometric:13:12:drop_keyword:1": _DEFAULT + " (mode='bilinear')",
+    "geometric:13:12:drop_keyword:2": _DEFAULT + " (padding_mode='zeros')",
+    "geometric:13:12:drop_keyword:3": _DEFAULT + " (align_corners=False)",
+    "geometric:13:105:number:2": _BATCH_OF_ONE,
+    "geometric:14:11:drop_keyword:2": _DEFAULT + " (padding_mode='zeros')",
+    "geometric:14:11:drop_keyword:3": _DEFAULT + " (align_corners=False)",
+    "geometric:15:23:number:2": _BATCH_OF_ONE,
+    "geometric:15:26:number:2": _BATCH_OF_ONE,
+    "geometric:22:12:drop_keyword:3": _DEFAULT + " (align_corners=False for bilinear interpolation)",
+    "geometric:22:96:number:2": _BATCH_OF_ONE,
+    "geometric:23:11:drop_keyword:2": _DEFAULT + " (mode='nearest')",
+    "geometric:23:86:number:2": _BATCH_OF_ONE,
+    "geometric:23:89:number:2": _BATCH_OF_ONE,
+    "photometric:4:13:swap_args:1": _SYMMETRIC,
+    "photometric:4:37:swap_args:1": _SYMMETRIC,
+    "photometric:16:20:drop_method:1": _CPU,
+    "evaluate:3:4:drop_statement:1": "the notebook's global device (its first cell) is where the model is, so device stays defined and right",
+    "evaluate:9:23:drop_method:1": "the count stays a one-element tensor, and the accuracy comes back as a number the task accepts",
+    "evaluate:9:24:drop_method:1": _CPU,
+}
 
 CONFIG = Config(
     assignment="03_architectures",
