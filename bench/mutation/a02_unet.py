@@ -97,13 +97,18 @@ HANDWRITTEN = [
     ),
     H(
         "unet_additive_skips",
-        "skips added instead of concatenated",
+        "skips added instead of concatenated (the decoder blocks take c channels)",
         (
             (
                 "unet",
                 _FORWARD,
                 """        for upsample, block, skip in zip(self.upsample, self.decoder, reversed(skips)):
-            x = block(torch.cat([upsample(x) + skip, torch.zeros_like(skip)], dim=1))""",
+            x = block(upsample(x) + skip)""",
+            ),
+            (
+                "unet",
+                "self.decoder.append(DoubleConv(2 * narrow, narrow))",
+                "self.decoder.append(DoubleConv(narrow, narrow))",
             ),
         ),
     ),
