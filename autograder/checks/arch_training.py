@@ -52,14 +52,6 @@ def check_make_resnet(make_resnet: Callable) -> None:
             f"make_resnet() has {default:,} parameters and make_resnet(4, width=16) {n:,}: the defaults must be "
             "num_classes=4 and width=16",
         )
-    expected = resnet_params(4, 16)
-    if PARAMS_RANGE[0] <= n <= PARAMS_RANGE[1] and n != expected:
-        raise CheckFailed(
-            task,
-            f"make_resnet(4, width=16) has {n:,} parameters, expected {expected:,}: the stem's 3x3 convolution "
-            "from 3 to width channels without bias and its BatchNorm, the three BasicBlocks, and the linear layer "
-            "from 4 * width features (with its bias)",
-        )
     if not PARAMS_RANGE[0] <= n <= PARAMS_RANGE[1]:
         raise CheckFailed(
             task,
@@ -90,6 +82,14 @@ def check_make_resnet(make_resnet: Callable) -> None:
                 f"{shape}, expected logits of shape {expected}.\nLikely mistake: end with global "
                 "average pooling (nn.AdaptiveAvgPool2d(1)), nn.Flatten() and nn.Linear",
             )
+    expected = resnet_params(4, 16)
+    if PARAMS_RANGE[0] <= n <= PARAMS_RANGE[1] and n != expected:
+        raise CheckFailed(
+            task,
+            f"make_resnet(4, width=16) has {n:,} parameters, expected {expected:,}: the stem's 3x3 convolution "
+            "from 3 to width channels without bias and its BatchNorm, the three BasicBlocks, and the linear layer "
+            "from 4 * width features (with its bias)",
+        )
     _check_downsampling(task, model, blocks[-3:])
     _check_stem(task, model, blocks[-3])
     x, other = torch.rand(2, 3, 32, 32, generator=g), torch.rand(2, 3, 32, 32, generator=g)
