@@ -57,7 +57,7 @@ def details(results: list[core.Result]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m bench.mutation", description=__doc__)
     parser.add_argument("--assignment", action="append", choices=ASSIGNMENTS, help="default: all four")
-    parser.add_argument("--sample", type=int, help="a seeded random sample of this many mutants per assignment")
+    parser.add_argument("--sample", type=int, help="a seeded sample of this many generated mutants per assignment")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cell", help="only the mutants of this solution cell (and hand-written ones touching it)")
     parser.add_argument("--exclude-cell", action="append", default=[], help="leave out the mutants of this cell")

@@ -139,7 +139,8 @@ def run(
     only: Callable[[Job], bool] | None = None,
     progress: Callable[[int, int, Result], None] | None = None,
 ) -> tuple[list[Result], Table, Baseline]:
-    """Run the assignment's mutants (``sample``: a seeded random subset of that many) and tabulate them."""
+    """Run the assignment's mutants (``sample``: a seeded random subset of that many generated ones, with every
+    hand-written one) and tabulate them."""
     import os
 
     os.environ.update({"AUTOGRADER_GRADING": "1", "MPLBACKEND": "Agg", **config.environment})
@@ -155,8 +156,10 @@ def run(
     all_jobs = jobs(config, cells)
     if only is not None:
         all_jobs = [j for j in all_jobs if only(j)]
-    if sample is not None and sample < len(all_jobs):
-        all_jobs = random.Random(seed).sample(all_jobs, sample)
+    generated = [j for j in all_jobs if j.kind == "generated"]
+    if sample is not None and sample < len(generated):  # a seeded sample of the generated ones, every hand-written one
+        chosen = {j.id for j in random.Random(seed).sample(generated, sample)}
+        all_jobs = [j for j in all_jobs if j.kind == "handwritten" or j.id in chosen]
     results = []
     for i, job in enumerate(all_jobs):
         outcome = run_mutant(baseline, job.changed, config.timeout)

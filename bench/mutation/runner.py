@@ -97,8 +97,11 @@ def _child(baseline: Baseline, changed: dict[str, str], conn) -> None:
     ns = baseline.ns
     cells = plan(baseline.cells, changed)
     restore = inputs_from_unchanged(baseline.cells, cells)
+    hidden_failed = False
     try:
         for cell in cells:
+            if cell.test and cell.hidden and hidden_failed:
+                continue  # the mutant is killed already; only the visible tests can still change the verdict
             for name, k in restore[cell.index].items():
                 if name in baseline.values.get(k, {}):
                     ns[name] = baseline.values[k][name]
@@ -111,6 +114,7 @@ def _child(baseline: Baseline, changed: dict[str, str], conn) -> None:
                 conn.send(("cell", cell.label, cell.hidden, ok, message))
                 if not ok and not cell.hidden:
                     break
+                hidden_failed = hidden_failed or not ok
         conn.send(("done",))
     except BaseException:  # noqa: BLE001 - the runner's own failure, reported as such
         conn.send(("error", traceback.format_exc()[-2000:]))
