@@ -19,7 +19,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as TF
 
-from .common import CheckFailed, call_student
+from .common import CheckFailed, call_student, case_of
 
 CLASSES = (0, 5, 9)
 BILINEAR_MASK = (
@@ -122,29 +122,33 @@ def check_geometric(hflip: Callable, rotate: Callable, resized_crop: Callable, h
     _check_mask(task, got_mask, mask.flip(-1), case, allowed)
 
     task = "rotate"
-    for angle in settings["angles"]:
-        case = f"angle={angle}"
-        got_image, got_mask = _apply(task, rotate, image, mask, angle, case=case)
-        expected_image = TF.rotate(image, angle, interpolation=TF.InterpolationMode.BILINEAR)
-        expected_mask = TF.rotate(tv_tensors.Mask(mask), angle).as_subclass(torch.Tensor)
-        mirrored = TF.rotate(tv_tensors.Mask(mask), -angle).as_subclass(torch.Tensor)
-        if got_mask.shape == mirrored.shape and float((got_mask != mirrored).float().mean()) <= 0.005:
-            raise CheckFailed(
-                task,
-                f"wrong result for {case}.\nLikely mistake: rotated the wrong way: a positive "
-                "angle turns the image counter-clockwise",
-            )
-        _check_mask(task, got_mask, expected_mask, case, allowed)
-        _check_image(task, got_image, expected_image, case)
+    cases = list(settings["angles"])
+    for index, angle in enumerate(cases):
+        with case_of(index, len(cases)):
+            case = f"angle={angle}"
+            got_image, got_mask = _apply(task, rotate, image, mask, angle, case=case)
+            expected_image = TF.rotate(image, angle, interpolation=TF.InterpolationMode.BILINEAR)
+            expected_mask = TF.rotate(tv_tensors.Mask(mask), angle).as_subclass(torch.Tensor)
+            mirrored = TF.rotate(tv_tensors.Mask(mask), -angle).as_subclass(torch.Tensor)
+            if got_mask.shape == mirrored.shape and float((got_mask != mirrored).float().mean()) <= 0.005:
+                raise CheckFailed(
+                    task,
+                    f"wrong result for {case}.\nLikely mistake: rotated the wrong way: a positive "
+                    "angle turns the image counter-clockwise",
+                )
+            _check_mask(task, got_mask, expected_mask, case, allowed)
+            _check_image(task, got_image, expected_image, case)
 
     task = "resized_crop"
-    for top, left, height, width, size in settings["crops"]:
-        case = f"top={top}, left={left}, height={height}, width={width}, size={size}"
-        got_image, got_mask = _apply(task, resized_crop, image, mask, top, left, height, width, size, case=case)
-        expected_image = TF.resized_crop(image, top, left, height, width, [size, size])
-        expected_mask = TF.resized_crop(tv_tensors.Mask(mask), top, left, height, width, [size, size])
-        _check_mask(task, got_mask, expected_mask.as_subclass(torch.Tensor), case, allowed)
-        _check_image(task, got_image, expected_image, case, "bilinear interpolation with align_corners=False")
+    cases = list(settings["crops"])
+    for index, (top, left, height, width, size) in enumerate(cases):
+        with case_of(index, len(cases)):
+            case = f"top={top}, left={left}, height={height}, width={width}, size={size}"
+            got_image, got_mask = _apply(task, resized_crop, image, mask, top, left, height, width, size, case=case)
+            expected_image = TF.resized_crop(image, top, left, height, width, [size, size])
+            expected_mask = TF.resized_crop(tv_tensors.Mask(mask), top, left, height, width, [size, size])
+            _check_mask(task, got_mask, expected_mask.as_subclass(torch.Tensor), case, allowed)
+            _check_image(task, got_image, expected_image, case, "bilinear interpolation with align_corners=False")
 
 
 def check_photometric(cutout: Callable, adjust_brightness: Callable, add_noise: Callable) -> None:
@@ -210,24 +214,26 @@ def check_random_augment(random_augment: Callable, hidden: bool = False) -> None
     task = "random_augment"
     seeds = range(100, 116) if hidden else range(8)
     shares = []
-    for seed in seeds:
-        _, mask = sample(seed, height=32, width=32)
-        image = painted(mask)
-        case = f"seed={seed}"
-        got_image, got_mask = _pair(task, call_student(task, random_augment, image, mask, seed), case)
-        again_image, again_mask = _pair(task, call_student(task, random_augment, image, mask, seed), case)
-        if not (torch.equal(got_image, again_image) and torch.equal(got_mask, again_mask)):
-            raise CheckFailed(
-                task,
-                f"two calls with {case} gave different results: draw every random number from "
-                "a torch.Generator seeded with seed",
-            )
-        if tuple(got_image.shape) != tuple(image.shape):
-            raise CheckFailed(task, f"the image has shape {tuple(got_image.shape)}, expected {tuple(image.shape)}")
-        _check_mask(task, got_mask, got_mask, case, set(CLASSES))
-        if tuple(got_mask.shape) != tuple(mask.shape):
-            raise CheckFailed(task, f"the mask has shape {tuple(got_mask.shape)}, expected {tuple(mask.shape)}")
-        shares.append(agreement(got_image, got_mask))
+    cases = list(seeds)
+    for index, seed in enumerate(cases):
+        with case_of(index, len(cases)):
+            _, mask = sample(seed, height=32, width=32)
+            image = painted(mask)
+            case = f"seed={seed}"
+            got_image, got_mask = _pair(task, call_student(task, random_augment, image, mask, seed), case)
+            again_image, again_mask = _pair(task, call_student(task, random_augment, image, mask, seed), case)
+            if not (torch.equal(got_image, again_image) and torch.equal(got_mask, again_mask)):
+                raise CheckFailed(
+                    task,
+                    f"two calls with {case} gave different results: draw every random number from "
+                    "a torch.Generator seeded with seed",
+                )
+            if tuple(got_image.shape) != tuple(image.shape):
+                raise CheckFailed(task, f"the image has shape {tuple(got_image.shape)}, expected {tuple(image.shape)}")
+            _check_mask(task, got_mask, got_mask, case, set(CLASSES))
+            if tuple(got_mask.shape) != tuple(mask.shape):
+                raise CheckFailed(task, f"the mask has shape {tuple(got_mask.shape)}, expected {tuple(mask.shape)}")
+            shares.append(agreement(got_image, got_mask))
     share = sum(shares) / len(shares)
     worst = min(range(len(shares)), key=lambda k: shares[k])
     if not share >= MIN_AGREEMENT:

@@ -19,7 +19,7 @@ from torch import nn
 
 from cnnlab.device import get_device
 
-from .common import CheckFailed, call_student
+from .common import CheckFailed, call_student, case_of
 from .probes import record_calls, wrong_cat_axis
 
 CAT_AXIS = (
@@ -149,14 +149,18 @@ def check_double_conv(DoubleConv: Callable) -> None:  # noqa: N803
 def check_unet_shapes(UNet: Callable, hidden: bool = False) -> None:  # noqa: N803
     """Logits of shape (N, num_classes, H, W) for many settings, including sizes not divisible by ``2**depth``."""
     task = "UNet output shape"
-    for case in SHAPE_CASES_HIDDEN if hidden else SHAPE_CASES_VISIBLE:
-        out = run_case(UNet, case, task)
-        expected = (case.batch, case.num_classes, case.height, case.width)
-        if tuple(out.shape) != expected:
-            hint = f"\nLikely mistake: {NOT_DIVISIBLE}" if not case.divisible else ""
-            raise CheckFailed(task, f"{case.describe()} returned shape {tuple(out.shape)}, expected {expected}{hint}")
-        if not out.dtype.is_floating_point or not torch.isfinite(out).all():
-            raise CheckFailed(task, f"{case.describe()} must return finite floating-point logits")
+    cases = list(SHAPE_CASES_HIDDEN if hidden else SHAPE_CASES_VISIBLE)
+    for index, case in enumerate(cases):
+        with case_of(index, len(cases)):
+            out = run_case(UNet, case, task)
+            expected = (case.batch, case.num_classes, case.height, case.width)
+            if tuple(out.shape) != expected:
+                hint = f"\nLikely mistake: {NOT_DIVISIBLE}" if not case.divisible else ""
+                raise CheckFailed(
+                    task, f"{case.describe()} returned shape {tuple(out.shape)}, expected {expected}{hint}"
+                )
+            if not out.dtype.is_floating_point or not torch.isfinite(out).all():
+                raise CheckFailed(task, f"{case.describe()} must return finite floating-point logits")
 
 
 def _parts(model: nn.Module, task: str) -> tuple[nn.ModuleList, nn.Module]:
@@ -178,8 +182,10 @@ def check_unet_skips(UNet: Callable) -> None:  # noqa: N803
     level (an addition is not a concatenation), and the up-sampling the ``up`` argument asks for is the one used.
     """
     task = "UNet skip connections"
-    for case in SKIP_CASES:
-        _check_skips(task, UNet, case)
+    cases = list(SKIP_CASES)
+    for index, case in enumerate(cases):
+        with case_of(index, len(cases)):
+            _check_skips(task, UNet, case)
 
 
 def _check_skips(task: str, UNet: Callable, case: NetCase) -> None:  # noqa: N803
