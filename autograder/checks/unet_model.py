@@ -138,6 +138,10 @@ def check_double_conv(DoubleConv: Callable) -> None:  # noqa: N803
         raise CheckFailed(task, "DoubleConv(3, 8): the first conv maps 3 -> 8 channels, the second 8 -> 8")
     if len(norms) != 2:
         raise CheckFailed(task, f"expected a BatchNorm2d after each convolution, found {len(norms)}")
+    if any(c.bias is not None for c in convs):
+        raise CheckFailed(
+            task, "the convolutions have a bias: use bias=False (the BatchNorm after each one makes a bias redundant)"
+        )
     x = torch.randn(2, 3, 10, 12, generator=torch.Generator().manual_seed(0))
     out = call_student(task, block.train(), x)
     if tuple(out.shape) != (2, 8, 10, 12):
@@ -257,6 +261,12 @@ def _check_joins(task: str, case: NetCase, log) -> None:
         )
     transposed = "conv_transpose2d" in log.names
     interpolated = bool(log.names & {"interpolate", "upsample", "upsample_bilinear2d", "upsample_nearest2d"})
+    if case.up == "bilinear" and interpolated and not transposed and "bilinear" not in log.interpolate_modes:
+        raise CheckFailed(
+            task,
+            f"{case.describe()}: up='bilinear' upsampled with mode {sorted(set(log.interpolate_modes))}.\nLikely "
+            "mistake: nn.Upsample's mode defaults to 'nearest'; pass mode='bilinear'",
+        )
     if case.up == "bilinear" and (transposed or not interpolated):
         raise CheckFailed(
             task,
@@ -334,6 +344,13 @@ def check_unet_params(UNet: Callable) -> None:  # noqa: N803
     task = "UNet size"
     model = NetCase(3, 5, 4, 16, "transpose", 64, 64).build(UNet)
     n = sum(p.numel() for p in model.parameters())
+    default = sum(p.numel() for p in call_student(task, UNet, 3, 5).parameters())
+    if default != n:
+        raise CheckFailed(
+            task,
+            f"UNet(3, 5) has {default:,} parameters and UNet(3, 5, depth=4, base_channels=16, up='transpose') {n:,}: "
+            "the defaults must be depth=4, base_channels=16 and up='transpose'",
+        )
     lo, hi = PARAMS_RANGE
     if not lo <= n <= hi:
         raise CheckFailed(

@@ -226,7 +226,14 @@ HANDWRITTEN = [
     ),
 ]
 
-EQUIVALENT: dict[str, str] = {}
+EQUIVALENT: dict[str, str] = {
+    "dice:11:8:if_true:1": "when a class is nowhere, 2 * 0 / 0 is NaN, the value the guard leaves",
+    "accuracy_trap:2:26:swap_args:1": "pixel accuracy is symmetric in prediction and target",
+    "accuracy_trap:3:22:swap_args:1": "without ignore_index, IoU is symmetric in prediction and target",
+    "soft_dice_loss:4:14:drop_method:1": "the integer one-hot target is promoted to the probabilities' float type when multiplied",
+    "augment:9:12:drop_keyword:1": "the task leaves the noise level open (GaussianNoise's default sigma is a valid choice)",
+    "train:11:47:unary:1": "only whether tqdm draws a progress bar changes",
+}
 
 CONFIG = Config(
     assignment="02_unet",
