@@ -122,12 +122,16 @@ def _child(baseline: Baseline, changed: dict[str, str], conn) -> None:
         conn.close()
 
 
-def _rss_mb(pid: int) -> float:
+def _own_memory_mb(pid: int) -> float:
+    """The memory the forked child and its children hold on their own (unique set size).
+
+    Not the resident size: a child forked from a large process shares every page of its parent until it writes
+    to one, and those shared pages are not what the mutant used."""
     try:
         import psutil
 
         proc = psutil.Process(pid)
-        return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]) / 2**20
+        return sum(p.memory_full_info().uss for p in [proc, *proc.children(recursive=True)]) / 2**20
     except Exception:  # noqa: BLE001 - the process is gone
         return 0.0
 
@@ -171,7 +175,7 @@ def run_mutant(
                 break
         elif not proc.is_alive():
             break
-        if _rss_mb(proc.pid) > memory_mb:
+        if _own_memory_mb(proc.pid) > memory_mb:
             limit_reason = f"memory: more than {memory_mb} MB"
             break
     if proc.is_alive():
