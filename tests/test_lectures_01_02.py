@@ -64,6 +64,25 @@ FORBIDDEN_DEFINITIONS = [
     "im2col",
 ]
 
+#: Classes and functions that Assignment 3 asks students to write (blocks and hand-written augmentations).
+FORBIDDEN_ASSIGNMENT_3 = [
+    "BasicBlock",
+    "Bottleneck",
+    "Inception",
+    "DenseBlock",
+    "Transition",
+    "inception_params",
+    "make_resnet",
+    "hflip",
+    "rotate",
+    "resized_crop",
+    "cutout",
+    "adjust_brightness",
+    "add_noise",
+    "random_augment",
+    "augment_batch",
+]
+
 DOWNLOADS = [r"download\s*=\s*True", r"pretrained\s*=\s*True"]
 
 NOTEBOOKS = [LECTURE_01, LECTURE_02, LECTURE_02B]
@@ -106,6 +125,24 @@ def test_no_assignment_solutions(path):
     code = _code(_read(path))
     found = [name for name in FORBIDDEN_DEFINITIONS if re.search(rf"^\s*def\s+{name}\s*\(", code, flags=re.M)]
     assert not found, f"{path.name} defines {found}, which Assignment 1 asks students to write"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_assignment_3_solutions(path):
+    code = _code(_read(path))
+    found = [name for name in FORBIDDEN_ASSIGNMENT_3 if re.search(rf"^\s*(def|class)\s+{name}\b", code, flags=re.M)]
+    assert not found, f"{path.name} defines {found}, which Assignment 3 asks students to write"
+
+
+def test_degradation_block_is_not_assignment_3s_basic_block():
+    nb = _read(LECTURE_02)
+    cell = next(c.source for c in nb.cells if c.cell_type == "code" and "def deep_net" in c.source)
+    deep_net = cell[cell.index("def deep_net") :].split("\n\n\n")[0]
+    assert "Residual(two_convs(width))" in deep_net and "BasicBlock" not in deep_net
+    residual = cell[cell.index("class Residual") :].split("\n\n\n")[0]
+    assert "stride" not in residual and "downsample" not in residual and "shortcut" not in residual
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "not Assignment 3's `BasicBlock`" in markdown, "the lecture should say why it is not the assignment's"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
