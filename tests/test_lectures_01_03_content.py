@@ -219,3 +219,24 @@ def test_lecture_02_is_split_and_sized_for_one_sitting():
         size = sum(len(cell.source) for cell in _read(path).cells)
         assert size < 60_000, f"{path.name} has {size} characters of source"
     assert not any(h.lower().startswith(("10.", "11.")) for h in _sections(LECTURE_02)), "augmentation moved to 02b"
+
+
+# --- the figure helpers of lectures 02 and 02b -------------------------------------------------------------------
+
+
+def test_figure_helpers_draw_the_mean_and_every_seed():
+    import numpy as np
+    from matplotlib import pyplot as plt
+
+    from cnnlab.figures import architectures, augmentation
+
+    losses = {"plain-8": [0.8, 0.7, 0.9], "plain-32": [1.1, 1.0, 1.05]}
+    curves = {name: [(range(50), np.linspace(1.4, v, 50)) for v in values] for name, values in losses.items()}
+    fig = architectures.degradation(curves, losses, colors={"plain-8": "C0", "plain-32": "C1"})
+    bars = fig.axes[1].patches
+    assert [round(b.get_height(), 6) for b in bars] == [round(float(np.mean(v)), 6) for v in losses.values()]
+    assert sum(len(c.get_offsets()) for c in fig.axes[1].collections if hasattr(c, "get_offsets")) >= 6
+    assert len(fig.axes[0].lines) == 2
+    fig = augmentation.augmentation_effect({"without": [0.3, 0.35, 0.33]}, {"without": [1.0, 1.0, 1.0]})
+    assert [round(b.get_height(), 6) for b in fig.axes[1].patches] == [round(float(np.mean([0.3, 0.35, 0.33])), 6)]
+    plt.close("all")
