@@ -36,6 +36,7 @@ from .probes import not_moved_to_device, record_calls
 #: The weight decay the task states, and the learning rate the check passes (not the default, 3e-3).
 WEIGHT_DECAY = 1e-4
 LR = 5e-3
+DEFAULT_LR = 3e-3
 
 
 def symmetries(image: torch.Tensor) -> list[tuple[bool, int, torch.Tensor]]:
@@ -177,9 +178,10 @@ def _gradient_problem(model: _TrainProbe, optimizer: torch.optim.Optimizer) -> s
 
 
 def _train_once(
-    task: str, train: Callable, budget: Budget, *, augment: bool, seed: int, global_seed: int, first: bool = False
+    task: str, train: Callable, budget: Budget, *, global_seed: int, first: bool = False, **options: object
 ) -> _Run:
-    """One call of ``train`` on a fresh probe; ``first``: also watch the devices and the first steps' gradients."""
+    """One call of ``train`` on a fresh probe with the keyword ``options`` (the others by default), the global
+    random state seeded with ``global_seed``; ``first``: also watch the devices and the first steps' gradients."""
     device = get_device()
     model = _TrainProbe().to(device)
     images, labels = _easy_problem()
@@ -200,7 +202,7 @@ def _train_once(
     try:
         with watching as log:
             try:
-                run.losses = call_student(task, train, model, images, labels, budget, augment=augment, lr=LR, seed=seed)
+                run.losses = call_student(task, train, model, images, labels, budget, **options)
             except CheckFailed as err:
                 not_moved_to_device(task, device, log, err)
                 raise
@@ -285,7 +287,7 @@ def check_train(train: Callable) -> None:
     task = "train"
     budget = Budget(steps=40, batch_size=8)
     lr = LR
-    run = _train_once(task, train, budget, augment=True, seed=5, global_seed=1, first=True)
+    run = _train_once(task, train, budget, global_seed=1, first=True, augment=True, lr=lr, seed=0)
     losses = run.losses
     if not isinstance(losses, (list, tuple)) or not all(isinstance(v, (int, float)) for v in losses):
         raise CheckFailed(task, "train must return the list of the losses of each step, as Python floats (loss.item())")
@@ -306,15 +308,22 @@ def check_train(train: Callable) -> None:
         raise CheckFailed(
             task, f"the loss did not go down on an easy problem (first steps {first:.3f}, last {last:.3f})"
         )
-    same = _train_once(task, train, budget, augment=True, seed=5, global_seed=2)
+    same = _train_once(task, train, budget, global_seed=2, lr=lr)  # augment=True and seed=0 by default
     if not _same_batches(run, same):
+        flipped, _ = _check_inputs(task, same, budget, augment=True)
+        if not flipped:
+            raise CheckFailed(task, "called without augment, train did not augment: augment's default is True")
         raise CheckFailed(
             task,
-            "two runs with seed=5 fed the model different batches.\nLikely mistake: the batches (or the "
-            "augmentation) are drawn from the global random state; draw them with torch.Generator().manual_seed(seed)",
+            "two runs with seed=0 (once given, once by default) fed the model different batches.\nLikely mistake: "
+            "the batches (or the augmentation) are drawn from the global random state (draw them with "
+            "torch.Generator().manual_seed(seed)), or seed's default is not 0",
         )
-    other = _train_once(task, train, budget, augment=True, seed=6, global_seed=1)
+    other = _train_once(task, train, budget, global_seed=1, augment=True, lr=lr, seed=6)
     if _same_batches(run, other):
-        raise CheckFailed(task, "seed=5 and seed=6 fed the model the same batches: the seed argument is ignored")
-    plain = _train_once(task, train, budget, augment=False, seed=5, global_seed=1)
+        raise CheckFailed(task, "seed=0 and seed=6 fed the model the same batches: the seed argument is ignored")
+    plain = _train_once(task, train, budget, global_seed=1, augment=False, seed=0)  # lr=3e-3 by default
     _check_inputs(task, plain, budget, augment=False)
+    peak = max((rate for _, rate, _, _ in plain.steps), default=0.0)
+    if abs(peak - DEFAULT_LR) > 0.02 * DEFAULT_LR:
+        raise CheckFailed(task, f"called without lr, the learning rate peaked at {peak:.3g}: lr's default is 3e-3")
