@@ -36,6 +36,8 @@ from .probes import not_moved_to_device, record_calls
 #: The weight decay the task states, and the learning rate the check passes (not the default, 3e-3).
 WEIGHT_DECAY = 1e-4
 LR = 5e-3
+#: Images of the check's training set.
+IMAGES = 16
 DEFAULT_LR = 3e-3
 
 
@@ -119,11 +121,13 @@ class _TrainProbe(nn.Module):
 
 
 def _easy_problem() -> tuple[torch.Tensor, torch.Tensor]:
-    """64 images whose class is their brightest channel (3 classes used of 4): a symmetry keeps the class."""
+    """16 images whose class is their brightest channel (3 classes used of 4): a symmetry keeps the class. Few
+    enough that a loop drawing 320 images uniformly draws every one of them (it misses one with probability
+    about 2e-8), so an index range off by one shows."""
     g = torch.Generator().manual_seed(33)
-    labels = torch.randint(0, 3, (64,), generator=g)
-    images = 0.3 * torch.rand(64, 3, 6, 6, generator=g)
-    images[torch.arange(64), labels] += 0.6
+    labels = torch.randint(0, 3, (IMAGES,), generator=g)
+    images = 0.3 * torch.rand(IMAGES, 3, 6, 6, generator=g)
+    images[torch.arange(IMAGES), labels] += 0.6
     return images, labels
 
 
@@ -183,7 +187,7 @@ def _train_once(
     """One call of ``train`` on a fresh probe with the keyword ``options`` (the others by default), the global
     random state seeded with ``global_seed``; ``first``: also watch the devices and the first steps' gradients."""
     device = get_device()
-    model = _TrainProbe().to(device)
+    model = _TrainProbe().to(device).eval()  # train() must switch it to train mode
     images, labels = _easy_problem()
     run = _Run(losses=None)
 
@@ -253,9 +257,11 @@ def _check_inputs(task: str, run: _Run, budget: Budget, augment: bool) -> tuple[
     """Every training input is a training image (a symmetry of one with ``augment``): (flipped, turned) counts."""
     images, _ = _easy_problem()
     lookup: dict[bytes, tuple[bool, int]] = {}
-    for image in images:
+    owner: dict[bytes, int] = {}
+    for i, image in enumerate(images):
         for flipped, k, candidate in symmetries(image):
             lookup.setdefault(candidate.contiguous().numpy().tobytes(), (flipped, k))
+            owner.setdefault(candidate.contiguous().numpy().tobytes(), i)
     if any(not training for training, _ in run.inputs):
         raise CheckFailed(task, "the model was in eval mode for some training steps: call model.train() first")
     if len(run.inputs) != budget.steps or any(len(x) != budget.batch_size for _, x in run.inputs):
@@ -266,15 +272,26 @@ def _check_inputs(task: str, run: _Run, budget: Budget, augment: bool) -> tuple[
             f"{len(run.inputs)} of sizes {sizes}",
         )
     flipped = turned = 0
+    drawn: set[int] = set()
     for _, batch in run.inputs:
         for x in batch:
-            which = lookup.get(x.contiguous().numpy().tobytes())
+            key = x.contiguous().numpy().tobytes()
+            which = lookup.get(key)
+            drawn.add(owner.get(key, -1))
             if which is None:
                 raise CheckFailed(task, "the model was fed images that are not (flipped or turned) training images")
             if not augment and which != (False, 0):
                 raise CheckFailed(task, "with augment=False the images must go in as they are, not flipped or turned")
             flipped += which[0]
             turned += which[1] != 0
+    missing = sorted(set(range(len(images))) - drawn)
+    if missing:
+        raise CheckFailed(
+            task,
+            f"in {budget.steps} batches of {budget.batch_size} drawn from {len(images)} images, image(s) {missing} "
+            "never appeared.\nLikely mistake: the range of the random indices is off by one (torch.randint(0, "
+            "len(images), ...) draws 0 to len(images) - 1)",
+        )
     return flipped, turned
 
 

