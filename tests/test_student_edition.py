@@ -7,6 +7,7 @@ failing with messages as released — and opens JupyterLab without Formgrader or
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -15,7 +16,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import venv
 import zipfile
 from pathlib import Path
@@ -107,6 +107,13 @@ def test_a_stale_release_is_refused_and_named(tmp_path):
         build(course, tmp_path / "out", echo=lambda _: None)
     assert "01_layers" not in str(refused.value)
     assert not (tmp_path / "out").exists()
+    # --force gets past a non-empty folder, yet a refused build leaves what the folder held as it was
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "README.md").write_text("last term's edition")
+    with pytest.raises(EditionRefused, match="stale releases"):
+        build(course, earlier, force=True, echo=lambda _: None)
+    assert (earlier / "README.md").read_text() == "last term's edition"
 
 
 def _readme_commands(readme: str) -> dict[str, str]:
@@ -119,12 +126,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _get(url: str) -> tuple[int, str]:
+def _get(port: int, path: str) -> tuple[int, str]:
+    """Status and body of a GET to the local server (``OSError`` while it is not listening yet)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, ""
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +205,7 @@ def test_jupyterlab_opens_without_the_instructor_tools(installed):
         status, page = 0, ""
         for _ in range(120):
             try:
-                status, page = _get(f"http://127.0.0.1:{port}/lab")
+                status, page = _get(port, "/lab")
                 break
             except OSError:
                 time.sleep(0.5)
@@ -207,9 +217,9 @@ def test_jupyterlab_opens_without_the_instructor_tools(installed):
             assert plugin in disabled
         for plugin in ("@jupyter/nbgrader:assignment-list", "@jupyter/nbgrader:validate-assignment"):
             assert plugin not in disabled
-        assert _get(f"http://127.0.0.1:{port}/formgrader")[0] == 404  # Formgrader's server extension is off
-        assert _get(f"http://127.0.0.1:{port}/formgraders")[0] == 404  # and so is the instructors' course list
-        assert _get(f"http://127.0.0.1:{port}/nbgrader_version?version=0")[0] != 404  # the assignment list is on
+        assert _get(port, "/formgrader")[0] == 404  # Formgrader's server extension is off
+        assert _get(port, "/formgraders")[0] == 404  # and so is the instructors' course list
+        assert _get(port, "/nbgrader_version?version=0")[0] != 404  # the assignment list is on
     finally:
         server.terminate()
         server.wait(timeout=30)
