@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import site
 import socket
 import subprocess
 import sys
@@ -137,17 +138,25 @@ def _get(port: int, path: str) -> tuple[int, str]:
         connection.close()
 
 
+def _site_packages(python: Path) -> Path:
+    code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    return Path(subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout.strip())
+
+
 @pytest.fixture(scope="module")
 def installed(edition, tmp_path_factory) -> tuple[Path, Path, dict[str, str]]:
     """A fresh copy of the edition (unpacked from its zip) installed with the README's set-up command into a new
-    virtual environment: offline, over the packages already on this machine."""
+    virtual environment: offline, over the packages already on this machine (but not this project's)."""
     root = tmp_path_factory.mktemp("student")
     with zipfile.ZipFile(edition.parent / "cnn-course.zip") as archive:
         archive.extractall(root)
     copy = root / "cnn-course"
     env_dir = root / ".venv"
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
+    # The machine's packages, seen as plain folders: their .pth files are not run, so this project's own editable
+    # install (the instructor's autograder and cnnlab, with the hidden cases) cannot reach the environment.
+    (_site_packages(python) / "host-packages.pth").write_text("".join(p + "\n" for p in site.getsitepackages()))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PATH"] = f"{env_dir / 'bin'}{os.pathsep}{env['PATH']}"
     # nbgrader's own Jupyter files (its server extensions, its JupyterLab extension), where pip would have put them
