@@ -168,6 +168,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(workdir, workers=args.workers, quick=args.quick, only=args.assignment, course_dir=Path(args.course))
 
 
+def cmd_student_edition(args: argparse.Namespace) -> int:
+    from .edition import build
+
+    build(Path(args.course), Path(args.out_dir), force=args.force, zip_file=args.zip)
+    return 0
+
+
 def cmd_hub_start(args: argparse.Namespace) -> int:
     from .hub.service import start
 
@@ -349,6 +356,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--assignment", action="append", metavar="ID", help="only this assignment (repeatable; default: all)"
     )
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "student-edition", help="build what students install: lectures, releases, library, visible-test support"
+    )
+    p.add_argument("out_dir", metavar="OUT_DIR", help="an empty folder (or a new one) for the edition")
+    p.add_argument("--zip", type=Path, metavar="FILE", help="also write the edition as one archive (an LMS upload)")
+    p.add_argument("--force", action="store_true", help="replace what OUT_DIR holds")
+    p.set_defaults(func=cmd_student_edition)
 
     _add_hub(sub)
     return parser

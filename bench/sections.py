@@ -234,14 +234,16 @@ def speed_section(steps: int | None = None, train_images: int | None = None, rep
     """Speed work, before and after in one run: the trainability check's recipe at 16 and at 8 base channels,
     and a sandboxed kernel's first figure without and with matplotlib's font list lent by the grader.
 
-    Both train the instructor's U-Net with ``autograder.checks.unet_results.train_with_recipe`` and score it on
-    the hidden-test-sized split of the benchmark's own seed, so the row shows what the change bought (time) and
-    what it cost (the mIoU the check compares with its threshold). ``steps`` and ``train_images`` shrink it (tests);
-    ``repeats`` is the number of figures drawn each way.
+    Both train the instructor's U-Net with the trainability check's recipe
+    (``autograder.checks.hidden.unet_trainability.train_with_recipe``) and score it on the hidden-test-sized split
+    of the benchmark's own seed, so the row shows what the change bought (time) and what it cost (the mIoU the
+    check compares with its threshold). ``steps`` and ``train_images`` shrink it (tests); ``repeats`` is the
+    number of figures drawn each way.
     """
     from dataclasses import replace
 
-    from autograder.checks.unet_results import RECIPE, miou_of, split_data, train_with_recipe
+    from autograder.checks.hidden.unet_trainability import RECIPE, train_with_recipe
+    from autograder.checks.unet_results import miou_of, split_data
     from bench.unet import BENCH_SEED, instructor_unet_class
     from cnnlab.data import Shapes
     from cnnlab.device import get_device

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from autograder.checks.unet_loss import segmentation_loss_reference
+from autograder.checks.hidden.unet import segmentation_loss_reference
 from autograder.checks.unet_results import miou_of, split_data
 from cnnlab.data import Shapes
 from cnnlab.device import describe, get_device

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.colors import ListedColormap
+from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
@@ -138,11 +138,12 @@ def show_images(
 def filter_grid(weights: torch.Tensor | np.ndarray, ncols: int = 8, size: float = 1.0) -> Figure:
     """Show convolution filters ``[F, C, kh, kw]`` as a grid: RGB when C == 3, else channel 0 in grey.
 
-    Each filter is scaled to [0, 1] on its own so that its pattern, not its magnitude, is visible.
+    Each filter is scaled to [0, 1] on its own (matplotlib's ``Normalize`` over the filter's values) so that its
+    pattern, not its magnitude, is visible.
     """
-    from cnnlab.visualize import scaled_filters
-
-    tiles = scaled_filters(weights)
+    w = weights.detach().cpu().float().numpy() if isinstance(weights, torch.Tensor) else np.asarray(weights, "f4")
+    shown = w.transpose(0, 2, 3, 1) if w.shape[1] == 3 else w[:, 0]
+    tiles = [np.asarray(Normalize()(f)) for f in shown]  # a constant filter: all zeros (matplotlib's choice)
     n = len(tiles)
     nrows = int(np.ceil(n / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)

@@ -12,8 +12,8 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 from autograder.checks import budget
 from autograder.checks import unet as checks
 from autograder.checks.common import CheckFailed
+from autograder.checks.hidden.unet_trainability import fingerprint
 from autograder.checks.probes import not_moved_to_device, record_calls, wrong_cat_axis
-from autograder.checks.unet_results import fingerprint
 from cnnlab.device import Budget
 from tests.support.assignment02 import ASSIGNMENT, EXTRA_MISTAKES, NOTEBOOK
 from tests.support.failing import fails as _fails
@@ -398,7 +398,8 @@ def test_extra_mistakes_fail_their_test_cells_with_named_messages(mistake):
 
 def test_training_and_evaluation_are_deterministic(solution):
     """What grading twice must reproduce: the fixed recipe's weights, the notebook's own loop, the evaluation."""
-    from autograder.checks.unet_results import Recipe, miou_of, split_data, train_with_recipe
+    from autograder.checks.hidden.unet_trainability import Recipe, train_with_recipe
+    from autograder.checks.unet_results import miou_of, split_data
 
     recipe = Recipe(depth=2, base_channels=4, steps=15, train_images=64)
 

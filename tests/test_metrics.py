@@ -12,9 +12,10 @@ def test_small_example_by_hand():
     pred = torch.tensor([[0, 1, 1], [1, 2, 0]])
     cm = confusion_matrix(pred, target, 3)
     # class 0: tp 1, fp 1 (pred 0 at target 2), fn 1 -> 1/3; class 1: tp 2, fp 1, fn 0 -> 2/3; class 2: 1/2
-    assert torch.allclose(iou_per_class(cm), torch.tensor([1 / 3, 2 / 3, 1 / 2], dtype=torch.float64))
-    assert math.isclose(mean_iou(cm), (1 / 3 + 2 / 3 + 1 / 2) / 3)
-    assert math.isclose(pixel_accuracy(cm), 4 / 6)
+    # torchmetrics computes in float32
+    assert torch.allclose(iou_per_class(cm), torch.tensor([1 / 3, 2 / 3, 1 / 2], dtype=torch.float64), atol=1e-7)
+    assert math.isclose(mean_iou(cm), (1 / 3 + 2 / 3 + 1 / 2) / 3, rel_tol=1e-6)
+    assert math.isclose(pixel_accuracy(cm), 4 / 6, rel_tol=1e-6)
 
 
 def test_matches_torchmetrics_on_random_masks():
@@ -44,3 +45,14 @@ def test_errors_name_the_mistake():
         confusion_matrix(torch.zeros(2, 4, 4), torch.zeros(2, 4, 4).long(), 3)
     with pytest.raises(ValueError, match=r"\[0, 3\)"):
         confusion_matrix(torch.full((4,), 3), torch.zeros(4).long(), 3)
+
+
+def test_the_counts_are_read_back_in_any_order_and_size():
+    """The metrics read only the counts: a matrix made by hand gives the IoU of its pixels, and no pixels none."""
+    cm = torch.tensor([[3, 0, 1], [0, 0, 0], [2, 0, 4]])  # class 1 nowhere
+    ious = iou_per_class(cm)
+    assert torch.allclose(ious[[0, 2]], torch.tensor([3 / 6, 4 / 7], dtype=torch.float64), atol=1e-7)
+    assert math.isnan(float(ious[1]))
+    assert math.isclose(pixel_accuracy(cm), 7 / 10, rel_tol=1e-6)
+    empty = torch.zeros(3, 3, dtype=torch.long)
+    assert iou_per_class(empty).isnan().all() and math.isnan(mean_iou(empty)) and math.isnan(pixel_accuracy(empty))

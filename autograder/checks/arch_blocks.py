@@ -27,7 +27,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import CheckFailed, call_student, case_of
+from .common import CheckFailed, call_student, case_of, grader_only
+from .expected import expect
+
+
+def _hidden():
+    """The hidden cases (grader only)."""
+    return grader_only("architectures")
+
 
 RELU_AFTER_ADD = (
     "ReLU placed before the addition: the block's output is y = ReLU(F(x) + shortcut(x)), with the last "
@@ -202,23 +209,11 @@ BASIC_VISIBLE = [
     BlockCase(16, 16, 2, 9, 9),
     BlockCase(8, 32, 2, 8, 8),
 ]
-BASIC_HIDDEN = [
-    BlockCase(4, 4, 1, 7, 5),
-    BlockCase(6, 12, 2, 10, 7),
-    BlockCase(12, 12, 2, 6, 6),
-    BlockCase(5, 3, 1, 6, 9),
-]
 BOTTLENECK_VISIBLE = [
     BlockCase(32, 8, 1, 8, 8),
     BlockCase(16, 8, 1, 8, 8),
     BlockCase(32, 8, 2, 9, 9),
     BlockCase(8, 16, 2, 8, 8),
-]
-BOTTLENECK_HIDDEN = [
-    BlockCase(12, 3, 1, 7, 5),
-    BlockCase(12, 4, 2, 10, 7),
-    BlockCase(24, 6, 2, 6, 6),
-    BlockCase(5, 2, 1, 6, 9),
 ]
 
 
@@ -447,7 +442,7 @@ def _bottleneck_body(convs: list[nn.Module], norms: list[nn.Module]) -> Callable
 def check_basic_block(BasicBlock: Callable, hidden: bool = False) -> None:  # noqa: N803 (the student's class)
     """``BasicBlock(in_ch, out_ch, stride=1)``: conv3x3(stride)-BN-ReLU-conv3x3-BN plus the shortcut, then ReLU."""
     task = "BasicBlock"
-    cases = list(BASIC_HIDDEN if hidden else BASIC_VISIBLE)
+    cases = list(_hidden().BASIC if hidden else BASIC_VISIBLE)
     for index, case in enumerate(cases):
         with case_of(index, len(cases)):
             module = build(task, BasicBlock, case.in_ch, case.ch, stride=case.stride)
@@ -467,7 +462,7 @@ def check_basic_block(BasicBlock: Callable, hidden: bool = False) -> None:  # no
 def check_bottleneck(Bottleneck: Callable, hidden: bool = False) -> None:  # noqa: N803 (the student's class)
     """``Bottleneck(in_ch, mid_ch, stride=1)``: 1x1-BN-ReLU, 3x3(stride)-BN-ReLU, 1x1 to 4*mid_ch-BN, shortcut, ReLU."""
     task = "Bottleneck"
-    cases = list(BOTTLENECK_HIDDEN if hidden else BOTTLENECK_VISIBLE)
+    cases = list(_hidden().BOTTLENECK if hidden else BOTTLENECK_VISIBLE)
     for index, case in enumerate(cases):
         with case_of(index, len(cases)):
             module = build(task, Bottleneck, case.in_ch, case.ch, stride=case.stride)
@@ -512,70 +507,34 @@ class InceptionCase:
         return self.c1 + self.c3 + self.c5 + (self.in_ch if self.naive else self.pool_proj)
 
 
-def inception_reference_params(
-    in_ch: int, c1: int, c3r: int, c3: int, c5r: int, c5: int, pool_proj: int, naive: bool = False
-) -> int:
-    """Parameters (weights and biases) of an Inception module: naive, or with 1x1 reductions."""
-    if naive:
-        return in_ch * c1 + c1 + 9 * in_ch * c3 + c3 + 25 * in_ch * c5 + c5
-    return (
-        in_ch * c1
-        + c1
-        + in_ch * c3r
-        + c3r
-        + 9 * c3r * c3
-        + c3
-        + in_ch * c5r
-        + c5r
-        + 25 * c5r * c5
-        + c5
-        + in_ch * pool_proj
-        + pool_proj
-    )
-
-
-def _without_biases(case: InceptionCase) -> int:
-    if case.naive:
-        return case.in_ch * case.c1 + 9 * case.in_ch * case.c3 + 25 * case.in_ch * case.c5
-    return (
-        case.in_ch * case.c1
-        + case.in_ch * case.c3r
-        + 9 * case.c3r * case.c3
-        + case.in_ch * case.c5r
-        + 25 * case.c5r * case.c5
-        + case.in_ch * case.pool_proj
-    )
-
-
 INCEPTION_VISIBLE = [
     InceptionCase(192, 64, 96, 128, 16, 32, 32),
     InceptionCase(192, 64, 96, 128, 16, 32, 32, True),
     InceptionCase(8, 4, 2, 6, 2, 3, 5),
     InceptionCase(8, 4, 2, 6, 2, 3, 5, True),
 ]
-INCEPTION_HIDDEN = [
-    InceptionCase(256, 128, 128, 192, 32, 96, 64),
-    InceptionCase(480, 192, 96, 208, 16, 48, 64, True),
-    InceptionCase(5, 3, 4, 7, 1, 2, 6),
-    InceptionCase(6, 1, 3, 2, 5, 4, 3, True),
-]
+
+
+def _inception_cases(hidden: bool) -> list[InceptionCase]:
+    return list(_hidden().INCEPTION if hidden else INCEPTION_VISIBLE)
 
 
 def check_inception_params(inception_params: Callable, hidden: bool = False) -> None:
     """``inception_params(in_ch, c1, c3r, c3, c5r, c5, pool_proj, naive=False)``: the count by the formula."""
     task = "inception_params"
-    cases = list(INCEPTION_HIDDEN if hidden else INCEPTION_VISIBLE)
+    cases = _inception_cases(hidden)
     for index, case in enumerate(cases):
         with case_of(index, len(cases)):
+            counts = expect("architectures", "inception_params", case.describe("Inception"), case)
             got = call_student(task, inception_params, *case.args, naive=case.naive)
-            expected = inception_reference_params(*case.args, naive=case.naive)
+            expected = counts["expected"]
             if isinstance(got, torch.Tensor) and got.numel() == 1:
                 got = got.item()
             if not isinstance(got, (int, float)) or got != expected:
                 hint = ""
-                if got == _without_biases(case):
+                if got == counts["without_biases"]:
                     hint = "\nLikely mistake: biases not counted (each convolution has one bias per output channel)"
-                elif case.naive and got == inception_reference_params(*case.args):
+                elif case.naive and got == counts["with_reductions"]:
                     hint = "\nLikely mistake: the naive module has no 1x1 reductions and no projection after pooling"
                 raise CheckFailed(task, f"returned {got!r}, expected {expected} for {case.describe(task)}{hint}")
 
@@ -584,17 +543,18 @@ def check_inception(Inception: Callable, hidden: bool = False) -> None:  # noqa:
     """``Inception(in_ch, c1, c3r, c3, c5r, c5, pool_proj, naive=False)``: four branches concatenated on channels."""
     task = "Inception"
     g = torch.Generator().manual_seed(5)
-    cases = list(INCEPTION_HIDDEN if hidden else INCEPTION_VISIBLE)
+    cases = _inception_cases(hidden)
     for index, case in enumerate(cases):
         with case_of(index, len(cases)):
+            counts = expect("architectures", "inception_params", case.describe("Inception"), case)
             module = build(task, Inception, *case.args, naive=case.naive)
-            expected_params = inception_reference_params(*case.args, naive=case.naive)
+            expected_params = counts["expected"]
             got_params = count_params(module)
             if got_params != expected_params:
                 hint = ""
-                if got_params == _without_biases(case):
+                if got_params == counts["without_biases"]:
                     hint = "\nLikely mistake: convolutions without bias (the module has no BatchNorm; keep the biases)"
-                elif case.naive and got_params == inception_reference_params(*case.args):
+                elif case.naive and got_params == counts["with_reductions"]:
                     hint = "\nLikely mistake: naive=True must leave out the 1x1 reductions and the pooling projection"
                 raise CheckFailed(
                     task, f"{got_params} parameters, expected {expected_params} for {case.describe(task)}{hint}"
@@ -723,14 +683,13 @@ def dense_block_params(in_ch: int, growth: int, n_layers: int) -> int:
 
 
 DENSE_VISIBLE = [(8, 4, 3, 6, 6), (16, 12, 4, 8, 8), (3, 2, 1, 5, 7)]
-DENSE_HIDDEN = [(5, 3, 5, 7, 6), (24, 12, 2, 4, 4), (2, 7, 3, 9, 5)]
 
 
 def check_dense_block(DenseBlock: Callable, hidden: bool = False) -> None:  # noqa: N803 (the student's class)
     """``DenseBlock(in_ch, growth, n_layers)``: x_l = H_l([x_0, ..., x_{l-1}]), output [x_0, ..., x_L]."""
     task = "DenseBlock"
     g = torch.Generator().manual_seed(6)
-    cases = list(DENSE_HIDDEN if hidden else DENSE_VISIBLE)
+    cases = list(_hidden().DENSE if hidden else DENSE_VISIBLE)
     for index, (in_ch, growth, n_layers, h, w) in enumerate(cases):
         with case_of(index, len(cases)):
             case = f"DenseBlock({in_ch}, growth={growth}, n_layers={n_layers}) on input (2, {in_ch}, {h}, {w})"
@@ -816,14 +775,13 @@ def _check_dense_values(
 
 
 TRANSITION_VISIBLE = [(8, 4, 8, 8), (12, 6, 6, 10)]
-TRANSITION_HIDDEN = [(10, 5, 9, 7), (6, 6, 4, 4)]
 
 
 def check_transition(Transition: Callable, hidden: bool = False) -> None:  # noqa: N803 (the student's class)
     """``Transition(in_ch, out_ch)``: BN -> ReLU -> 1x1 conv (no bias) -> 2x2 average pooling."""
     task = "Transition"
     g = torch.Generator().manual_seed(7)
-    cases = list(TRANSITION_HIDDEN if hidden else TRANSITION_VISIBLE)
+    cases = list(_hidden().TRANSITION if hidden else TRANSITION_VISIBLE)
     for index, (in_ch, out_ch, h, w) in enumerate(cases):
         with case_of(index, len(cases)):
             case = f"Transition({in_ch}, {out_ch}) on input (2, {in_ch}, {h}, {w})"

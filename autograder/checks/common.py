@@ -9,19 +9,53 @@ reveals nothing of hidden tests.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..failure import CheckFailed
-from ..verify.record import boundary
+
+try:  # the grader records what checks see in the kernel (autograder.verify); the student edition has no grader
+    from ..verify.record import boundary, replaying
+except ImportError:  # pragma: no cover - exercised in the student edition
+
+    def boundary(fn: Callable) -> Callable:
+        return fn
+
+    def replaying() -> bool:
+        return False
+
+
+if TYPE_CHECKING:
+    from .forbidden import Forbidden
 
 _CHECKS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 #: Relative error below which an output counts as correct (stated in the assignment notebooks).
 TOLERANCE = 1e-5
+
+
+#: What a hidden test says where the grader-only cases are not installed (the student edition).
+GRADED_ONLY = "hidden tests run when your notebook is graded; they are not part of the course you received"
+
+
+def grader_only(name: str) -> ModuleType:
+    """The grader-only module ``autograder.checks.hidden.<name>`` (hidden cases, references).
+
+    In the student edition it is absent: a ``CheckFailed`` then says that hidden tests run when graded.
+    """
+    module = f"{__package__}.hidden.{name}"
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name is None or not module.startswith(err.name):
+            raise
+        raise CheckFailed("hidden tests", GRADED_ONLY) from None
 
 
 @contextlib.contextmanager
@@ -110,6 +144,18 @@ def call_student(task: str, fn: Callable, *args: object, **kwargs: object) -> ob
     except Exception as err:  # the student's bug: report it, not a traceback into the checks
         where = _student_line(err)
         raise CheckFailed(task, f"raised {type(err).__name__}: {err}{where}") from err
+
+
+def call_within(task: str, forbidden: Forbidden, fn: Callable, *args: object, **kwargs: object) -> object:
+    """Call the student's ``fn`` where the ``forbidden`` libraries cannot be reached; fail the task if it reaches one
+    (``forbidden.rule`` says what the task allows)."""
+    from .forbidden import run_without
+
+    result, touched = call_student(task, run_without, forbidden, fn, *args, **kwargs)
+    if touched:
+        names = ", ".join(sorted(set(touched)))
+        raise CheckFailed(task, f"calls {names}: {forbidden.rule}, so it earns no points while it calls them.")
+    return result
 
 
 def _student_line(err: BaseException) -> str:

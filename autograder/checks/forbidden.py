@@ -1,15 +1,21 @@
-"""Run a student's function where library convolutions cannot be reached.
+"""Run a student's function where the libraries its task forbids cannot be reached.
+
+Assignment 1 forbids library convolutions (``LIBRARY_CONVOLUTIONS``); Assignment 2 forbids, in the functions that
+compute its metrics and evaluate a model, every library that computes them (``Forbidden.of``: torchmetrics,
+scikit-learn, ``cnnlab.metrics``, ``cnnlab.train``). A forbidden entry is a module and everything under it:
+``"torch"``, or ``"cnnlab.metrics"`` without the rest of ``cnnlab``.
 
 Scanning the source for ``torch`` is easy to fool (``importlib``, ``__import__``, ``getattr``, an alias
 imported in another cell). Instead, ``run_without_libraries`` calls the function in a world where:
 
 * every module of a forbidden library (torch, scipy, OpenCV, scikit-image, TensorFlow, JAX…) is replaced in
   ``sys.modules`` by a tripwire, so ``import``, ``__import__``, ``importlib`` and ``sys.modules[...]`` all
-  reach a tripwire, and importing a submodule fails;
+  reach a tripwire, and importing a submodule fails; a forbidden submodule (``cnnlab.metrics``) is a tripwire
+  as an attribute of its package too;
 * the function's globals, default arguments and closure cells that hold such a module, or a function or
   class from one, are replaced by a tripwire, and so are those of the other functions of the same notebook
   it calls (they are rebound to the same guarded globals);
-* NumPy's own ``convolve`` and ``correlate`` are tripwires too.
+* NumPy's own ``convolve`` and ``correlate`` are tripwires too (Assignment 1).
 
 Touching a tripwire raises ``ForbiddenLibrary`` and is recorded even if the student's code catches it.
 NumPy itself, including ``numpy.lib.stride_tricks`` and ``einsum``, stays available: the tasks are meant to
@@ -24,7 +30,8 @@ import contextlib
 import functools
 import sys
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,6 +41,34 @@ FORBIDDEN_ROOTS = frozenset(
 FORBIDDEN_NUMPY = {"convolve": np.convolve, "correlate": np.correlate}
 
 
+@dataclass(frozen=True)
+class Forbidden:
+    """What a task may not reach: modules (each with everything under it), NumPy functions, and what to write
+    instead (the end of the tripwire's message)."""
+
+    modules: frozenset[str]
+    numpy: Mapping[str, object] = field(default_factory=dict)
+    instead: str = "write it with numpy"
+    rule: str = "this task must be written with NumPy only"
+
+    def covers(self, module: str) -> bool:
+        return any(module == m or module.startswith(m + ".") for m in self.modules)
+
+
+#: Assignment 1: NumPy only, no library convolution.
+LIBRARY_CONVOLUTIONS = Forbidden(FORBIDDEN_ROOTS, FORBIDDEN_NUMPY)
+#: Assignments 2 and 3: the functions that compute a metric or evaluate a model, written with torch, not with a
+#: library that computes the metric (the course's own ``cnnlab.metrics`` and ``cnnlab.train`` included).
+METRIC_LIBRARIES = Forbidden(
+    frozenset(
+        {"torchmetrics", "sklearn", "ignite", "monai", "segmentation_models_pytorch", "cnnlab.metrics", "cnnlab.train"}
+    ),
+    instead="write it yourself with torch",
+    rule="write this function yourself with torch; torchmetrics, scikit-learn, cnnlab.metrics and cnnlab.train are "
+    "not allowed in it",
+)
+
+
 class ForbiddenLibrary(RuntimeError):
     """Raised when guarded code reaches a forbidden library."""
 
@@ -41,13 +76,14 @@ class ForbiddenLibrary(RuntimeError):
 class _Tripwire:
     """Stands in for a forbidden object: any use raises and is recorded."""
 
-    def __init__(self, name: str, log: list[str]) -> None:
+    def __init__(self, name: str, log: list[str], instead: str = LIBRARY_CONVOLUTIONS.instead) -> None:
         object.__setattr__(self, "_name", name)
         object.__setattr__(self, "_log", log)
+        object.__setattr__(self, "_instead", instead)
 
     def _trip(self, *args: object, **kwargs: object):
         self._log.append(self._name)
-        raise ForbiddenLibrary(f"{self._name} is not allowed in this task: write it with numpy")
+        raise ForbiddenLibrary(f"{self._name} is not allowed in this task: {self._instead}")
 
     __call__ = _trip
 
@@ -55,21 +91,21 @@ class _Tripwire:
         if attr.startswith("__") and attr.endswith("__"):  # introspection, e.g. the import system's __path__
             raise AttributeError(attr)
         self._log.append(f"{self._name}.{attr}")
-        raise ForbiddenLibrary(f"{self._name}.{attr} is not allowed in this task: write it with numpy")
+        raise ForbiddenLibrary(f"{self._name}.{attr} is not allowed in this task: {self._instead}")
 
     def __repr__(self) -> str:
         return f"<forbidden {self._name}>"
 
 
-def forbidden_name(obj: object) -> str | None:
+def forbidden_name(obj: object, forbidden: Forbidden = LIBRARY_CONVOLUTIONS) -> str | None:
     """Return the dotted name of ``obj`` if it is (or belongs to) a forbidden library, else None."""
-    for name, fn in FORBIDDEN_NUMPY.items():
+    for name, fn in forbidden.numpy.items():
         if obj is fn:
             return f"numpy.{name}"
     if isinstance(obj, types.ModuleType):
         module = obj.__name__
     elif isinstance(obj, functools.partial):
-        return forbidden_name(obj.func)
+        return forbidden_name(obj.func, forbidden)
     else:
         try:
             module = getattr(obj, "__module__", None)
@@ -77,100 +113,119 @@ def forbidden_name(obj: object) -> str | None:
             return None
         if not isinstance(module, str):
             return None
-    if module.split(".")[0] in FORBIDDEN_ROOTS:
+    if forbidden.covers(module):
         qual = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", "")
         return module if isinstance(obj, types.ModuleType) else f"{module}.{qual}".rstrip(".")
     return None
 
 
-def _guard_value(value: object, log: list[str]) -> object:
-    name = forbidden_name(value)
-    return _Tripwire(name, log) if name else value
+def _guard_value(value: object, log: list[str], forbidden: Forbidden) -> object:
+    name = forbidden_name(value, forbidden)
+    return _Tripwire(name, log, forbidden.instead) if name else value
 
 
-def _rebind(fn: types.FunctionType, new_globals: dict, log: list[str]) -> types.FunctionType:
+def _rebind(fn: types.FunctionType, new_globals: dict, log: list[str], forbidden: Forbidden) -> types.FunctionType:
     closure = None
     if fn.__closure__:
         cells = []
         for cell in fn.__closure__:
             try:
-                cells.append(types.CellType(_guard_value(cell.cell_contents, log)))
+                cells.append(types.CellType(_guard_value(cell.cell_contents, log, forbidden)))
             except ValueError:  # an empty cell
                 cells.append(cell)
         closure = tuple(cells)
-    defaults = tuple(_guard_value(v, log) for v in fn.__defaults__) if fn.__defaults__ else fn.__defaults__
+    defaults = tuple(_guard_value(v, log, forbidden) for v in fn.__defaults__) if fn.__defaults__ else fn.__defaults__
     clone = types.FunctionType(fn.__code__, new_globals, fn.__name__, defaults, closure)
     clone.__kwdefaults__ = (
-        {k: _guard_value(v, log) for k, v in fn.__kwdefaults__.items()} if fn.__kwdefaults__ else None
+        {k: _guard_value(v, log, forbidden) for k, v in fn.__kwdefaults__.items()} if fn.__kwdefaults__ else None
     )
     return clone
 
 
-def _guarded_import(log: list[str]):
+def _guarded_import(log: list[str], forbidden: Forbidden):
     real_import = builtins.__import__
 
     def guarded(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002 (mirrors __import__)
-        if level == 0 and name.split(".")[0] in FORBIDDEN_ROOTS:
-            log.append(name)
-            raise ForbiddenLibrary(f"importing {name} is not allowed in this task: write it with numpy")
+        if level == 0:
+            wanted = [name, *(f"{name}.{item}" for item in fromlist or () if isinstance(item, str))]
+            reached = next((w for w in wanted if forbidden.covers(w)), None)
+            if reached:
+                log.append(reached)
+                raise ForbiddenLibrary(f"importing {reached} is not allowed in this task: {forbidden.instead}")
         return real_import(name, globals, locals, fromlist, level)
 
     return guarded
 
 
-def guard_function(fn: Callable, log: list[str]) -> Callable:
+def guard_function(fn: Callable, log: list[str], forbidden: Forbidden = LIBRARY_CONVOLUTIONS) -> Callable:
     """Return a copy of ``fn`` whose globals, closure and defaults cannot reach forbidden libraries."""
-    if forbidden_name(fn):
-        return _Tripwire(forbidden_name(fn), log)
+    name = forbidden_name(fn, forbidden)
+    if name:
+        return _Tripwire(name, log, forbidden.instead)
     if not isinstance(fn, types.FunctionType):
         return fn
     original = fn.__globals__
-    new_globals = {k: _guard_value(v, log) for k, v in original.items()}
+    new_globals = {k: _guard_value(v, log, forbidden) for k, v in original.items()}
     safe_builtins = dict(vars(builtins))
-    safe_builtins["__import__"] = _guarded_import(log)
+    safe_builtins["__import__"] = _guarded_import(log, forbidden)
     new_globals["__builtins__"] = safe_builtins
     for key, value in list(new_globals.items()):
         if isinstance(value, types.FunctionType) and value.__globals__ is original:
-            new_globals[key] = _rebind(value, new_globals, log)
-    return _rebind(fn, new_globals, log)
+            new_globals[key] = _rebind(value, new_globals, log, forbidden)
+    return _rebind(fn, new_globals, log, forbidden)
 
 
 @contextlib.contextmanager
-def _libraries_hidden(log: list[str]) -> Iterator[None]:
-    saved_modules = {k: v for k, v in sys.modules.items() if k.split(".")[0] in FORBIDDEN_ROOTS}
-    saved_numpy = {name: getattr(np, name) for name in FORBIDDEN_NUMPY}
+def _libraries_hidden(log: list[str], forbidden: Forbidden) -> Iterator[None]:
+    saved_modules = {k: v for k, v in sys.modules.items() if forbidden.covers(k)}
+    saved_numpy = {name: getattr(np, name) for name in forbidden.numpy}
+    # a forbidden submodule is also an attribute of its (allowed) package: ``cnnlab.metrics``
+    saved_attributes = [
+        (sys.modules[parent], child, getattr(sys.modules[parent], child))
+        for parent, _, child in (m.rpartition(".") for m in forbidden.modules)
+        if parent and parent in sys.modules and not forbidden.covers(parent) and hasattr(sys.modules[parent], child)
+    ]
     try:
         # ``import torch`` now yields a tripwire, and importing a submodule of one fails.
         for key in saved_modules:
-            sys.modules[key] = _Tripwire(key, log)  # type: ignore[assignment]
-        for root in FORBIDDEN_ROOTS - set(saved_modules):
-            sys.modules[root] = _Tripwire(root, log)  # type: ignore[assignment]
-        for name in FORBIDDEN_NUMPY:
-            setattr(np, name, _Tripwire(f"numpy.{name}", log))
+            sys.modules[key] = _Tripwire(key, log, forbidden.instead)  # type: ignore[assignment]
+        for root in forbidden.modules - set(saved_modules):
+            sys.modules[root] = _Tripwire(root, log, forbidden.instead)  # type: ignore[assignment]
+        for package, child, _ in saved_attributes:
+            setattr(package, child, _Tripwire(f"{package.__name__}.{child}", log, forbidden.instead))
+        for name in forbidden.numpy:
+            setattr(np, name, _Tripwire(f"numpy.{name}", log, forbidden.instead))
         yield
     finally:
         for name, fn in saved_numpy.items():
             setattr(np, name, fn)
+        for package, child, value in saved_attributes:
+            setattr(package, child, value)
         for key in [k for k, v in sys.modules.items() if isinstance(v, _Tripwire)]:
             del sys.modules[key]
         sys.modules.update(saved_modules)
 
 
 def run_without_libraries(fn: Callable, *args: object, **kwargs: object) -> tuple[object, list[str]]:
-    """Call ``fn(*args, **kwargs)`` with forbidden libraries out of reach.
+    """Call ``fn(*args, **kwargs)`` with library convolutions out of reach (Assignment 1)."""
+    return run_without(LIBRARY_CONVOLUTIONS, fn, *args, **kwargs)
+
+
+def run_without(forbidden: Forbidden, fn: Callable, *args: object, **kwargs: object) -> tuple[object, list[str]]:
+    """Call ``fn(*args, **kwargs)`` with the ``forbidden`` libraries out of reach.
 
     Returns ``(result, touched)``: ``touched`` lists the forbidden names the call reached (empty when clean).
     A ``ForbiddenLibrary`` raised by the call is swallowed into ``touched`` (result None).
     """
     log: list[str] = []
-    guarded = guard_function(fn, log)
-    with _libraries_hidden(log):
+    guarded = guard_function(fn, log, forbidden)
+    with _libraries_hidden(log, forbidden):
         try:
             result = guarded(*args, **kwargs)
         except ForbiddenLibrary:
             result = None
         except ImportError as err:
-            if (err.name or "").split(".")[0] in FORBIDDEN_ROOTS:
+            if forbidden.covers(err.name or ""):
                 log.append(err.name or "")
                 result = None
             else:

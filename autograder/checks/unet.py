@@ -2,8 +2,8 @@
 
 ``from autograder.checks import unet as checks`` gives the metric checks (``unet_metrics``), the network checks
 (``unet_model``), the loss checks (``unet_loss``), the augmentation check (``unet_augment``), the evaluation and
-training-loop checks (``unet_training``), the result and trainability checks (``unet_results``) and the grading
-budget (``budget``).
+training-loop checks (``unet_training``), the result checks and the hidden trainability check (``unet_results``;
+the trainability recipe is the grader's, ``hidden.unet_trainability``) and the grading budget (``budget``).
 """
 
 from .budget import GRADING_STEPS, grading, limit_training_when_graded, training_budget
@@ -19,13 +19,12 @@ from .unet_model import (
     check_unet_shapes,
     check_unet_skips,
 )
-from .unet_results import RECIPE, check_result, check_trainability
+from .unet_results import check_result, check_trainability
 from .unet_training import check_evaluate, check_train
 
 __all__ = [
     "GRADING_STEPS",
     "PARAMS_RANGE",
-    "RECIPE",
     "check_accuracy_trap",
     "check_augmentation",
     "check_dice",

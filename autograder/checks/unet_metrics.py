@@ -1,8 +1,10 @@
 """Checks of Assignment 2's metrics: IoU per class, mean IoU, Dice and pixel accuracy.
 
-References come from ``cnnlab.metrics`` (a confusion matrix; the course's tests check it against
-torchmetrics). The rule for a class absent from both prediction and target: its IoU (and Dice) is NaN and the
-means skip it, so an image without stars neither rewards nor punishes the star class.
+References come from torchmetrics (``cnnlab.metrics`` reads it from a confusion matrix). The rule for a class
+absent from both prediction and target: its IoU (and Dice) is NaN and the means skip it, so an image without
+stars neither rewards nor punishes the star class. The student's functions run where torchmetrics, scikit-learn,
+``cnnlab.metrics`` and ``cnnlab.train`` cannot be reached (``forbidden.METRIC_LIBRARIES``): the assignment asks
+for the metrics themselves.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import math
 from collections.abc import Callable
 
 import torch
+from torchmetrics.functional.classification import multiclass_f1_score
 
 from cnnlab import metrics as ref
 
-from .common import CheckFailed, call_student, case_of
+from .common import CheckFailed, call_within, case_of, grader_only
+from .forbidden import METRIC_LIBRARIES
 
 IGNORE = 255
 
@@ -36,17 +40,31 @@ CASES_VISIBLE = [
     ((16, 16), 5, (4,), False),
     ((3, 10, 12), 4, (), True),
 ]
-CASES_HIDDEN = [
-    ((4, 9, 7), 6, (2, 5), False),
-    ((1, 32, 32), 2, (), True),
-    ((2, 5, 5), 5, (0,), True),
-    ((20,), 3, (), False),
-]
 
 
 def _cases(hidden: bool):
-    for i, (shape, c, absent, ignore) in enumerate(CASES_HIDDEN if hidden else CASES_VISIBLE):
-        yield (*_case(100 * hidden + i, shape, c, absent, ignore), c, shape)
+    if hidden:
+        cases, seed = grader_only("unet").METRIC_CASES, grader_only("unet").METRIC_SEED
+    else:
+        cases, seed = CASES_VISIBLE, 0
+    for i, (shape, c, absent, ignore) in enumerate(cases):
+        yield (*_case(seed + i, shape, c, absent, ignore), c, shape)
+
+
+def call_own(task: str, fn: Callable, *args: object, **kwargs: object) -> object:
+    """Call the student's ``fn`` where the libraries that compute metrics cannot be reached; fail if it tries."""
+    return call_within(task, METRIC_LIBRARIES, fn, *args, **kwargs)
+
+
+def _dice_per_class(pred: torch.Tensor, target: torch.Tensor, c: int, ignore: int | None) -> torch.Tensor:
+    """torchmetrics' Dice (F1) per class, NaN for a class absent from prediction and target."""
+    conf = ref.confusion_matrix(pred, target, c, ignore)
+    present = (conf.sum(0) + conf.sum(1)) > 0
+    if ignore is not None:
+        kept = target != ignore
+        pred, target = pred[kept], target[kept]
+    scores = multiclass_f1_score(pred.reshape(-1), target.reshape(-1), c, average="none").double()
+    return torch.where(present, scores, torch.full_like(scores, float("nan")))
 
 
 def _as_float(task: str, value: object, what: str) -> float:
@@ -68,15 +86,10 @@ def _describe(shape, c, ignore) -> str:
     return f"pred/target of shape {shape}, num_classes={c}{extra}"
 
 
-def _iou_keeping_ignored(pred: torch.Tensor, target: torch.Tensor, c: int) -> torch.Tensor:
-    """IoU per class with the ignored pixels left in: they match no class, so each counts for its predicted class."""
-    out = torch.full((c,), float("nan"), dtype=torch.float64)
-    for k in range(c):
-        p, t = pred == k, target == k
-        union = int((p | t).sum())
-        if union:
-            out[k] = int((p & t).sum()) / union
-    return out
+def _iou_keeping_ignored(pred: torch.Tensor, target: torch.Tensor, c: int, ignore: int) -> torch.Tensor:
+    """IoU per class with the ignored pixels left in: they match no class, so each counts for its predicted class
+    (the ignored pixels as one more class, which no prediction has)."""
+    return ref.iou_per_class(ref.confusion_matrix(pred, torch.where(target == ignore, c, target), c + 1))[:c]
 
 
 def check_iou_per_class(iou_per_class: Callable, hidden: bool = False) -> None:
@@ -86,7 +99,7 @@ def check_iou_per_class(iou_per_class: Callable, hidden: bool = False) -> None:
     for index, (pred, target, ignore, c, shape) in enumerate(cases):
         with case_of(index, len(cases)):
             expected = ref.iou_per_class(ref.confusion_matrix(pred, target, c, ignore))
-            got = call_student(task, iou_per_class, pred.clone(), target.clone(), c, ignore_index=ignore)
+            got = call_own(task, iou_per_class, pred.clone(), target.clone(), c, ignore_index=ignore)
             if not isinstance(got, torch.Tensor):
                 raise CheckFailed(task, f"must return a torch.Tensor of {c} IoUs, got {type(got).__name__}")
             if tuple(got.shape) != (c,):
@@ -109,7 +122,7 @@ def check_iou_per_class(iou_per_class: Callable, hidden: bool = False) -> None:
                 continue
             if ignore is not None:
                 no_ignore = ref.iou_per_class(ref.confusion_matrix(pred, target.clamp(max=c - 1), c))
-                kept = _iou_keeping_ignored(pred, target, c)
+                kept = _iou_keeping_ignored(pred, target, c, ignore)
                 for wrong in (no_ignore, kept):
                     if torch.allclose(got[present], wrong[present], atol=1e-5, equal_nan=True):
                         raise CheckFailed(
@@ -118,9 +131,7 @@ def check_iou_per_class(iou_per_class: Callable, hidden: bool = False) -> None:
                             f"applied: pixels whose target is {ignore} must not count at all (drop them from pred and "
                             "target first, keep = target != ignore_index).",
                         )
-            conf = ref.confusion_matrix(pred, target, c, ignore).double()
-            tp = conf.diag()
-            no_subtract = tp / (conf.sum(0) + conf.sum(1))
+            no_subtract = _dice_per_class(pred, target, c, ignore) / 2  # TP / (|P| + |T|)
             if torch.allclose(got[present], no_subtract[present], atol=1e-5):
                 raise CheckFailed(
                     task, "the union is |P| + |T| - |P ∩ T|: subtract the intersection, or pixels in both count twice."
@@ -138,7 +149,7 @@ def check_mean_iou(mean_iou: Callable, hidden: bool = False) -> None:
         with case_of(index, len(cases)):
             iou = ref.iou_per_class(ref.confusion_matrix(pred, target, c, ignore))
             expected = float(iou.nanmean())
-            value = call_student(task, mean_iou, pred.clone(), target.clone(), c, ignore_index=ignore)
+            value = call_own(task, mean_iou, pred.clone(), target.clone(), c, ignore_index=ignore)
             got = _as_float(task, value, "mean IoU")
             if _close(got, expected):
                 continue
@@ -157,17 +168,11 @@ def check_dice(dice: Callable, hidden: bool = False) -> None:
     cases = list(_cases(hidden))
     for index, (pred, target, ignore, c, shape) in enumerate(cases):
         with case_of(index, len(cases)):
-            conf = ref.confusion_matrix(pred, target, c, ignore).double()
-            tp = conf.diag()
-            denom = conf.sum(0) + conf.sum(1)
-            per_class = torch.where(denom > 0, 2 * tp / denom.clamp(min=1), torch.nan)
-            expected = float(per_class.nanmean())
-            got = _as_float(
-                task, call_student(task, dice, pred.clone(), target.clone(), c, ignore_index=ignore), "Dice"
-            )
+            expected = float(_dice_per_class(pred, target, c, ignore).nanmean())
+            got = _as_float(task, call_own(task, dice, pred.clone(), target.clone(), c, ignore_index=ignore), "Dice")
             if _close(got, expected):
                 continue
-            iou = float(ref.iou_per_class(conf.long()).nanmean())
+            iou = float(ref.iou_per_class(ref.confusion_matrix(pred, target, c, ignore)).nanmean())
             if _close(got, iou):
                 raise CheckFailed(task, "this is the IoU, not Dice: Dice = 2|P∩T| / (|P| + |T|) = 2 IoU / (1 + IoU).")
             raise CheckFailed(task, f"got {got:.6f}, expected {expected:.6f} for {_describe(shape, c, ignore)}")
@@ -180,7 +185,7 @@ def check_pixel_accuracy(pixel_accuracy: Callable, hidden: bool = False) -> None
     for index, (pred, target, ignore, c, shape) in enumerate(cases):
         with case_of(index, len(cases)):
             expected = ref.pixel_accuracy(ref.confusion_matrix(pred, target, c, ignore))
-            value = call_student(task, pixel_accuracy, pred.clone(), target.clone(), ignore_index=ignore)
+            value = call_own(task, pixel_accuracy, pred.clone(), target.clone(), ignore_index=ignore)
             got = _as_float(task, value, "accuracy")
             if _close(got, expected):
                 continue

@@ -18,7 +18,8 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 from cnnlab import metrics as ref
 from cnnlab.device import Budget, get_device
 
-from .common import CheckFailed, call_student
+from .common import CheckFailed, call_within
+from .forbidden import METRIC_LIBRARIES
 from .probes import not_moved_to_device, record_calls
 
 
@@ -63,7 +64,7 @@ def check_evaluate(evaluate: Callable) -> None:
     model, images, masks, expected = _eval_problem(device)
     with record_calls() as log:
         try:
-            got = call_student(task, evaluate, model, images, masks, 3, batch_size=8)
+            got = call_within(task, METRIC_LIBRARIES, evaluate, model, images, masks, 3, batch_size=8)
         except CheckFailed as err:
             not_moved_to_device(task, device, log, err)
             if log.argmax_calls == 0:
@@ -130,8 +131,17 @@ def check_train(train: Callable) -> None:
 
     try:
         with record_calls() as log:
-            losses = call_student(
-                task, train, model, _train_problem(), budget, lr=1e-2, device=device, augment=augment, progress=False
+            losses = call_within(
+                task,
+                METRIC_LIBRARIES,
+                train,
+                model,
+                _train_problem(),
+                budget,
+                lr=1e-2,
+                device=device,
+                augment=augment,
+                progress=False,
             )
     except CheckFailed as err:
         not_moved_to_device(task, device, log, err)

@@ -1,7 +1,8 @@
 """Shared machinery of Assignment 4's checks: the student's own code only, small seeded networks, comparisons.
 
-The references come from ``cnnlab.visualize``, which the lecture uses; the student must write the same
-functions. ``own_call`` runs a student's function while every function of ``cnnlab.visualize`` and
+The references come from ``cnnlab.visualize``, which lecture 03 uses in the instructor's repository (the student
+edition has neither it nor the references, only the values the visible checks compare with); the student must
+write the same functions. ``own_call`` runs a student's function while every function of ``cnnlab.visualize`` and
 ``cnnlab.viz.filter_grid`` is replaced by a tripwire (in the modules and in the student's globals), so a
 solution that calls the library is refused with a message that says so, whether it imported the function, the
 module, or imported it inside the function.
@@ -16,11 +17,16 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from cnnlab import visualize, viz
+from cnnlab import viz
 
 from .common import CheckFailed, call_student
 
-LIBRARIES = (visualize, viz)
+try:  # the lecture's library, Assignment 4's answer key: on the instructor's side only (not in the student edition)
+    from cnnlab import visualize
+except ImportError:  # pragma: no cover - exercised in the student edition
+    visualize = None
+
+LIBRARIES = tuple(m for m in (visualize, viz) if m is not None)
 
 
 class LibraryUsed(RuntimeError):
@@ -31,7 +37,7 @@ def _library_functions() -> dict[int, str]:
     """The references: every function of ``cnnlab.visualize``, and ``cnnlab.viz.filter_grid`` (its other helpers,
     such as ``to_numpy_image``, solve no task and stay allowed)."""
     found = {id(viz.filter_grid): "cnnlab.viz.filter_grid"}
-    for name, value in vars(visualize).items():
+    for name, value in vars(visualize).items() if visualize is not None else ():
         if isinstance(value, types.FunctionType) and value.__module__ == visualize.__name__:
             found[id(value)] = f"cnnlab.visualize.{name}"
     return found

@@ -1,13 +1,17 @@
 """Checks of Assignment 4's first part: the filter grid, receptive-field boxes and the top-k patches.
 
-* ``filter_grid`` against ``cnnlab.visualize.tile_filters`` (the image ``cnnlab.viz.filter_grid`` draws), on
-  RGB and grey filters of very different scales, so that normalising the whole tensor at once shows;
-* ``receptive_field_box`` against the library's arithmetic and against an empirical probe: in a stack of
+* ``filter_grid`` against the reference grid (the image ``cnnlab.viz.filter_grid`` draws), on RGB and grey
+  filters of very different scales, so that normalising the whole tensor at once shows;
+* ``receptive_field_box`` against the reference's arithmetic and against an empirical probe: in a stack of
   convolutions with positive weights and no nonlinearity, the input gradient of one output unit is non-zero
   exactly on its receptive field (for a unit whose field lies inside the image); the stacks have strides and
   dilations, so a dilation ignored or a jump not multiplied shows;
-* ``top_k_patches`` against the library on a seeded network with stride and dilation, where one image is so
+* ``top_k_patches`` against the reference on a seeded network with stride and dilation, where one image is so
   bright that several of its positions beat every other image.
+
+The references, and the answers of the typical mistakes, are the grader's (``autograder.checks.expected``:
+computed by ``hidden.visualization`` when graded, recorded in the student edition); so are the hidden tests'
+stacks and layers.
 """
 
 from __future__ import annotations
@@ -16,9 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnlab import visualize
-
-from .common import CheckFailed, case_of
+from .common import CheckFailed, case_of, grader_only
+from .expected import expect
 from .vis_common import close, generator, own_call, require_defaults
 
 FILTER_TASK = "filter_grid"
@@ -52,7 +55,7 @@ def _filter_cases(seed: int) -> list[tuple[torch.Tensor, int, int]]:
 
 
 def check_filter_grid(filter_grid, seed: int = 0) -> None:
-    """``filter_grid(weight, ncols, pad)`` must equal ``cnnlab.visualize.tile_filters(weight, ncols, pad)``."""
+    """``filter_grid(weight, ncols, pad)`` must equal the reference grid: each filter scaled on its own."""
     require_defaults(FILTER_TASK, filter_grid, {"ncols": 8, "pad": 1})
     cases = list(_filter_cases(seed))
     for index, (w, ncols, pad) in enumerate(cases):
@@ -73,7 +76,8 @@ def check_filter_grid(filter_grid, seed: int = 0) -> None:
                     f"the grid has NaN or infinite values for {case}.\nLikely mistake: a constant filter has "
                     "max - min = 0: divide by (max - min + 1e-8)",
                 )
-            expected = visualize.tile_filters(w.detach(), ncols, pad)
+            grids = expect("visualization", "filter_grid", f"seed={seed},case={index}", w, ncols, pad)
+            expected = grids["expected"]
             if got.shape != expected.shape:
                 raise CheckFailed(
                     FILTER_TASK,
@@ -83,16 +87,9 @@ def check_filter_grid(filter_grid, seed: int = 0) -> None:
                 )
             if np.allclose(got, expected, atol=1e-5):
                 continue
-            shown = w.permute(0, 2, 3, 1) if w.shape[1] == 3 else w[:, 0]
-            whole = (shown - shown.min()) / (shown.max() - shown.min() + 1e-8)
-            per_channel = None
-            if w.shape[1] == 3:
-                lo = shown.amin(dim=(1, 2), keepdim=True)
-                hi = shown.amax(dim=(1, 2), keepdim=True)
-                per_channel = (shown - lo) / (hi - lo + 1e-8)
             hint = ""
-            for alt, message in [(whole, WHOLE_TENSOR), (per_channel, PER_CHANNEL)]:
-                if alt is not None and np.allclose(got, _tile(alt.numpy(), ncols, pad), atol=1e-5):
+            for alt, message in [(grids["whole"], WHOLE_TENSOR), (grids["per_channel"], PER_CHANNEL)]:
+                if alt is not None and np.allclose(got, alt, atol=1e-5):
                     hint = message
             if not hint and np.allclose(got, expected, atol=1e-2):
                 hint = "the values are close but not equal: add 1e-8 to max - min, as cnnlab.viz.filter_grid does"
@@ -103,19 +100,6 @@ def check_filter_grid(filter_grid, seed: int = 0) -> None:
                     f"\nLikely mistake: {hint}" if hint else " Check the normalisation, the tile order and the padding."
                 ),
             )
-
-
-def _tile(tiles: np.ndarray, ncols: int, pad: int) -> np.ndarray:
-    """Already normalised tiles ``[F, kh, kw(, 3)]`` placed as ``tile_filters`` places them."""
-    n, kh, kw = tiles.shape[:3]
-    rows = -(-n // ncols)
-    grid = np.ones((rows * kh + (rows + 1) * pad, ncols * kw + (ncols + 1) * pad, *tiles.shape[3:]), np.float32)
-    for k in range(n):
-        r, q = divmod(k, ncols)
-        grid[pad + r * (kh + pad) : pad + r * (kh + pad) + kh, pad + q * (kw + pad) : pad + q * (kw + pad) + kw] = (
-            tiles[k]
-        )
-    return grid
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -129,61 +113,28 @@ def _stacks(seed: int) -> list[list[tuple[int, int, int, int]]]:
             [(7, 1, 3, 1), (2, 2, 0, 1), (3, 1, 1, 1), (3, 1, 1, 1), (2, 2, 0, 1), (3, 1, 1, 1)],
             [(5, 2, 0, 1), (3, 1, 0, 3), (2, 2, 1, 1)],
         ]
-    rng = np.random.default_rng(seed)
-    stacks = []
-    for _ in range(3):
-        layers = []
-        for _ in range(int(rng.integers(2, 5))):
-            k, s, d = int(rng.choice([2, 3, 5])), int(rng.choice([1, 2])), int(rng.choice([1, 2, 3]))
-            layers.append((k, s, int(rng.integers(0, d * (k - 1) // 2 + 1)), d))
-        layers.append((3, 1, 1, 2))  # always one dilation after a stride
-        stacks.append(layers)
-    return stacks
+    return grader_only("visualization").stacks(seed)
 
 
-def _mistaken_box(layers, y, x, dilation=True, jump=True, padding=True, inclusive=False):
-    r, j, start = 1, 1, 0
-    for k, s, p, d in layers:
-        r += (d if dilation else 1) * (k - 1) * (j if jump else 1)
-        start -= p * j if padding else 0
-        j *= s
-    return start + j * y, start + j * x, start + j * y + r - int(inclusive), start + j * x + r - int(inclusive)
-
-
+#: The messages of the mistakes whose boxes come with the expected ones (``hidden.visualization.BOX_MISTAKES``).
 BOX_MISTAKES = [
-    (dict(dilation=False), "dilation ignored: a layer with dilation d spans d (k - 1) + 1 inputs, so r += d (k - 1) j"),
-    (
-        dict(jump=False),
-        "the jump not multiplied: each layer adds d (k - 1) j to the field, where j is the product of the strides "
-        "of the layers before it",
-    ),
-    (dict(padding=False), "padding ignored: unit 0 of a layer with padding p starts p j input pixels before 0"),
-    (dict(inclusive=True), "bottom and right must be exclusive (half-open box): bottom = top + r"),
+    "dilation ignored: a layer with dilation d spans d (k - 1) + 1 inputs, so r += d (k - 1) j",
+    "the jump not multiplied: each layer adds d (k - 1) j to the field, where j is the product of the strides "
+    "of the layers before it",
+    "padding ignored: unit 0 of a layer with padding p starts p j input pixels before 0",
+    "bottom and right must be exclusive (half-open box): bottom = top + r",
 ]
 
 
-def _probe(layers, size, y, x):
-    """Bounding box of the non-zero input gradient of output (y, x) of a positive linear stack."""
-    mods = [nn.Conv2d(1, 1, k, stride=s, padding=p, dilation=d, bias=False) for k, s, p, d in layers]
-    net = nn.Sequential(*mods)
-    for m in mods:
-        nn.init.constant_(m.weight, 1.0)
-    inp = torch.ones(1, 1, size, size, requires_grad=True)
-    net(inp)[0, 0, y, x].backward()
-    rows = torch.nonzero(inp.grad[0, 0].sum(dim=1))
-    cols = torch.nonzero(inp.grad[0, 0].sum(dim=0))
-    return int(rows.min()), int(cols.min()), int(rows.max()) + 1, int(cols.max()) + 1
-
-
 def check_receptive_field_box(receptive_field_box, seed: int = 0) -> None:
-    """Boxes equal the library's and, inside the image, the support of the input gradient."""
+    """Boxes equal the reference's and, inside the image, the support of the input gradient."""
     cases = list(_stacks(seed))
     for index, layers in enumerate(cases):
         with case_of(index, len(cases)):
-            r, j, _ = visualize.receptive_field(layers)
-            size = 2 * r + 4 * j
-            out = _out_size(layers, size)
-            for y, x in {(0, 0), (out - 1, 0), (out // 2, out - 1), (out // 2, out // 3)}:
+            boxes = expect("visualization", "receptive_field_box", f"layers={layers}", layers)
+            for (y, x), expected, mistakes, probe in zip(
+                boxes["positions"], boxes["boxes"], boxes["mistakes"], boxes["probes"]
+            ):
                 case = f"layers={layers}, position (y, x) = ({y}, {x})"
                 got = own_call(BOX_TASK, receptive_field_box, list(layers), y, x)
                 try:
@@ -192,34 +143,19 @@ def check_receptive_field_box(receptive_field_box, seed: int = 0) -> None:
                     raise CheckFailed(
                         BOX_TASK, f"must return (top, left, bottom, right), got {got!r} for {case}"
                     ) from None
-                expected = visualize.receptive_field_box(layers, y, x)
+                expected = tuple(expected)
                 if len(got) == 4 and got == expected:
                     continue
-                hint = next((m for kw, m in BOX_MISTAKES if _mistaken_box(layers, y, x, **kw) == got), "")
-                top, left, bottom, right = expected
-                probe = ""
-                if top >= 0 and left >= 0 and bottom <= size and right <= size:
-                    probe = (
-                        " (autograd agrees: the input gradient of that unit is non-zero on "
-                        f"{_probe(layers, size, y, x)})"
-                    )
+                hint = next((m for box, m in zip(mistakes, BOX_MISTAKES) if tuple(box) == got), "")
+                seen = (
+                    f" (autograd agrees: the input gradient of that unit is non-zero on {tuple(probe)})"
+                    if probe is not None
+                    else ""
+                )
                 raise CheckFailed(
                     BOX_TASK,
-                    f"got {got}, expected {expected} for {case}{probe}."
-                    + (f"\nLikely mistake: {hint}" if hint else ""),
+                    f"got {got}, expected {expected} for {case}{seen}." + (f"\nLikely mistake: {hint}" if hint else ""),
                 )
-    # the arithmetic is the autograd probe's answer, on a unit well inside the image
-    layers = _stacks(seed)[0]
-    r, j, _ = visualize.receptive_field(layers)
-    size = 2 * r + 4 * j
-    y = x = _out_size(layers, size) // 2
-    assert _probe(layers, size, y, x) == visualize.receptive_field_box(layers, y, x)
-
-
-def _out_size(layers, size: int) -> int:
-    for k, s, p, d in layers:
-        size = (size + 2 * p - d * (k - 1) - 1) // s + 1
-    return size
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -247,8 +183,8 @@ DUPLICATES = (
 
 
 def check_top_k_patches(top_k_patches, seed: int = 0) -> None:
-    """Indices, positions and patches equal ``cnnlab.visualize.top_k_patches`` on a seeded network."""
-    layers = TOPK_LAYERS if seed == 0 else TOPK_LAYERS[:3] + [(2, 2, 0, 1), (3, 1, 3, 3)]
+    """Indices, positions and patches equal the reference's on a seeded network."""
+    layers = TOPK_LAYERS if seed == 0 else TOPK_LAYERS[:3] + grader_only("visualization").TOPK_LAST_LAYERS
     net = _topk_net(seed, layers)
     g = generator(seed + 1)
     require_defaults(TOPK_TASK, top_k_patches, {"fill": 0.5})
@@ -265,7 +201,10 @@ def check_top_k_patches(top_k_patches, seed: int = 0) -> None:
                 raise CheckFailed(
                     TOPK_TASK, f"must return (indices, positions, patches), got {type(got).__name__}"
                 ) from None
-            e_idx, e_pos, e_patches = visualize.top_k_patches(net, images, channel, k, layers, fill=fill)
+            key = f"seed={seed},channel={channel},k={k},fill={fill}"
+            e_idx, e_pos, e_patches = expect(
+                "visualization", "top_k_patches", key, net, images, channel, k, layers, fill
+            )
             idx = torch.as_tensor(idx).long().flatten().cpu()
             if idx.tolist() != e_idx.tolist():
                 if len(set(idx.tolist())) < len(idx.tolist()):

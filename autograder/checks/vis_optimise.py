@@ -1,18 +1,20 @@
 """Checks of Assignment 4's gradient ascent on the input: class maximisation and DeepDream.
 
 Each runs on a seeded ``ProbeNet`` (not the student's trained network, so the points never depend on training
-noise): the objective must rise, and the result must equal ``cnnlab.visualize``'s on the same network and seed.
-The typical mistakes (descent instead of ascent, the regulariser's sign, a softmax probability for the logit,
-an unnormalised DeepDream step) are recomputed and named when they match.
+noise): the objective must rise, and the result must equal the grader's reference on the same network and seed
+(``autograder.checks.expected``: computed by ``hidden.visualization`` when graded, recorded in the student
+edition). The typical mistakes (descent instead of ascent, the regulariser's sign, a softmax probability for the
+logit, an unnormalised DeepDream step) come with the expected values and are named when they match. The
+objective before and after is measured with the student's own ``class_objective`` (checked first), and the TV
+penalty handed to ``class_objective`` and ``maximise_class`` is the student's ``tv_penalty`` (checked first).
 """
 
 from __future__ import annotations
 
 import torch
 
-from cnnlab import visualize
-
-from .common import CheckFailed, case_of
+from .common import CheckFailed, case_of, grader_only
+from .expected import expect
 from .vis_common import (
     ProbeNet,
     close,
@@ -38,6 +40,16 @@ def _images(seed: int, n: int, size: int) -> torch.Tensor:
     return torch.rand(n, 3, size, size, generator=generator(seed))
 
 
+def l2_penalty(x: torch.Tensor) -> torch.Tensor:
+    """Per image: the mean of ``(x - 0.5)^2`` (pulls towards grey); the notebook's L2 regulariser."""
+    return (x - 0.5).pow(2).mean(dim=(1, 2, 3))
+
+
+def _energy(net, x: torch.Tensor, layer: int) -> torch.Tensor:
+    """The mean square of the activations ``net.features(x)[layer]`` (what DeepDream raises)."""
+    return net.features(x)[layer].pow(2).mean()
+
+
 def check_class_maximisation(tv_penalty, class_objective, maximise_class, seed: int = 0) -> None:
     """``tv_penalty``, ``class_objective`` and ``maximise_class`` against the library on a seeded network."""
     require_defaults("class_objective", class_objective, {"penalty": None, "lam": 0.0})
@@ -49,15 +61,15 @@ def check_class_maximisation(tv_penalty, class_objective, maximise_class, seed: 
     x[1] = 0.5
     got = own_call(task, tv_penalty, x.clone())
     require_tensor(task, got, (3,), "x of shape (3, 3, 9, 9)", "the penalty (one value per image)")
-    expected = visualize.tv_penalty(x)
+    values = expect("visualization", "tv_penalty", f"seed={seed}", x)
+    expected = values["expected"]
     if not close(got, expected):
-        dh, dw = x[..., 1:, :] - x[..., :-1, :], x[..., :, 1:] - x[..., :, :-1]
         hint = first_match(
             got,
             [
-                (dh.pow(2).mean(dim=(1, 2, 3)) + dw.pow(2).mean(dim=(1, 2, 3)), "squares instead of |.|"),
-                (dh.abs().sum(dim=(1, 2, 3)) + dw.abs().sum(dim=(1, 2, 3)), "sums instead of means"),
-                (dh.abs().mean(dim=(1, 2, 3)), "the horizontal differences are missing"),
+                (values["squares"], "squares instead of |.|"),
+                (values["sums"], "sums instead of means"),
+                (values["vertical_only"], "the horizontal differences are missing"),
             ],
         )
         raise CheckFailed(
@@ -67,28 +79,26 @@ def check_class_maximisation(tv_penalty, class_objective, maximise_class, seed: 
         )
 
     net = ProbeNet(seed, classes=4)
-    targets = torch.tensor([2, 0, 3]) if seed == 0 else torch.tensor([1, 3, 0])
+    targets = torch.tensor([2, 0, 3] if seed == 0 else grader_only("visualization").CLASS_TARGETS)
     x = _images(seed + 2, 3, 12)
-    cases = list([(0.0, None), (0.7, visualize.l2_penalty), (1.3, visualize.tv_penalty)])
-    for index, (lam, penalty) in enumerate(cases):
+    penalties = {None: None, "l2": l2_penalty, "tv": tv_penalty}
+    cases = list([(0.0, None), (0.7, "l2"), (1.3, "tv")])
+    for index, (lam, name) in enumerate(cases):
         with case_of(index, len(cases)):
-            case = f"lam={lam}, penalty={getattr(penalty, '__name__', None)}, targets={targets.tolist()}"
+            penalty = penalties[name]
+            case = f"lam={lam}, penalty={name and name + '_penalty'}, targets={targets.tolist()}"
             got = own_call("class_objective", class_objective, net, x.clone(), targets, penalty, lam)
             require_tensor("class_objective", got, (3,), case, "the objective (one value per image)")
-            expected = visualize.class_objective(net, x, targets, penalty, lam)
+            key = f"seed={seed},lam={lam},penalty={name}"
+            values = expect("visualization", "class_objective", key, net, x, targets, name, lam)
+            expected = values["expected"]
             if not close(got, expected):
-                logits = net(x)
-                rows = torch.arange(3)
-                pen = penalty(x) if penalty is not None else torch.zeros(3)
                 hint = first_match(
                     got,
                     [
-                        (logits[rows, targets] + lam * pen, WRONG_SIGN),
-                        (
-                            logits.softmax(1)[rows, targets] - lam * pen,
-                            "the softmax probability instead of the logit (score) of the class",
-                        ),
-                        (logits[rows, targets] - pen, "lam not applied to the penalty"),
+                        (values["wrong_sign"], WRONG_SIGN),
+                        (values["softmax"], "the softmax probability instead of the logit (score) of the class"),
+                        (values["no_lam"], "lam not applied to the penalty"),
                     ],
                 )
                 raise CheckFailed(
@@ -98,10 +108,16 @@ def check_class_maximisation(tv_penalty, class_objective, maximise_class, seed: 
                 )
 
     net.train()  # the function must put it in eval mode
-    cases = list([(visualize.tv_penalty, 0.2, 12, 0.05), (visualize.l2_penalty, 0.5, 10, 0.02)])
-    for index, (penalty, lam, steps, lr) in enumerate(cases):
+
+    def objective(images: torch.Tensor, penalty=None, lam: float = 0.0) -> torch.Tensor:
+        with torch.no_grad():
+            return own_call("class_objective", class_objective, net, images, targets, penalty, lam)
+
+    cases = list([("tv", 0.2, 12, 0.05), ("l2", 0.5, 10, 0.02)])
+    for index, (name, lam, steps, lr) in enumerate(cases):
         with case_of(index, len(cases)):
-            case = f"penalty={penalty.__name__}, lam={lam}, steps={steps}, lr={lr}, size=16, seed={seed}"
+            penalty = penalties[name]
+            case = f"penalty={name}_penalty, lam={lam}, steps={steps}, lr={lr}, size=16, seed={seed}"
             got = own_call(
                 CLASS_TASK,
                 maximise_class,
@@ -118,13 +134,10 @@ def check_class_maximisation(tv_penalty, class_objective, maximise_class, seed: 
             require_detached(CLASS_TASK, got, case)
             net.eval()
             start = (0.5 + 0.02 * torch.randn(3, 3, 16, 16, generator=generator(seed))).clamp(0, 1)
-            with torch.no_grad():
-                before = visualize.class_objective(net, start, targets, penalty, lam)
-                after = visualize.class_objective(net, got.detach(), targets, penalty, lam)
+            before = objective(start, penalty, lam)
+            after = objective(got.detach(), penalty, lam)
             if float(after.mean()) <= float(before.mean()):
-                with torch.no_grad():
-                    score_before = visualize.class_objective(net, start, targets)
-                    score_after = visualize.class_objective(net, got.detach(), targets)
+                score_before, score_after = objective(start), objective(got.detach())
                 hint = DESCENT if float(score_after.mean()) <= float(score_before.mean()) else WRONG_SIGN
                 raise CheckFailed(
                     CLASS_TASK,
@@ -133,9 +146,8 @@ def check_class_maximisation(tv_penalty, class_objective, maximise_class, seed: 
                 )
             if not (float(got.min()) >= 0 and float(got.max()) <= 1):  # NaN fails too
                 raise CheckFailed(CLASS_TASK, f"the images leave [0, 1] for {case}: clip x after every step")
-            expected = visualize.maximise_class(
-                net, targets, penalty=penalty, lam=lam, steps=steps, lr=lr, size=16, seed=seed
-            )
+            key = f"seed={seed},targets={targets.tolist()},penalty={name},lam={lam},steps={steps},lr={lr}"
+            expected = expect("visualization", "maximise_class", key, net, targets, name, lam, steps, lr, 16, seed)
             if not close(got, expected, 1e-3):
                 raise CheckFailed(
                     CLASS_TASK,
@@ -183,30 +195,26 @@ def check_deepdream(dream_step, deepdream, seed: int = 0) -> None:
             require_detached("dream_step", got, case)
             net.eval()
             with torch.no_grad():
-                before = visualize.layer_energy(net, image, layer)
-                after = visualize.layer_energy(net, got.detach(), layer)
-            expected = visualize.dream_step(net, image, layer, lr, shift)
-            if close(got, expected, 1e-4):
+                before = _energy(net, image, layer)
+                after = _energy(net, got.detach(), layer)
+            key = f"seed={seed},layer={layer},lr={lr},shift={shift}"
+            steps = expect("visualization", "dream_step", key, net, image, layer, lr, shift)
+            if close(got, steps["expected"], 1e-4):
                 continue
-            if shift != (0, 0) and close(got, visualize.dream_step(net, image, layer, lr), 1e-4):
+            if shift != (0, 0) and close(got, steps["unshifted"], 1e-4):
                 raise CheckFailed(
                     "dream_step",
                     f"the step ignores the shift for {case}.\nLikely mistake: the energy "
                     "must be computed on the rolled "
                     "image, model.features(torch.roll(x, shifts=shift, dims=(2, 3)))[layer]",
                 )
-            x = image.clone().requires_grad_(True)
-            (grad,) = torch.autograd.grad(visualize.layer_energy(net, x, layer), x)
             hint = first_match(
                 got,
                 [
-                    ((image + lr * grad).clamp(0, 1), NO_NORMALISATION),
-                    (image + lr * grad / (grad.abs().mean() + 1e-8), "the result is not clipped to [0, 1]"),
-                    ((image - lr * grad / (grad.abs().mean() + 1e-8)).clamp(0, 1), DESCENT),
-                    (
-                        (image + lr * grad / (grad.norm() + 1e-8)).clamp(0, 1),
-                        "divide by the mean |g|, not the norm",
-                    ),
+                    (steps["no_normalisation"], NO_NORMALISATION),
+                    (steps["not_clipped"], "the result is not clipped to [0, 1]"),
+                    (steps["descent"], DESCENT),
+                    (steps["norm"], "divide by the mean |g|, not the norm"),
                 ],
             )
             if not hint and float(after) <= float(before):
@@ -226,12 +234,12 @@ def check_deepdream(dream_step, deepdream, seed: int = 0) -> None:
         got = own_call(DREAM_TASK, deepdream, net, photo.clone(), 1, seed=seed, **kwargs)
         require_tensor(DREAM_TASK, got, (1, 3, 24, 24), case, "the dream")
         require_detached(DREAM_TASK, got, case)
-        expected = visualize.deepdream(net, photo, 1, seed=seed, **kwargs)
-        if close(got, expected, 1e-4):
+        dreams = expect("visualization", "deepdream", f"seed={seed},{case}", net, photo, 1, seed, **kwargs)
+        if close(got, dreams["expected"], 1e-4):
             continue
         with torch.no_grad():
-            before = visualize.layer_energy(net, photo, 1)
-            after = visualize.layer_energy(net, got.detach(), 1)
+            before = _energy(net, photo, 1)
+            after = _energy(net, got.detach(), 1)
         raise CheckFailed(
             DREAM_TASK,
             f"the dream differs from the reference for {case} (energy {before:.4f} -> {after:.4f}): at each octave "
@@ -247,18 +255,19 @@ def check_deepdream(dream_step, deepdream, seed: int = 0) -> None:
         raise CheckFailed(
             DREAM_TASK, "two dreams with the same seed differ: draw the shifts from a generator seeded with seed"
         )
-    if not close(first, visualize.deepdream(net, photo, 1, seed=seed, **kwargs), 1e-4):
-        unjittered = visualize.deepdream(net, photo, 1, seed=seed, **{**kwargs, "jitter": 0})
+    case = ", ".join(f"{k}={v}" for k, v in kwargs.items()) + ", image of shape (1, 3, 24, 24), layer=1"
+    dreams = expect("visualization", "deepdream", f"seed={seed},{case}", net, photo, 1, seed, **kwargs)
+    if not close(first, dreams["expected"], 1e-4):
         hint = (
             "the shifts are not used: roll the image by (dy, dx) drawn before each step"
-            if close(first, unjittered, 1e-4)
+            if close(first, dreams["unjittered"], 1e-4)
             else "before each step draw dy, dx = torch.randint(-jitter, jitter + 1, (2,), generator=g).tolist() from "
             "g = torch.Generator().manual_seed(seed), and pass (dy, dx) to dream_step"
         )
         raise CheckFailed(DREAM_TASK, f"the dream with jitter=2 differs from the reference.\nLikely mistake: {hint}")
     with torch.no_grad():
-        before = visualize.layer_energy(net, photo, 1)
-        after = visualize.layer_energy(net, first.detach(), 1)
+        before = _energy(net, photo, 1)
+        after = _energy(net, first.detach(), 1)
     if float(after) <= float(before):
         raise CheckFailed(
             DREAM_TASK,
