@@ -1,4 +1,4 @@
-"""``autograder``: the TA's command line over nbgrader (release, collect, grade, due, extend, feedback, export, ...).
+"""``autograder``: the TA's command line over nbgrader (release, collect, grade, due, extend, feedback, export, hub).
 
 Every command works on an nbgrader course directory (``--course``, default: the current directory) and
 uses nbgrader's own apps and gradebook underneath. Errors in the input end the command with a message that
@@ -168,6 +168,56 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(workdir, workers=args.workers, quick=args.quick, only=args.assignment, course_dir=Path(args.course))
 
 
+def cmd_hub_start(args: argparse.Namespace) -> int:
+    from .hub.service import start
+
+    report = start(
+        Course.open(args.course),
+        args.roster,
+        port=args.port,
+        ip=args.ip,
+        state=args.state,
+        student_files=args.student_files,
+        extra_config=args.hub_config,
+    )
+    print(report.text())
+    return 0
+
+
+def cmd_hub_stop(args: argparse.Namespace) -> int:
+    from .hub.service import stop
+
+    print(stop(Course.open(args.course), args.state))
+    return 0
+
+
+def _add_hub(sub) -> None:
+    p = sub.add_parser("hub", help="run the class on JupyterHub on this machine (start, stop)")
+    hub = p.add_subparsers(dest="hub_command", required=True, metavar="ACTION")
+    course = {"default": argparse.SUPPRESS, "help": "the nbgrader course directory (default: .)"}
+    state = {"type": Path, "metavar": "DIR", "help": "the hub's state folder (default: /srv/jupyterhub/<course id>)"}
+
+    s = hub.add_parser("start", help="create the class's users, set up the exchange, start JupyterHub")
+    s.add_argument("--roster", type=Path, required=True, metavar="CSV", help="student_id (login), role, name, ...")
+    s.add_argument("--port", type=int, default=8000, help="the hub's port (default 8000)")
+    s.add_argument("--ip", default="127.0.0.1", help="the address it listens on (default 127.0.0.1; 0.0.0.0: all)")
+    s.add_argument("--course", **course)
+    s.add_argument("--state", **state)
+    s.add_argument(
+        "--student-files",
+        type=Path,
+        metavar="DIR",
+        help="what students find in their home under <course id>/ (default: the course's course/ and release)",
+    )
+    s.add_argument("--config", dest="hub_config", type=Path, metavar="FILE", help="more JupyterHub configuration")
+    s.set_defaults(func=cmd_hub_start)
+
+    t = hub.add_parser("stop", help="stop the hub, its proxy and the users' servers")
+    t.add_argument("--course", **course)
+    t.add_argument("--state", **state)
+    t.set_defaults(func=cmd_hub_stop)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograder", description=__doc__.split("\n\n")[0])
     parser.add_argument("--course", default=".", help="the nbgrader course directory (default: .)")
@@ -299,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--assignment", action="append", metavar="ID", help="only this assignment (repeatable; default: all)"
     )
     p.set_defaults(func=cmd_demo)
+
+    _add_hub(sub)
     return parser
 
 

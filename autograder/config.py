@@ -50,6 +50,8 @@ def configure_grading(c) -> None:
     chain = Autograde.class_traits()["autograde_preprocessors"].default()
     c.Autograde.autograde_preprocessors = [GUARDED_EXECUTE if p is Execute else p for p in chain]
     c.GuardedExecute.kernel_manager_class = SANDBOXED_KERNELS
+    # collecting from the exchange refuses submissions in another student's name and follows no link
+    c.ExchangeFactory.collect = "autograder.exchange.SafeExchangeCollect"
 
 
 #: The course's templates: ``feedback`` replaces nbgrader's template of the same name.

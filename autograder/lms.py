@@ -260,13 +260,16 @@ class RosterEntry:
 
 
 ROSTER_COLUMNS = ("lms_id", "student_id", "name", "email")
+#: The optional ``role`` column: students (the default when empty) and the course's staff, whom the course hub
+#: (``autograder hub start``) gives Formgrader and the course directory. Staff rows are not LMS submitters.
+ROLES = ("student", "ta", "instructor")
 
 
-def read_roster(path: Path) -> dict[str, RosterEntry]:
-    """The roster at ``path`` by LMS id; an unreadable file, a bad row or a repeated id is an error naming the line.
+def roster_rows(path: Path, required: tuple[str, ...], columns: str):
+    """The rows of the CSV roster at ``path`` as ``(line, {column: value})``, blank lines skipped.
 
-    A CSV file with a header; the columns ``lms_id`` and ``student_id`` are required, ``name`` and ``email``
-    optional, others ignored. ``student_id`` is the course's id (or login) of the student.
+    An unreadable file, text that is not UTF-8, a header without the ``required`` columns (``columns`` says
+    which the header should name) and a row with more fields than the header are errors naming the line.
     """
     try:
         data = Path(path).read_bytes()
@@ -282,15 +285,12 @@ def read_roster(path: Path) -> dict[str, RosterEntry]:
         header = [h.strip() for h in (reader.fieldnames or [])]
     except csv.Error as err:
         raise AutograderError(f"roster {path}, line {reader.line_num}: {err}") from None
-    missing = [c for c in ROSTER_COLUMNS[:2] if c not in header]
+    missing = [c for c in required if c not in header]
     if missing:
         raise AutograderError(
-            f"roster {path}, line 1: the header must name the columns {','.join(ROSTER_COLUMNS)} "
-            f"(lms_id and student_id required); it has {','.join(header) or 'nothing'}"
+            f"roster {path}, line 1: the header must name the columns {columns}; it has {','.join(header) or 'nothing'}"
         )
     reader.fieldnames = header
-    by_lms: dict[str, RosterEntry] = {}
-    by_student: dict[str, RosterEntry] = {}
     try:
         for row in reader:
             line = reader.line_num
@@ -299,25 +299,49 @@ def read_roster(path: Path) -> dict[str, RosterEntry]:
                 continue  # a blank line
             if "\0extra" in row:
                 raise AutograderError(f"roster {path}, line {line}: more fields than the header's {len(header)}")
-            entry = RosterEntry(
-                values.get("lms_id", ""), values.get("student_id", ""), values.get("name", ""),
-                values.get("email", ""), line,
-            )  # fmt: skip
-            if not entry.lms_id or not entry.student_id:
-                raise AutograderError(f"roster {path}, line {line}: lms_id and student_id must both be given")
-            if not is_safe_student_id(entry.student_id):
-                raise AutograderError(
-                    f"roster {path}, line {line}: student_id {entry.student_id!r} cannot name a folder "
-                    "(letters, digits, spaces and . _ @ + = , ~ - only, not starting with . or -, 1-128 characters)"
-                )
-            for key, seen, what in ((entry.lms_id, by_lms, "lms_id"), (entry.student_id, by_student, "student_id")):
-                if key in seen:
-                    raise AutograderError(
-                        f"roster {path}: {what} {key!r} appears twice, on lines {seen[key].line} and {line}"
-                    )
-                seen[key] = entry
+            yield line, values
     except csv.Error as err:
         raise AutograderError(f"roster {path}, line {reader.line_num}: {err}") from None
+
+
+def roster_role(path: Path, line: int, values: dict[str, str]) -> str:
+    """The ``role`` of a roster row (``student`` when the column is missing or empty); an unknown one is an error."""
+    role = values.get("role", "").lower() or "student"
+    if role not in ROLES:
+        raise AutograderError(f"roster {path}, line {line}: role {values['role']!r} is not one of {', '.join(ROLES)}")
+    return role
+
+
+def read_roster(path: Path) -> dict[str, RosterEntry]:
+    """The roster at ``path`` by LMS id; an unreadable file, a bad row or a repeated id is an error naming the line.
+
+    A CSV file with a header; the columns ``lms_id`` and ``student_id`` are required, ``name`` and ``email``
+    optional, others ignored. ``student_id`` is the course's id (or login) of the student. Rows whose ``role``
+    is ``ta`` or ``instructor`` are the course's staff (for the course hub), not students, and are skipped.
+    """
+    by_lms: dict[str, RosterEntry] = {}
+    by_student: dict[str, RosterEntry] = {}
+    columns = f"{','.join(ROSTER_COLUMNS)} (lms_id and student_id required)"
+    for line, values in roster_rows(path, ROSTER_COLUMNS[:2], columns):
+        if roster_role(path, line, values) != "student":
+            continue
+        entry = RosterEntry(
+            values.get("lms_id", ""), values.get("student_id", ""), values.get("name", ""),
+            values.get("email", ""), line,
+        )  # fmt: skip
+        if not entry.lms_id or not entry.student_id:
+            raise AutograderError(f"roster {path}, line {line}: lms_id and student_id must both be given")
+        if not is_safe_student_id(entry.student_id):
+            raise AutograderError(
+                f"roster {path}, line {line}: student_id {entry.student_id!r} cannot name a folder "
+                "(letters, digits, spaces and . _ @ + = , ~ - only, not starting with . or -, 1-128 characters)"
+            )
+        for key, seen, what in ((entry.lms_id, by_lms, "lms_id"), (entry.student_id, by_student, "student_id")):
+            if key in seen:
+                raise AutograderError(
+                    f"roster {path}: {what} {key!r} appears twice, on lines {seen[key].line} and {line}"
+                )
+            seen[key] = entry
     return by_lms
 
 

@@ -138,6 +138,79 @@ def test_network_checks_name_mistakes(solution):
     _fails(checks.check_unet_skips, NoSkips, phrase="skip connections are missing or unused")
 
 
+def test_iou_that_never_applies_ignore_index_is_named(solution):
+    iou = solution["iou_per_class"]
+
+    def never_ignores(pred, target, num_classes, ignore_index=None):
+        return iou(pred, target, num_classes)
+
+    _fails(checks.check_iou_per_class, never_ignores, phrase="ignore_index is never applied")
+
+
+def test_skip_check_holds_every_deeper_level_fixed(solution):
+    """Only the deepest skip used: perturbing a shallower level still reached the output through the deeper levels
+    when only the bottleneck was held fixed; now every deeper level is, and the missing skips are named."""
+    unet = solution["UNet"]
+
+    class DeepestSkipOnly(unet):
+        def forward(self, x):
+            skips = []
+            for block in self.encoder:
+                x = block(x)
+                skips.append(x)
+                x = F.max_pool2d(x, 2)
+            x = self.bottleneck(x)
+            for level, (up, block, skip) in enumerate(zip(self.upsample, self.decoder, reversed(skips))):
+                x = up(x)
+                x = block(torch.cat([x, skip if level == 0 else torch.zeros_like(skip)], dim=1))
+            return self.head(x)
+
+    message = _fails(checks.check_unet_skips, DeepestSkipOnly, phrase="skip connections are missing or unused")
+    assert "level(s) 0, 1" in message
+
+
+def test_additive_skips_and_an_ignored_up_argument_are_named(solution):
+    unet, double_conv = solution["UNet"], solution["DoubleConv"]
+
+    class Additive(unet):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.decoder = nn.ModuleList(
+                double_conv(b.block[0].in_channels // 2, b.block[0].out_channels) for b in self.decoder
+            )
+
+        def forward(self, x):
+            skips = []
+            for block in self.encoder:
+                x = block(x)
+                skips.append(x)
+                x = F.max_pool2d(x, 2)
+            x = self.bottleneck(x)
+            for up, block, skip in zip(self.upsample, self.decoder, reversed(skips)):
+                x = block(up(x) + skip)
+            return self.head(x)
+
+    class AlwaysTransposed(unet):
+        def __init__(self, in_channels, num_classes, depth=4, base_channels=16, up="transpose"):
+            super().__init__(in_channels, num_classes, depth, base_channels, "transpose")
+
+    class SkipsInOrder(unet):
+        def forward(self, x):
+            skips = []
+            for block in self.encoder:
+                x = block(x)
+                skips.append(x)
+                x = F.max_pool2d(x, 2)
+            x = self.bottleneck(x)
+            for up, block, skip in zip(self.upsample, self.decoder, skips):
+                x = block(torch.cat([up(x), skip], dim=1))
+            return self.head(x)
+
+    _fails(checks.check_unet_shapes, SkipsInOrder, phrase="skip connections are taken in the wrong order")
+    _fails(checks.check_unet_skips, Additive, phrase="added (or left out) instead of concatenated")
+    _fails(checks.check_unet_skips, AlwaysTransposed, phrase="the up argument is ignored")
+
+
 def test_evaluate_check_names_mistakes(solution):
     mean_iou = solution["mean_iou"]
 

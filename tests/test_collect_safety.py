@@ -457,3 +457,57 @@ def test_a_zip_is_bounded_in_members_and_in_bytes_extracted(course, tmp_path, mo
         "bea_2_4_data.bin": "over the bound of 3 MB extracted per archive",
         "cat_3_6_toy.ipynb": "over the bound of 4 members per archive; not read",
     }
+
+
+# --- nbgrader's exchange: students write its inbound folder themselves ------------------------------------------
+
+
+def _exchange_course(course: Course, tmp_path: Path) -> Path:
+    """The course with an exchange of its own, the toy assignment released to it; the exchange's inbound."""
+    import subprocess
+    import sys
+
+    exchange = tmp_path / "exchange"
+    exchange.mkdir(mode=0o777)
+    with open(course.root / "nbgrader_config.py", "a") as fh:
+        fh.write(f"\nget_config().Exchange.root = {str(exchange)!r}  # noqa: F821\n")
+    subprocess.run([sys.executable, "-m", "nbgrader", "release_assignment", TOY], cwd=course.root, check=True,
+                   capture_output=True)  # fmt: skip
+    return exchange / "cnn-course" / "inbound"
+
+
+def _inbound(inbound: Path, student: str, when: str, notebook: str) -> Path:
+    folder = inbound / f"{student}+{TOY}+{when}+{os.urandom(4).hex()}"
+    folder.mkdir(parents=True)
+    (folder / f"{TOY}.ipynb").write_text(notebook)
+    (folder / "timestamp.txt").write_text(when)
+    return folder
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a folder owned by another user needs root")
+def test_the_exchange_refuses_submissions_in_another_name_and_follows_no_link(course, tmp_path):
+    """Alice's folder named as Bob's newer submission is not collected (Bob's own is); a link in a submission is
+    not followed; a student id that cannot name a folder is refused. Plain `nbgrader collect` and
+    `autograder collect --exchange` share the course's collector."""
+    inbound = _exchange_course(course, tmp_path)
+    secret = tmp_path / "outside" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text(CANARY)
+    secret.chmod(0o600)
+    bob_own = _inbound(inbound, "bob", "2024-01-01 10:00:00.000000 UTC", _nb(course, "bob's own"))
+    forged = _inbound(inbound, "bob", "2024-01-02 10:00:00.000000 UTC", _nb(course, "alice as bob"))
+    os.chown(forged, 4242, 4242)  # made by another user of the machine
+    ann = _inbound(inbound, "ann", "2024-01-01 10:00:00.000000 UTC", _nb(course, "ann"))
+    (ann / "notes.txt").symlink_to(secret)
+    _inbound(inbound, "-rf", "2024-01-01 10:00:00.000000 UTC", _nb(course, "odd name"))
+    assert bob_own.exists()
+
+    course = Course.open(course.root)  # with the exchange in its configuration
+    report = collect(course, TOY, None, exchange=True)
+    assert "bob's own" in (_submitted(course, "bob") / f"{TOY}.ipynb").read_text()
+    assert "names bob but was made by uid 4242" in report.log
+    assert (_submitted(course, "ann") / f"{TOY}.ipynb").exists()
+    assert not (_submitted(course, "ann") / "notes.txt").exists()
+    assert "notes.txt" in report.log and "symbolic link" in report.log
+    assert "cannot name a folder" in report.log and not (course.root / "submitted" / "-rf").exists()
+    assert CANARY.encode() not in _everything_in(course.root)

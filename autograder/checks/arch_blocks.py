@@ -18,15 +18,16 @@ its attributes are named:
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import CheckFailed, call_student
+from .common import CheckFailed, call_student, case_of
 
 RELU_AFTER_ADD = (
     "ReLU placed before the addition: the block's output is y = ReLU(F(x) + shortcut(x)), with the last "
@@ -49,9 +50,10 @@ def build(task: str, cls: Callable, *args: object, **kwargs: object) -> nn.Modul
         )
     library = sorted(
         {
-            type(m).__module__ + "." + type(m).__name__
+            base.__module__ + "." + base.__name__
             for m in module.modules()
-            if type(m).__module__.startswith("torchvision.")
+            for base in type(m).__mro__
+            if (getattr(base, "__module__", "") or "").startswith("torchvision.")
         }
     )
     if library:
@@ -101,8 +103,75 @@ def zero_convs(module: nn.Module, kernel: tuple[int, int]) -> None:
 
 
 def close(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-5) -> bool:
+    """Same shape and relative error below ``tol``; NaN or infinity is never close."""
+    if a.shape != b.shape or not bool(torch.isfinite(a).all()) or not bool(torch.isfinite(b).all()):
+        return False
+    if a.numel() == 0:
+        return True
     scale = max(float(a.abs().max()), float(b.abs().max()), 1e-12)
-    return a.shape == b.shape and float((a - b).abs().max()) / scale < tol
+    return float((a - b).abs().max()) / scale < tol
+
+
+def randomise_batchnorm(module: nn.Module, seed: int) -> None:
+    """Give every BatchNorm running statistics and an affine map far from the defaults (seeded), so that in eval
+    mode each one changes its input and the order of the layers shows in the output."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                n = m.num_features
+                if m.running_mean is not None:
+                    m.running_mean.copy_(torch.rand(n, generator=g) * 2 - 1)
+                    m.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
+                if m.affine:
+                    m.weight.copy_(torch.rand(n, generator=g) + 0.5)
+                    m.bias.copy_(torch.rand(n, generator=g) - 0.5)
+
+
+def convs_of(module: nn.Module) -> list[nn.Conv2d]:
+    return [m for m in module.modules() if isinstance(m, nn.Conv2d)]
+
+
+def norms_of(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def assignments(slots: Sequence[Callable[[nn.Module], bool]], pool: Sequence[nn.Module]) -> Iterator[list[nn.Module]]:
+    """Every way to fill the slots (each a predicate) with distinct modules of ``pool`` (few: the checks' blocks
+    have at most a handful of layers of the same shape). The checks try each, so a block passes whatever its
+    layers are called and in whatever order it registers them."""
+    for chosen in itertools.permutations(pool, len(slots)):
+        if all(fits(m) for fits, m in zip(slots, chosen)):
+            yield list(chosen)
+
+
+def conv_shape(in_ch: int, out_ch: int, k: int, stride: int = 1, bias: bool | None = None) -> Callable:
+    def fits(m: nn.Module) -> bool:
+        return (
+            isinstance(m, nn.Conv2d)
+            and (m.in_channels, m.out_channels, tuple(m.kernel_size), tuple(m.stride))
+            == (in_ch, out_ch, (k, k), (stride, stride))
+            and tuple(m.padding) == (k // 2, k // 2)
+            and (bias is None or (m.bias is not None) == bias)
+        )
+
+    return fits
+
+
+def norm_of(features: int) -> Callable:
+    return lambda m: isinstance(m, nn.modules.batchnorm._BatchNorm) and m.num_features == features
+
+
+def first_match(out: torch.Tensor, candidates: Sequence[tuple[str, Callable[[], torch.Tensor]]]) -> str | None:
+    """The name of the first candidate output (built lazily) that ``out`` equals, or None."""
+    for name, make in candidates:
+        try:
+            value = make()
+        except RuntimeError:
+            continue
+        if close(out, value, 1e-4):
+            return name
+    return None
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -261,27 +330,159 @@ def _check_residual(task: str, module_factory: Callable[[], nn.Module], case: Bl
         )
 
 
+def _residual_candidates(
+    body: Callable[[torch.Tensor, str], torch.Tensor],
+    shortcut: Callable[[torch.Tensor], torch.Tensor],
+    bare: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+) -> tuple[torch.Tensor, list[tuple[str, Callable[[], torch.Tensor]]]]:
+    """The right output and typical wrong ones, from ``body(x, variant)`` (F(x) built from the block's own layers,
+    right or with one typical change), ``shortcut(x)`` and ``bare(x)`` (the projection without its BatchNorm)."""
+    relu = torch.relu
+    right = relu(body(x, "") + shortcut(x))
+    wrong = [
+        (RELU_AFTER_ADD, lambda: relu(relu(body(x, "")) + shortcut(x))),
+        ("no ReLU after the addition: y = ReLU(F(x) + shortcut(x))", lambda: body(x, "") + shortcut(x)),
+        ("the shortcut is not added: y = ReLU(F(x) + shortcut(x))", lambda: relu(body(x, ""))),
+        (
+            "a ReLU inside F is missing: each convolution's BatchNorm is followed by a ReLU, except the last one, "
+            "whose ReLU comes after the addition",
+            lambda: relu(body(x, "no inner relu") + shortcut(x)),
+        ),
+        (
+            "BatchNorm and ReLU in the wrong order: conv -> BN -> ReLU",
+            lambda: relu(body(x, "relu before bn") + shortcut(x)),
+        ),
+        ("the shortcut's projection has no BatchNorm", lambda: relu(body(x, "") + bare(x))),
+    ]
+    return right, wrong
+
+
+def _check_values(
+    task: str,
+    module: nn.Module,
+    case: BlockCase,
+    conv_slots: list[Callable],
+    norm_slots: list[Callable],
+    make_body: Callable[[list[nn.Module], list[nn.Module]], Callable[[torch.Tensor, str], torch.Tensor]],
+    projection: bool,
+) -> None:
+    """The block's output equals ReLU(F(x) + shortcut(x)) computed from its own layers (BatchNorm statistics and
+    scales set far from the defaults), for some way of matching its layers to the roles they must play."""
+    randomise_batchnorm(module, 11)
+    x = case.input()
+    out = forward(task, module, x)
+    conv_ways = list(assignments(conv_slots, convs_of(module)))
+    norm_ways = list(assignments(norm_slots, norms_of(module)))
+    if not conv_ways or not norm_ways:
+        raise CheckFailed(
+            task,
+            f"cannot find the layers the block needs in {case.describe(task)}: expected {len(conv_slots)} "
+            f"convolutions without bias and {len(norm_slots)} BatchNorm layers of the sizes the notebook gives",
+        )
+    first = None
+    with torch.no_grad():
+        for convs in conv_ways:
+            for norms in norm_ways:
+                body = make_body(convs, norms)
+                if projection:
+                    proj_conv, proj_norm = convs[-1], norms[-1]
+
+                    def shortcut(v: torch.Tensor, c=proj_conv, n=proj_norm) -> torch.Tensor:
+                        return n(c(v))
+
+                    def bare(v: torch.Tensor, c=proj_conv) -> torch.Tensor:
+                        return c(v)
+                else:
+
+                    def shortcut(v: torch.Tensor) -> torch.Tensor:
+                        return v
+
+                    def bare(v: torch.Tensor) -> torch.Tensor:
+                        raise RuntimeError("no projection")
+
+                right, wrong = _residual_candidates(body, shortcut, bare, x)
+                if close(out, right, 1e-4):
+                    return
+                if first is None:
+                    first = wrong
+        why = first_match(out, first or [])
+    if why:
+        raise CheckFailed(task, f"wrong output for {case.describe(task)}.\nLikely mistake: {why}")
+    raise CheckFailed(
+        task,
+        f"wrong output for {case.describe(task)}: it is not ReLU(F(x) + shortcut(x)) computed from the block's "
+        "own layers (in eval mode, with BatchNorm statistics set away from the defaults)",
+    )
+
+
+def _basic_body(convs: list[nn.Module], norms: list[nn.Module]) -> Callable[[torch.Tensor, str], torch.Tensor]:
+    conv1, conv2 = convs[0], convs[1]
+    bn1, bn2 = norms[0], norms[1]
+
+    def body(x: torch.Tensor, variant: str) -> torch.Tensor:
+        if variant == "no inner relu":
+            return bn2(conv2(bn1(conv1(x))))
+        if variant == "relu before bn":
+            return bn2(conv2(bn1(torch.relu(conv1(x)))))
+        return bn2(conv2(torch.relu(bn1(conv1(x)))))
+
+    return body
+
+
+def _bottleneck_body(convs: list[nn.Module], norms: list[nn.Module]) -> Callable[[torch.Tensor, str], torch.Tensor]:
+    conv1, conv2, conv3 = convs[:3]
+    bn1, bn2, bn3 = norms[:3]
+
+    def body(x: torch.Tensor, variant: str) -> torch.Tensor:
+        if variant == "no inner relu":
+            return bn3(conv3(bn2(conv2(bn1(conv1(x))))))
+        if variant == "relu before bn":
+            return bn3(conv3(bn2(torch.relu(conv2(bn1(torch.relu(conv1(x))))))))
+        return bn3(conv3(torch.relu(bn2(conv2(torch.relu(bn1(conv1(x))))))))
+
+    return body
+
+
 def check_basic_block(BasicBlock: Callable, hidden: bool = False) -> None:  # noqa: N803 (the student's class)
     """``BasicBlock(in_ch, out_ch, stride=1)``: conv3x3(stride)-BN-ReLU-conv3x3-BN plus the shortcut, then ReLU."""
     task = "BasicBlock"
-    for case in BASIC_HIDDEN if hidden else BASIC_VISIBLE:
-        module = build(task, BasicBlock, case.in_ch, case.ch, stride=case.stride)
-        body, projection = basic_block_params(case.in_ch, case.ch, case.stride)
-        biases = 2 * case.ch + (case.ch if projection else 0)
-        _check_param_count(task, count_params(module), body, projection, case, case.ch, biases)
-        _check_residual(task, lambda c=case: build(task, BasicBlock, c.in_ch, c.ch, stride=c.stride), case, case.ch)
+    cases = list(BASIC_HIDDEN if hidden else BASIC_VISIBLE)
+    for index, case in enumerate(cases):
+        with case_of(index, len(cases)):
+            module = build(task, BasicBlock, case.in_ch, case.ch, stride=case.stride)
+            body, projection = basic_block_params(case.in_ch, case.ch, case.stride)
+            biases = 2 * case.ch + (case.ch if projection else 0)
+            _check_param_count(task, count_params(module), body, projection, case, case.ch, biases)
+            _check_residual(task, lambda c=case: build(task, BasicBlock, c.in_ch, c.ch, stride=c.stride), case, case.ch)
+            i, o, st = case.in_ch, case.ch, case.stride
+            convs = [conv_shape(i, o, 3, st, False), conv_shape(o, o, 3, 1, False)]
+            norms = [norm_of(o), norm_of(o)]
+            if projection:
+                convs.append(conv_shape(i, o, 1, st, False))
+                norms.append(norm_of(o))
+            _check_values(task, module, case, convs, norms, _basic_body, bool(projection))
 
 
 def check_bottleneck(Bottleneck: Callable, hidden: bool = False) -> None:  # noqa: N803 (the student's class)
     """``Bottleneck(in_ch, mid_ch, stride=1)``: 1x1-BN-ReLU, 3x3(stride)-BN-ReLU, 1x1 to 4*mid_ch-BN, shortcut, ReLU."""
     task = "Bottleneck"
-    for case in BOTTLENECK_HIDDEN if hidden else BOTTLENECK_VISIBLE:
-        module = build(task, Bottleneck, case.in_ch, case.ch, stride=case.stride)
-        out_ch = 4 * case.ch
-        body, projection = bottleneck_params(case.in_ch, case.ch, case.stride)
-        biases = 2 * case.ch + out_ch + (out_ch if projection else 0)
-        _check_param_count(task, count_params(module), body, projection, case, out_ch, biases)
-        _check_residual(task, lambda c=case: build(task, Bottleneck, c.in_ch, c.ch, stride=c.stride), case, out_ch)
+    cases = list(BOTTLENECK_HIDDEN if hidden else BOTTLENECK_VISIBLE)
+    for index, case in enumerate(cases):
+        with case_of(index, len(cases)):
+            module = build(task, Bottleneck, case.in_ch, case.ch, stride=case.stride)
+            out_ch = 4 * case.ch
+            body, projection = bottleneck_params(case.in_ch, case.ch, case.stride)
+            biases = 2 * case.ch + out_ch + (out_ch if projection else 0)
+            _check_param_count(task, count_params(module), body, projection, case, out_ch, biases)
+            _check_residual(task, lambda c=case: build(task, Bottleneck, c.in_ch, c.ch, stride=c.stride), case, out_ch)
+            i, m, st = case.in_ch, case.ch, case.stride
+            convs = [conv_shape(i, m, 1, 1, False), conv_shape(m, m, 3, st, False), conv_shape(m, out_ch, 1, 1, False)]
+            norms = [norm_of(m), norm_of(m), norm_of(out_ch)]
+            if projection:
+                convs.append(conv_shape(i, out_ch, 1, st, False))
+                norms.append(norm_of(out_ch))
+            _check_values(task, module, case, convs, norms, _bottleneck_body, bool(projection))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -363,61 +564,153 @@ INCEPTION_HIDDEN = [
 def check_inception_params(inception_params: Callable, hidden: bool = False) -> None:
     """``inception_params(in_ch, c1, c3r, c3, c5r, c5, pool_proj, naive=False)``: the count by the formula."""
     task = "inception_params"
-    for case in INCEPTION_HIDDEN if hidden else INCEPTION_VISIBLE:
-        got = call_student(task, inception_params, *case.args, naive=case.naive)
-        expected = inception_reference_params(*case.args, naive=case.naive)
-        if isinstance(got, torch.Tensor) and got.numel() == 1:
-            got = got.item()
-        if not isinstance(got, (int, float)) or got != expected:
-            hint = ""
-            if got == _without_biases(case):
-                hint = "\nLikely mistake: biases not counted (each convolution has one bias per output channel)"
-            elif case.naive and got == inception_reference_params(*case.args):
-                hint = "\nLikely mistake: the naive module has no 1x1 reductions and no projection after pooling"
-            raise CheckFailed(task, f"returned {got!r}, expected {expected} for {case.describe(task)}{hint}")
+    cases = list(INCEPTION_HIDDEN if hidden else INCEPTION_VISIBLE)
+    for index, case in enumerate(cases):
+        with case_of(index, len(cases)):
+            got = call_student(task, inception_params, *case.args, naive=case.naive)
+            expected = inception_reference_params(*case.args, naive=case.naive)
+            if isinstance(got, torch.Tensor) and got.numel() == 1:
+                got = got.item()
+            if not isinstance(got, (int, float)) or got != expected:
+                hint = ""
+                if got == _without_biases(case):
+                    hint = "\nLikely mistake: biases not counted (each convolution has one bias per output channel)"
+                elif case.naive and got == inception_reference_params(*case.args):
+                    hint = "\nLikely mistake: the naive module has no 1x1 reductions and no projection after pooling"
+                raise CheckFailed(task, f"returned {got!r}, expected {expected} for {case.describe(task)}{hint}")
 
 
 def check_inception(Inception: Callable, hidden: bool = False) -> None:  # noqa: N803 (the student's class)
     """``Inception(in_ch, c1, c3r, c3, c5r, c5, pool_proj, naive=False)``: four branches concatenated on channels."""
     task = "Inception"
     g = torch.Generator().manual_seed(5)
-    for case in INCEPTION_HIDDEN if hidden else INCEPTION_VISIBLE:
-        module = build(task, Inception, *case.args, naive=case.naive)
-        expected_params = inception_reference_params(*case.args, naive=case.naive)
-        got_params = count_params(module)
-        if got_params != expected_params:
-            hint = ""
-            if got_params == _without_biases(case):
-                hint = "\nLikely mistake: convolutions without bias (the module has no BatchNorm; keep the biases)"
-            elif case.naive and got_params == inception_reference_params(*case.args):
-                hint = "\nLikely mistake: naive=True must leave out the 1x1 reductions and the pooling projection"
-            raise CheckFailed(
-                task, f"{got_params} parameters, expected {expected_params} for {case.describe(task)}{hint}"
+    cases = list(INCEPTION_HIDDEN if hidden else INCEPTION_VISIBLE)
+    for index, case in enumerate(cases):
+        with case_of(index, len(cases)):
+            module = build(task, Inception, *case.args, naive=case.naive)
+            expected_params = inception_reference_params(*case.args, naive=case.naive)
+            got_params = count_params(module)
+            if got_params != expected_params:
+                hint = ""
+                if got_params == _without_biases(case):
+                    hint = "\nLikely mistake: convolutions without bias (the module has no BatchNorm; keep the biases)"
+                elif case.naive and got_params == inception_reference_params(*case.args):
+                    hint = "\nLikely mistake: naive=True must leave out the 1x1 reductions and the pooling projection"
+                raise CheckFailed(
+                    task, f"{got_params} parameters, expected {expected_params} for {case.describe(task)}{hint}"
+                )
+            h, w = (7, 9) if case.in_ch < 100 else (5, 5)
+            x = torch.randn(2, case.in_ch, h, w, generator=g)
+            out = forward(task, module, x)
+            require_shape(
+                task,
+                out,
+                (2, case.out_channels, h, w),
+                case.describe(task),
+                "the branches keep the height and width (padding k // 2; pooling 3x3, stride 1, padding 1) "
+                "and are concatenated along the channels, dim=1",
             )
-        h, w = (7, 9) if case.in_ch < 100 else (5, 5)
-        x = torch.randn(2, case.in_ch, h, w, generator=g)
-        out = forward(task, module, x)
-        require_shape(
-            task,
-            out,
-            (2, case.out_channels, h, w),
-            case.describe(task),
-            "the branches keep the height and width (padding k // 2; pooling 3x3, stride 1, padding 1) "
-            "and are concatenated along the channels, dim=1",
-        )
+            _check_inception_values(task, module, case, x, out)
+
+
+def _inception_slots(case: InceptionCase) -> list[Callable]:
+    """The convolutions an Inception module needs, each with a bias, in the order the reference uses them."""
+    i = case.in_ch
+    if case.naive:
+        return [
+            conv_shape(i, case.c1, 1, bias=True),
+            conv_shape(i, case.c3, 3, bias=True),
+            conv_shape(i, case.c5, 5, bias=True),
+        ]
+    return [
+        conv_shape(i, case.c1, 1, bias=True),
+        conv_shape(i, case.c3r, 1, bias=True),
+        conv_shape(case.c3r, case.c3, 3, bias=True),
+        conv_shape(i, case.c5r, 1, bias=True),
+        conv_shape(case.c5r, case.c5, 5, bias=True),
+        conv_shape(i, case.pool_proj, 1, bias=True),
+    ]
+
+
+def _inception_reference(
+    case: InceptionCase, convs: list[nn.Module], x: torch.Tensor, variant: str = ""
+) -> torch.Tensor:
+    """The module's output from its own convolutions: right, or with one typical change (``variant``)."""
+    relu = torch.relu
+    after = (lambda v: v) if variant == "no relu after reductions" else relu
+    pool = (
+        F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+        if variant == "average pooling"
+        else F.max_pool2d(x, 3, stride=1, padding=1)
+    )
+    if case.naive:
+        b1, b3, b5 = convs
+        branches = [relu(b1(x)), relu(b3(x)), relu(b5(x)), pool]
+    else:
+        b1, r3, b3, r5, b5, pp = convs
+        last = (lambda v: v) if variant == "no relu after the pool projection" else relu
+        branches = [relu(b1(x)), relu(b3(after(r3(x)))), relu(b5(after(r5(x)))), last(pp(pool))]
+    if variant == "no relu on the branches":
         if case.naive:
-            pooled = F.max_pool2d(x, 3, stride=1, padding=1)
-            if not close(out[:, -case.in_ch :], pooled):
+            branches = [b1(x), b3(x), b5(x), pool]
+        else:
+            branches = [b1(x), b3(after(r3(x))), b5(after(r5(x))), pp(pool)]
+    return torch.cat(branches, dim=1) if variant != "branches" else branches
+
+
+INCEPTION_MISTAKES = {
+    "no relu after reductions": "the 1x1 reductions are not followed by a ReLU (every convolution of the module is)",
+    "average pooling": "the pooling branch uses average pooling; Inception's is 3x3 max-pooling (stride 1, padding 1)",
+    "no relu after the pool projection": "the 1x1 projection after the pooling is not followed by a ReLU",
+    "no relu on the branches": "the branch convolutions are not followed by a ReLU",
+}
+
+
+def _check_inception_values(
+    task: str, module: nn.Module, case: InceptionCase, x: torch.Tensor, out: torch.Tensor
+) -> None:
+    """The output equals the four branches computed from the module's own convolutions, concatenated in the order
+    1x1, 3x3, 5x5, pool (for some matching of its convolutions to the roles they play)."""
+    ways = list(assignments(_inception_slots(case), convs_of(module)))
+    if not ways:
+        raise CheckFailed(
+            task,
+            f"cannot find the convolutions an Inception module needs in {case.describe(task)} (kernel sizes 1, 3, 5 "
+            "with padding k // 2, stride 1, with biases, and the channel counts of the arguments)",
+        )
+    with torch.no_grad():
+        for convs in ways:
+            if close(out, _inception_reference(case, convs, x), 1e-4):
+                return
+        convs = ways[0]
+        for variant, message in INCEPTION_MISTAKES.items():
+            if close(out, _inception_reference(case, convs, x, variant), 1e-4):
+                raise CheckFailed(task, f"wrong output for {case.describe(task)}.\nLikely mistake: {message}")
+        right = _inception_reference(case, convs, x)
+        branches = _inception_reference(case, convs, x, "branches")
+        for order in itertools.permutations(range(4)):
+            if order != (0, 1, 2, 3) and close(out, torch.cat([branches[k] for k in order], dim=1), 1e-4):
+                names = ["1x1", "3x3", "5x5", "pool"]
                 raise CheckFailed(
                     task,
-                    f"the last {case.in_ch} channels of {case.describe(task)} must be the "
-                    "3x3 max-pooled input (branches in the order 1x1, 3x3, 5x5, pool)",
+                    f"wrong output for {case.describe(task)}.\nLikely mistake: the branches are concatenated in the "
+                    f"order {', '.join(names[k] for k in order)}; concatenate the branches in the order 1x1, 3x3, "
+                    "5x5, pool",
                 )
-        elif float(out.min()) < 0:
-            raise CheckFailed(
-                task,
-                f"negative outputs for {case.describe(task)}: every convolution of the module is followed by a ReLU",
-            )
+    sizes = [case.c1, case.c3, case.c5, case.in_ch if case.naive else case.pool_proj]
+    names = ["1x1", "3x3", "5x5", "pool"]
+    bounds = [sum(sizes[:k]) for k in range(5)]
+    wrong = [
+        names[k]
+        for k in range(4)
+        if not close(out[:, bounds[k] : bounds[k + 1]], right[:, bounds[k] : bounds[k + 1]], 1e-4)
+    ]
+    raise CheckFailed(
+        task,
+        f"wrong output for {case.describe(task)}: the channels of the branch(es) {', '.join(wrong)} differ from "
+        "that branch computed from the module's own layers (branches concatenated in the order 1x1, 3x3, 5x5, pool; "
+        "each convolution followed by a ReLU; 3x3 max-pooling with stride 1 and padding 1)",
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -437,45 +730,89 @@ def check_dense_block(DenseBlock: Callable, hidden: bool = False) -> None:  # no
     """``DenseBlock(in_ch, growth, n_layers)``: x_l = H_l([x_0, ..., x_{l-1}]), output [x_0, ..., x_L]."""
     task = "DenseBlock"
     g = torch.Generator().manual_seed(6)
-    for in_ch, growth, n_layers, h, w in DENSE_HIDDEN if hidden else DENSE_VISIBLE:
-        case = f"DenseBlock({in_ch}, growth={growth}, n_layers={n_layers}) on input (2, {in_ch}, {h}, {w})"
-        module = build(task, DenseBlock, in_ch, growth, n_layers)
-        out_ch = in_ch + n_layers * growth
-        if getattr(module, "out_channels", None) != out_ch:
+    cases = list(DENSE_HIDDEN if hidden else DENSE_VISIBLE)
+    for index, (in_ch, growth, n_layers, h, w) in enumerate(cases):
+        with case_of(index, len(cases)):
+            case = f"DenseBlock({in_ch}, growth={growth}, n_layers={n_layers}) on input (2, {in_ch}, {h}, {w})"
+            module = build(task, DenseBlock, in_ch, growth, n_layers)
+            out_ch = in_ch + n_layers * growth
+            if getattr(module, "out_channels", None) != out_ch:
+                raise CheckFailed(
+                    task,
+                    f"out_channels is {getattr(module, 'out_channels', None)!r}, expected "
+                    f"in_ch + n_layers * growth = {out_ch} for {case}",
+                )
+            x = torch.randn(2, in_ch, h, w, generator=g)
+            out = forward(task, module, x)
+            if tuple(out.shape) == (2, growth, h, w):
+                raise CheckFailed(
+                    task,
+                    f"output has {growth} channels for {case}, expected {out_ch}.\nLikely mistake: "
+                    "each layer's new features replace its input instead of being concatenated to it",
+                )
+            require_shape(
+                task, out, (2, out_ch, h, w), case, "each layer adds growth channels: torch.cat([x, new], dim=1)"
+            )
+            if not close(out[:, :in_ch], x):
+                hint = (
+                    "concatenated in the wrong order: torch.cat([x, new], dim=1) keeps x first"
+                    if close(out[:, -in_ch:], x)
+                    else "the block's output must start with its input x, unchanged"
+                )
+                raise CheckFailed(
+                    task, f"the first {in_ch} output channels are not the input for {case}.\nLikely mistake: {hint}"
+                )
+            _check_dense_values(task, module, in_ch, growth, n_layers, case, g, (h, w))
+            expected = dense_block_params(in_ch, growth, n_layers)
+            got = count_params(module)
+            if got != expected:
+                hint = ""
+                if got == sum(
+                    2 * (in_ch if i == 0 else growth) + 9 * (in_ch if i == 0 else growth) * growth
+                    for i in range(n_layers)
+                ):
+                    hint = "\nLikely mistake: each layer sees only the previous layer's features, not all earlier ones"
+                elif got == expected + n_layers * growth:
+                    hint = "\nLikely mistake: the convolutions have a bias (use bias=False; BatchNorm comes first here)"
+                raise CheckFailed(task, f"{got} parameters, expected {expected} for {case}{hint}")
+
+
+def _check_dense_values(
+    task: str, module: nn.Module, in_ch: int, growth: int, n_layers: int, case: str, g: torch.Generator, size
+) -> None:
+    """The new channels equal the layers BN -> ReLU -> conv3x3 computed from the block's own layers, each layer on
+    the concatenation of the input and all earlier layers' outputs (BatchNorm set away from its defaults)."""
+    convs = [conv_shape(in_ch + i * growth, growth, 3, 1, False) for i in range(n_layers)]
+    norms = [norm_of(in_ch + i * growth) for i in range(n_layers)]
+    conv_way = next(assignments(convs, convs_of(module)), None)
+    norm_way = next(assignments(norms, norms_of(module)), None)
+    if conv_way is None or norm_way is None:
+        return  # the parameter count names what is missing
+    randomise_batchnorm(module, 12)
+    x = torch.randn(2, in_ch, *size, generator=g)
+    out = forward(task, module, x)
+
+    def reference(variant: str = "") -> torch.Tensor:
+        features = x
+        for conv, norm in zip(conv_way, norm_way):
+            z = norm(features)
+            new = conv(z if variant == "no relu" else torch.relu(z))
+            features = torch.cat([features, new], dim=1)
+        return features
+
+    with torch.no_grad():
+        if close(out, reference(), 1e-4):
+            return
+        if close(out, reference("no relu"), 1e-4):
             raise CheckFailed(
                 task,
-                f"out_channels is {getattr(module, 'out_channels', None)!r}, expected "
-                f"in_ch + n_layers * growth = {out_ch} for {case}",
+                f"wrong output for {case}.\nLikely mistake: the ReLU between BatchNorm and the convolution is missing",
             )
-        x = torch.randn(2, in_ch, h, w, generator=g)
-        out = forward(task, module, x)
-        if tuple(out.shape) == (2, growth, h, w):
-            raise CheckFailed(
-                task,
-                f"output has {growth} channels for {case}, expected {out_ch}.\nLikely mistake: "
-                "each layer's new features replace its input instead of being concatenated to it",
-            )
-        require_shape(task, out, (2, out_ch, h, w), case, "each layer adds growth channels: torch.cat([x, new], dim=1)")
-        if not close(out[:, :in_ch], x):
-            hint = (
-                "concatenated in the wrong order: torch.cat([x, new], dim=1) keeps x first"
-                if close(out[:, -in_ch:], x)
-                else "the block's output must start with its input x, unchanged"
-            )
-            raise CheckFailed(
-                task, f"the first {in_ch} output channels are not the input for {case}.\nLikely mistake: {hint}"
-            )
-        expected = dense_block_params(in_ch, growth, n_layers)
-        got = count_params(module)
-        if got != expected:
-            hint = ""
-            if got == sum(
-                2 * (in_ch if i == 0 else growth) + 9 * (in_ch if i == 0 else growth) * growth for i in range(n_layers)
-            ):
-                hint = "\nLikely mistake: each layer sees only the previous layer's features, not all earlier ones"
-            elif got == expected + n_layers * growth:
-                hint = "\nLikely mistake: the convolutions have a bias (use bias=False; BatchNorm comes first here)"
-            raise CheckFailed(task, f"{got} parameters, expected {expected} for {case}{hint}")
+    raise CheckFailed(
+        task,
+        f"wrong output for {case}: layer l's new features must be conv3x3(ReLU(BN([x_0, ..., x_(l-1)]))), computed "
+        "from the block's own layers on the concatenation of the input and all earlier layers' outputs",
+    )
 
 
 TRANSITION_VISIBLE = [(8, 4, 8, 8), (12, 6, 6, 10)]
@@ -486,46 +823,52 @@ def check_transition(Transition: Callable, hidden: bool = False) -> None:  # noq
     """``Transition(in_ch, out_ch)``: BN -> ReLU -> 1x1 conv (no bias) -> 2x2 average pooling."""
     task = "Transition"
     g = torch.Generator().manual_seed(7)
-    for in_ch, out_ch, h, w in TRANSITION_HIDDEN if hidden else TRANSITION_VISIBLE:
-        case = f"Transition({in_ch}, {out_ch}) on input (2, {in_ch}, {h}, {w})"
-        module = build(task, Transition, in_ch, out_ch)
-        expected = 2 * in_ch + in_ch * out_ch
-        got = count_params(module)
-        if got != expected:
-            hint = (
-                "\nLikely mistake: the 1x1 convolution has a bias (use bias=False)" if got == expected + out_ch else ""
-            )
-            raise CheckFailed(
+    cases = list(TRANSITION_HIDDEN if hidden else TRANSITION_VISIBLE)
+    for index, (in_ch, out_ch, h, w) in enumerate(cases):
+        with case_of(index, len(cases)):
+            case = f"Transition({in_ch}, {out_ch}) on input (2, {in_ch}, {h}, {w})"
+            module = build(task, Transition, in_ch, out_ch)
+            expected = 2 * in_ch + in_ch * out_ch
+            got = count_params(module)
+            if got != expected:
+                hint = (
+                    "\nLikely mistake: the 1x1 convolution has a bias (use bias=False)"
+                    if got == expected + out_ch
+                    else ""
+                )
+                raise CheckFailed(
+                    task,
+                    f"{got} parameters, expected {expected} (BatchNorm 2*in_ch, 1x1 conv "
+                    f"in_ch*out_ch) for {case}{hint}",
+                )
+            norms = [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
+            convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
+            if len(norms) != 1 or len(convs) != 1:
+                raise CheckFailed(task, f"expected one BatchNorm2d and one 1x1 Conv2d in {case}")
+            with torch.no_grad():  # statistics and affine far from the defaults, so the order of the layers shows
+                norms[0].running_mean.uniform_(-1, 1, generator=g)
+                norms[0].running_var.uniform_(0.5, 2, generator=g)
+                norms[0].weight.uniform_(0.5, 1.5, generator=g)
+                norms[0].bias.uniform_(-0.5, 0.5, generator=g)
+            x = torch.randn(2, in_ch, h, w, generator=g)
+            out = forward(task, module, x)
+            with torch.no_grad():
+                features = convs[0](torch.relu(norms[0](x)))
+            require_shape(
                 task,
-                f"{got} parameters, expected {expected} (BatchNorm 2*in_ch, 1x1 conv in_ch*out_ch) for {case}{hint}",
+                out,
+                (2, out_ch, h // 2, w // 2),
+                case,
+                "2x2 pooling with stride 2 halves the height and width (rounding down)",
             )
-        norms = [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
-        convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
-        if len(norms) != 1 or len(convs) != 1:
-            raise CheckFailed(task, f"expected one BatchNorm2d and one 1x1 Conv2d in {case}")
-        with torch.no_grad():  # statistics and affine far from the defaults, so the order of the layers shows
-            norms[0].running_mean.uniform_(-1, 1, generator=g)
-            norms[0].running_var.uniform_(0.5, 2, generator=g)
-            norms[0].weight.uniform_(0.5, 1.5, generator=g)
-            norms[0].bias.uniform_(-0.5, 0.5, generator=g)
-        x = torch.randn(2, in_ch, h, w, generator=g)
-        out = forward(task, module, x)
-        with torch.no_grad():
-            features = convs[0](torch.relu(norms[0](x)))
-        require_shape(
-            task,
-            out,
-            (2, out_ch, h // 2, w // 2),
-            case,
-            "2x2 pooling with stride 2 halves the height and width (rounding down)",
-        )
-        if close(out, F.max_pool2d(features, 2)):
-            raise CheckFailed(
-                task,
-                f"wrong output for {case}.\nLikely mistake: max pooling; DenseNet's transition "
-                "uses 2x2 average pooling",
-            )
-        if not close(out, F.avg_pool2d(features, 2)):
-            raise CheckFailed(
-                task, f"wrong output for {case}: expected BN -> ReLU -> 1x1 conv -> 2x2 average pooling, in that order"
-            )
+            if close(out, F.max_pool2d(features, 2)):
+                raise CheckFailed(
+                    task,
+                    f"wrong output for {case}.\nLikely mistake: max pooling; DenseNet's transition "
+                    "uses 2x2 average pooling",
+                )
+            if not close(out, F.avg_pool2d(features, 2)):
+                raise CheckFailed(
+                    task,
+                    f"wrong output for {case}: expected BN -> ReLU -> 1x1 conv -> 2x2 average pooling, in that order",
+                )

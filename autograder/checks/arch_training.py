@@ -22,7 +22,7 @@ from torch import nn
 from cnnlab.data import ShapesClassification
 from cnnlab.device import get_device
 
-from .arch_blocks import build, count_params
+from .arch_blocks import basic_block_params, build, count_params, randomise_batchnorm
 from .common import CheckFailed, call_student
 from .probes import not_moved_to_device, record_calls
 from .scores import TASK, score_once, where
@@ -45,6 +45,13 @@ def check_make_resnet(make_resnet: Callable) -> None:
             task, f"found {len(blocks)} BasicBlock modules; build the network from (at least three of) your BasicBlock"
         )
     n = count_params(model)
+    default = count_params(build(task, make_resnet))
+    if default != n:
+        raise CheckFailed(
+            task,
+            f"make_resnet() has {default:,} parameters and make_resnet(4, width=16) {n:,}: the defaults must be "
+            "num_classes=4 and width=16",
+        )
     if not PARAMS_RANGE[0] <= n <= PARAMS_RANGE[1]:
         raise CheckFailed(
             task,
@@ -75,15 +82,93 @@ def check_make_resnet(make_resnet: Callable) -> None:
                 f"{shape}, expected logits of shape {expected}.\nLikely mistake: end with global "
                 "average pooling (nn.AdaptiveAvgPool2d(1)), nn.Flatten() and nn.Linear",
             )
+    expected = resnet_params(4, 16)
+    if PARAMS_RANGE[0] <= n <= PARAMS_RANGE[1] and n != expected:
+        raise CheckFailed(
+            task,
+            f"make_resnet(4, width=16) has {n:,} parameters, expected {expected:,}: the stem's 3x3 convolution "
+            "from 3 to width channels without bias and its BatchNorm, the three BasicBlocks, and the linear layer "
+            "from 4 * width features (with its bias)",
+        )
+    _check_downsampling(task, model, blocks[-3:])
+    _check_stem(task, model, blocks[-3])
     x, other = torch.rand(2, 3, 32, 32, generator=g), torch.rand(2, 3, 32, 32, generator=g)
     with torch.no_grad():
         plain, shifted, different = model(x), model(0.5 * x + 0.2), model(other)
-    if (plain - shifted).abs().max() > 0.05 * (plain - different).abs().max():
+    if not (plain - shifted).abs().max() <= 0.05 * (plain - different).abs().max():  # NaN fails too
         raise CheckFailed(
             task,
             "the network's output changes when the images are made darker and lower in contrast.\nLikely mistake: "
             "the network must start with Standardize(), which normalises each image and channel (the grader feeds "
             "raw images in [0, 1])",
+        )
+
+
+def resnet_params(num_classes: int, width: int) -> int:
+    """Parameters of make_resnet by the notebook's description."""
+    stem = 9 * 3 * width + 2 * width
+    blocks = sum(
+        sum(basic_block_params(i, o, s))
+        for i, o, s in [(width, width, 1), (width, 2 * width, 2), (2 * width, 4 * width, 2)]
+    )
+    return stem + blocks + 4 * width * num_classes + num_classes
+
+
+def _check_stem(task: str, model: nn.Module, first_block: nn.Module) -> None:
+    """The stem ends with a ReLU (conv -> BN -> ReLU): the first block's input is non-negative even with BatchNorm
+    statistics set away from their defaults."""
+    randomise_batchnorm(model, 13)
+    seen: list[torch.Tensor] = []
+    hook = first_block.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach()))
+    try:
+        with torch.no_grad():
+            call_student(task, model, torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(14)))
+    finally:
+        hook.remove()
+    if seen and not float(seen[0].min()) >= 0:
+        raise CheckFailed(
+            task,
+            "the first BasicBlock receives negative values.\nLikely mistake: the stem is conv -> BN -> ReLU, in that "
+            "order (the ReLU last)",
+        )
+
+
+def _check_downsampling(task: str, model: nn.Module, blocks: list[nn.Module]) -> None:
+    """On 32 x 32 images the three blocks' outputs are 16, 8 and 4 pixels wide: the stem has stride 2, the second
+    and third blocks stride 2."""
+    sizes: list[tuple[int, ...]] = []
+    hooks = [b.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape[-2:]))) for b in blocks]
+    try:
+        with torch.no_grad():
+            call_student(task, model, torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(9)))
+    finally:
+        for h in hooks:
+            h.remove()
+    expected = [(16, 16), (8, 8), (4, 4)]
+    if sizes[-3:] != expected:
+        if sizes[-3:] == [(32, 32), (16, 16), (8, 8)]:
+            hint = "the stem convolution has no stride: it is a 3x3 convolution with stride 2 (and padding 1)"
+        else:
+            hint = "the stem has stride 2, the first block stride 1, the second and third stride 2"
+        raise CheckFailed(
+            task,
+            f"on 32x32 images the three BasicBlocks output feature maps of {sizes[-3:]}, expected {expected}."
+            f"\nLikely mistake: {hint}",
+        )
+
+
+def _check_default_batch_size(task: str, evaluate: Callable, device: torch.device) -> None:
+    """Without batch_size, 300 images go in batches of at most 256 (the default the notebook gives), not all at once."""
+    model = ProbeClassifier().to(device)
+    g = torch.Generator().manual_seed(11)
+    images, labels = torch.rand(300, 3, 8, 8, generator=g), torch.randint(0, 4, (300,), generator=g)
+    call_student(task, evaluate, model, images, labels)
+    largest = max((size for _, _, size in model.calls), default=0)
+    if largest != 256:
+        raise CheckFailed(
+            task,
+            f"called without batch_size on 300 images, evaluate predicted batches of up to {largest} images; the "
+            "default is batch_size=256",
         )
 
 
@@ -142,11 +227,12 @@ def check_evaluate(evaluate: Callable) -> None:
         got = got.item()
     if not isinstance(got, (int, float)):
         raise CheckFailed(task, f"evaluate must return the accuracy as a float, got {type(got).__name__}")
-    if abs(got - expected) > 1e-6:
+    if not abs(got - expected) <= 1e-6:  # NaN fails too
         hint = " (a percentage? return a fraction in [0, 1])" if abs(got - 100 * expected) < 1e-4 else ""
         raise CheckFailed(task, f"returned {got:.4f}, expected the accuracy {expected:.4f}{hint}")
     if any(grad for _, grad, _ in model.calls):
         raise CheckFailed(task, "gradients were recorded during evaluation: wrap it in torch.no_grad()")
+    _check_default_batch_size(task, evaluate, device)
 
 
 def split_data(seed: int | None, split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -177,7 +263,7 @@ def check_accuracy(model: nn.Module, min_accuracy: float, *, seed: int | None = 
     if not isinstance(model, nn.Module):
         raise CheckFailed(TASK, f"`model` must be your trained network, got {type(model).__name__}")
     accuracy = score_once("accuracy", model, seed, split, lambda: accuracy_of(model, *split_data(seed, split)))
-    if accuracy < min_accuracy:
+    if not accuracy >= min_accuracy:  # NaN fails too
         hint = ""
         if accuracy < 0.35:
             hint = (

@@ -94,15 +94,16 @@ class _StepCounter:
 
 
 _counter: _StepCounter | None = None
+_hook = None  # the handle of the optimizer hook, so that an in-process runner can take the limit off again
 
 
 def limit_training_when_graded(limit: int = GRADING_STEPS) -> bool:
     """When graded, stop any cell's training after ``limit`` optimizer steps; return whether the limit is on."""
-    global _counter
+    global _counter, _hook
     if not grading() or _counter is not None:
         return _counter is not None
     _counter = _StepCounter(limit)
-    register_optimizer_step_pre_hook(_counter.before_step)
+    _hook = register_optimizer_step_pre_hook(_counter.before_step)
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython is a dependency of the kernel
@@ -111,6 +112,23 @@ def limit_training_when_graded(limit: int = GRADING_STEPS) -> bool:
     if shell is not None:
         shell.events.register("pre_run_cell", _counter.reset)
     return True
+
+
+def stop_limiting_training() -> None:
+    """Take the step limit off this process again (for tools that run notebook cells in their own process)."""
+    global _counter, _hook
+    if _hook is not None:
+        _hook.remove()
+    if _counter is not None:
+        try:
+            from IPython import get_ipython
+
+            shell = get_ipython()
+            if shell is not None:
+                shell.events.unregister("pre_run_cell", _counter.reset)
+        except (ImportError, ValueError):
+            pass
+    _counter, _hook = None, None
 
 
 @contextlib.contextmanager

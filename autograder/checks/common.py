@@ -8,8 +8,9 @@ reveals nothing of hidden tests.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,55 @@ class CheckFailed(AssertionError):
     def _render_traceback_(self) -> list[str]:
         """IPython shows this instead of a traceback."""
         return [f"\x1b[31mCheck failed\x1b[0m — {self.task}", *self.message.splitlines()]
+
+
+@contextlib.contextmanager
+def case_of(index: int, total: int) -> Iterator[None]:
+    """Run one of a check's ``total`` cases (``index`` from 0): a failure also says how many passed before it."""
+    try:
+        yield
+    except CheckFailed as err:
+        raise CheckFailed(err.task, f"{err.message}\n{cases_passed(index, total)}") from err
+
+
+def cases_passed(index: int, total: int) -> str:
+    """The line a failing case adds to its message."""
+    return f"({index} of the {total} cases of this test passed before this one.)"
+
+
+def finite(value: object) -> bool:
+    """True when ``value`` (a number, an array or a tensor) holds no NaN and no infinity."""
+    try:
+        return bool(np.all(np.isfinite(np.asarray(value, dtype=np.float64))))
+    except (TypeError, ValueError):
+        try:
+            import torch
+
+            if isinstance(value, torch.Tensor):
+                return bool(torch.isfinite(value.detach().double()).all())
+        except ImportError:
+            pass
+        return False
+
+
+OVERLAP = (
+    "right where a single window (kernel tap) reaches a pixel, wrong where several overlap: contributions to "
+    "the same pixel must add up. `a[idx] += v` with repeated indices adds only one of them, and `a[...] = v` "
+    "keeps only the last; use np.add.at(a, idx, v) or a loop with += over the kernel taps."
+)
+
+
+def overlap_hint(got: np.ndarray, expected: np.ndarray, coverage: np.ndarray, tolerance: float = TOLERANCE) -> str:
+    """``OVERLAP`` when ``got`` matches ``expected`` where ``coverage`` (how many windows reach each entry) is 1
+    and not where it is larger; else ""."""
+    if got.shape != expected.shape or coverage.shape != expected.shape:
+        return ""
+    single, several = coverage == 1, coverage > 1
+    if not several.any() or not single.any() or not np.all(np.isfinite(got)):
+        return ""
+    if rel_error(got[single], expected[single]) < tolerance <= rel_error(got[several], expected[several]):
+        return OVERLAP
+    return ""
 
 
 def rel_error(a: np.ndarray, b: np.ndarray) -> float:
@@ -110,11 +160,13 @@ def compare(
     mistakes: Sequence[Mistake] = (),
     name: str = "output",
     tolerance: float = TOLERANCE,
+    diagnose: Callable[[np.ndarray], str] | None = None,
 ) -> None:
     """Check ``got`` against ``expected``; on a mismatch, name the first typical mistake it matches.
 
     A mismatch in shape is reported first (with a matching mistake when its output has the same shape);
-    then values, with the relative error.
+    then NaN or infinite values; then values, with the relative error. ``diagnose(got)``, when no listed mistake
+    matches, may name a mistake that is not one fixed output (e.g. ``overlap_hint``).
     """
     got = as_array(task, got, name)
     expected = np.asarray(expected)
@@ -136,6 +188,9 @@ def compare(
             and rel_error(got, mistake.output) < tolerance
         ):
             raise CheckFailed(task, f"{name} is wrong for {case}.\nLikely mistake: {mistake.message}")
+    hint = diagnose(got) if diagnose is not None else ""
+    if hint:
+        raise CheckFailed(task, f"{name} is wrong for {case}: relative error {err:.2e}.\nLikely mistake: {hint}")
     raise CheckFailed(task, f"{name} is wrong for {case}: relative error {err:.2e} (tolerance {tolerance:.0e}).")
 
 

@@ -26,6 +26,7 @@ class CallLog:
     moved_to_device: int = 0
     argmax_calls: int = 0
     softmax_calls: int = 0
+    interpolate_modes: list[str] = field(default_factory=list)  # the mode of each F.interpolate (nn.Upsample) call
     names: set[str] = field(default_factory=set)
 
 
@@ -86,6 +87,8 @@ class _Recorder(TorchFunctionMode):
             self.log.argmax_calls += 1
         elif func in _SOFTMAX:
             self.log.softmax_calls += 1
+        elif func is torch.nn.functional.interpolate:
+            self.log.interpolate_modes.append(str(kwargs.get("mode", args[3] if len(args) > 3 else "nearest")))
         return func(*args, **kwargs)
 
 

@@ -81,7 +81,7 @@ def check_augmentation(augment: Callable, hidden: bool = False) -> None:
         decoded, bright = decode(img)
         if bright.sum() > 0.2 * bright.numel():
             agree = float((decoded[bright] == msk[bright]).double().mean())
-            if agree < 0.9:
+            if not agree >= 0.9:
                 raise CheckFailed(
                     task,
                     f"image and mask no longer line up (only {agree:.0%} of pixels agree, seed {seed}): they were "

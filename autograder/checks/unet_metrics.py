@@ -14,7 +14,7 @@ import torch
 
 from cnnlab import metrics as ref
 
-from .common import CheckFailed, call_student
+from .common import CheckFailed, call_student, case_of
 
 IGNORE = 255
 
@@ -68,97 +68,125 @@ def _describe(shape, c, ignore) -> str:
     return f"pred/target of shape {shape}, num_classes={c}{extra}"
 
 
+def _iou_keeping_ignored(pred: torch.Tensor, target: torch.Tensor, c: int) -> torch.Tensor:
+    """IoU per class with the ignored pixels left in: they match no class, so each counts for its predicted class."""
+    out = torch.full((c,), float("nan"), dtype=torch.float64)
+    for k in range(c):
+        p, t = pred == k, target == k
+        union = int((p | t).sum())
+        if union:
+            out[k] = int((p & t).sum()) / union
+    return out
+
+
 def check_iou_per_class(iou_per_class: Callable, hidden: bool = False) -> None:
     """``iou_per_class(pred, target, num_classes, ignore_index=None)``: a float tensor, NaN for absent classes."""
     task = "iou_per_class"
-    for pred, target, ignore, c, shape in _cases(hidden):
-        expected = ref.iou_per_class(ref.confusion_matrix(pred, target, c, ignore))
-        got = call_student(task, iou_per_class, pred.clone(), target.clone(), c, ignore_index=ignore)
-        if not isinstance(got, torch.Tensor):
-            raise CheckFailed(task, f"must return a torch.Tensor of {c} IoUs, got {type(got).__name__}")
-        if tuple(got.shape) != (c,):
+    cases = list(_cases(hidden))
+    for index, (pred, target, ignore, c, shape) in enumerate(cases):
+        with case_of(index, len(cases)):
+            expected = ref.iou_per_class(ref.confusion_matrix(pred, target, c, ignore))
+            got = call_student(task, iou_per_class, pred.clone(), target.clone(), c, ignore_index=ignore)
+            if not isinstance(got, torch.Tensor):
+                raise CheckFailed(task, f"must return a torch.Tensor of {c} IoUs, got {type(got).__name__}")
+            if tuple(got.shape) != (c,):
+                raise CheckFailed(
+                    task, f"returned shape {tuple(got.shape)}, expected ({c},) for {_describe(shape, c, ignore)}"
+                )
+            got = got.double()
+            absent = torch.isnan(expected)
+            if absent.any() and not torch.isnan(got[absent]).all():
+                raise CheckFailed(
+                    task,
+                    f"class(es) {absent.nonzero().flatten().tolist()} appear in neither prediction nor target, so "
+                    "their IoU is undefined: return NaN for them (mean_iou then skips them), not "
+                    f"{got[absent].tolist()}.",
+                )
+            present = ~absent
+            if torch.isnan(got[present]).any():
+                raise CheckFailed(task, f"returned NaN for a class that is present, for {_describe(shape, c, ignore)}")
+            if torch.allclose(got[present], expected[present], atol=1e-5):
+                continue
+            if ignore is not None:
+                no_ignore = ref.iou_per_class(ref.confusion_matrix(pred, target.clamp(max=c - 1), c))
+                kept = _iou_keeping_ignored(pred, target, c)
+                for wrong in (no_ignore, kept):
+                    if torch.allclose(got[present], wrong[present], atol=1e-5, equal_nan=True):
+                        raise CheckFailed(
+                            task,
+                            f"wrong IoU for {_describe(shape, c, ignore)}.\nLikely mistake: ignore_index is never "
+                            f"applied: pixels whose target is {ignore} must not count at all (drop them from pred and "
+                            "target first, keep = target != ignore_index).",
+                        )
+            conf = ref.confusion_matrix(pred, target, c, ignore).double()
+            tp = conf.diag()
+            no_subtract = tp / (conf.sum(0) + conf.sum(1))
+            if torch.allclose(got[present], no_subtract[present], atol=1e-5):
+                raise CheckFailed(
+                    task, "the union is |P| + |T| - |P ∩ T|: subtract the intersection, or pixels in both count twice."
+                )
             raise CheckFailed(
-                task, f"returned shape {tuple(got.shape)}, expected ({c},) for {_describe(shape, c, ignore)}"
+                task, f"wrong IoU for {_describe(shape, c, ignore)}: got {got.tolist()}, expected {expected.tolist()}"
             )
-        got = got.double()
-        absent = torch.isnan(expected)
-        if absent.any() and not torch.isnan(got[absent]).all():
-            raise CheckFailed(
-                task,
-                f"class(es) {absent.nonzero().flatten().tolist()} appear in neither prediction nor target, so "
-                "their IoU is undefined: return NaN for them (mean_iou then skips them), not "
-                f"{got[absent].tolist()}.",
-            )
-        present = ~absent
-        if torch.isnan(got[present]).any():
-            raise CheckFailed(task, f"returned NaN for a class that is present, for {_describe(shape, c, ignore)}")
-        if torch.allclose(got[present], expected[present], atol=1e-5):
-            continue
-        if ignore is not None:
-            no_ignore = ref.iou_per_class(ref.confusion_matrix(pred, target.clamp(max=c - 1), c))
-            if torch.allclose(got[present], no_ignore[present], atol=1e-5):
-                raise CheckFailed(task, f"pixels whose target is ignore_index={ignore} must not count at all.")
-        conf = ref.confusion_matrix(pred, target, c, ignore).double()
-        tp = conf.diag()
-        no_subtract = tp / (conf.sum(0) + conf.sum(1))
-        if torch.allclose(got[present], no_subtract[present], atol=1e-5):
-            raise CheckFailed(
-                task, "the union is |P| + |T| - |P ∩ T|: subtract the intersection, or pixels in both count twice."
-            )
-        raise CheckFailed(
-            task, f"wrong IoU for {_describe(shape, c, ignore)}: got {got.tolist()}, expected {expected.tolist()}"
-        )
 
 
 def check_mean_iou(mean_iou: Callable, hidden: bool = False) -> None:
     """``mean_iou(pred, target, num_classes, ignore_index=None)``: the mean over classes that are present."""
     task = "mean_iou"
-    for pred, target, ignore, c, shape in _cases(hidden):
-        iou = ref.iou_per_class(ref.confusion_matrix(pred, target, c, ignore))
-        expected = float(iou.nanmean())
-        value = call_student(task, mean_iou, pred.clone(), target.clone(), c, ignore_index=ignore)
-        got = _as_float(task, value, "mean IoU")
-        if _close(got, expected):
-            continue
-        if torch.isnan(iou).any() and _close(got, float(torch.nan_to_num(iou).mean())):
-            raise CheckFailed(
-                task,
-                "classes absent from both prediction and target were counted as IoU 0: skip them (take the mean "
-                "over the classes that are present, e.g. torch.nanmean).",
-            )
-        raise CheckFailed(task, f"got {got:.6f}, expected {expected:.6f} for {_describe(shape, c, ignore)}")
+    cases = list(_cases(hidden))
+    for index, (pred, target, ignore, c, shape) in enumerate(cases):
+        with case_of(index, len(cases)):
+            iou = ref.iou_per_class(ref.confusion_matrix(pred, target, c, ignore))
+            expected = float(iou.nanmean())
+            value = call_student(task, mean_iou, pred.clone(), target.clone(), c, ignore_index=ignore)
+            got = _as_float(task, value, "mean IoU")
+            if _close(got, expected):
+                continue
+            if torch.isnan(iou).any() and _close(got, float(torch.nan_to_num(iou).mean())):
+                raise CheckFailed(
+                    task,
+                    "classes absent from both prediction and target were counted as IoU 0: skip them (take the mean "
+                    "over the classes that are present, e.g. torch.nanmean).",
+                )
+            raise CheckFailed(task, f"got {got:.6f}, expected {expected:.6f} for {_describe(shape, c, ignore)}")
 
 
 def check_dice(dice: Callable, hidden: bool = False) -> None:
     """``dice(pred, target, num_classes, ignore_index=None)``: mean Dice 2|P∩T| / (|P| + |T|) over present classes."""
     task = "dice"
-    for pred, target, ignore, c, shape in _cases(hidden):
-        conf = ref.confusion_matrix(pred, target, c, ignore).double()
-        tp = conf.diag()
-        denom = conf.sum(0) + conf.sum(1)
-        per_class = torch.where(denom > 0, 2 * tp / denom.clamp(min=1), torch.nan)
-        expected = float(per_class.nanmean())
-        got = _as_float(task, call_student(task, dice, pred.clone(), target.clone(), c, ignore_index=ignore), "Dice")
-        if _close(got, expected):
-            continue
-        iou = float(ref.iou_per_class(conf.long()).nanmean())
-        if _close(got, iou):
-            raise CheckFailed(task, "this is the IoU, not Dice: Dice = 2|P∩T| / (|P| + |T|) = 2 IoU / (1 + IoU).")
-        raise CheckFailed(task, f"got {got:.6f}, expected {expected:.6f} for {_describe(shape, c, ignore)}")
+    cases = list(_cases(hidden))
+    for index, (pred, target, ignore, c, shape) in enumerate(cases):
+        with case_of(index, len(cases)):
+            conf = ref.confusion_matrix(pred, target, c, ignore).double()
+            tp = conf.diag()
+            denom = conf.sum(0) + conf.sum(1)
+            per_class = torch.where(denom > 0, 2 * tp / denom.clamp(min=1), torch.nan)
+            expected = float(per_class.nanmean())
+            got = _as_float(
+                task, call_student(task, dice, pred.clone(), target.clone(), c, ignore_index=ignore), "Dice"
+            )
+            if _close(got, expected):
+                continue
+            iou = float(ref.iou_per_class(conf.long()).nanmean())
+            if _close(got, iou):
+                raise CheckFailed(task, "this is the IoU, not Dice: Dice = 2|P∩T| / (|P| + |T|) = 2 IoU / (1 + IoU).")
+            raise CheckFailed(task, f"got {got:.6f}, expected {expected:.6f} for {_describe(shape, c, ignore)}")
 
 
 def check_pixel_accuracy(pixel_accuracy: Callable, hidden: bool = False) -> None:
     """``pixel_accuracy(pred, target, ignore_index=None)``: the fraction of (non-ignored) pixels predicted right."""
     task = "pixel_accuracy"
-    for pred, target, ignore, c, shape in _cases(hidden):
-        expected = ref.pixel_accuracy(ref.confusion_matrix(pred, target, c, ignore))
-        value = call_student(task, pixel_accuracy, pred.clone(), target.clone(), ignore_index=ignore)
-        got = _as_float(task, value, "accuracy")
-        if _close(got, expected):
-            continue
-        if ignore is not None and _close(got, float((pred == target).double().mean())):
-            raise CheckFailed(task, f"pixels whose target is ignore_index={ignore} must be left out of the count.")
-        raise CheckFailed(task, f"got {got:.6f}, expected {expected:.6f} for {_describe(shape, c, ignore)}")
+    cases = list(_cases(hidden))
+    for index, (pred, target, ignore, c, shape) in enumerate(cases):
+        with case_of(index, len(cases)):
+            expected = ref.pixel_accuracy(ref.confusion_matrix(pred, target, c, ignore))
+            value = call_student(task, pixel_accuracy, pred.clone(), target.clone(), ignore_index=ignore)
+            got = _as_float(task, value, "accuracy")
+            if _close(got, expected):
+                continue
+            if ignore is not None and _close(got, float((pred == target).double().mean())):
+                raise CheckFailed(task, f"pixels whose target is ignore_index={ignore} must be left out of the count.")
+            raise CheckFailed(task, f"got {got:.6f}, expected {expected:.6f} for {_describe(shape, c, ignore)}")
 
 
 def check_accuracy_trap(all_background_accuracy: float, all_background_miou: float, masks: torch.Tensor) -> None:

@@ -19,12 +19,16 @@ from torch import nn
 
 from cnnlab.device import get_device
 
-from .common import CheckFailed, call_student
+from .common import CheckFailed, call_student, case_of
 from .probes import record_calls, wrong_cat_axis
 
 CAT_AXIS = (
     "concatenation on the wrong axis: skip connections are joined along the channel axis, "
     "torch.cat([upsampled, skip], dim=1) for tensors of shape (N, C, H, W)"
+)
+SKIPS_REVERSED = (
+    "the skip connections are taken in the wrong order: the first decoder level (the deepest) joins the deepest "
+    "encoder level's features, the last one the first level's (zip the decoder with reversed(skips), or pop())"
 )
 NOT_DIVISIBLE = (
     "output size wrong for sizes not divisible by 2**depth: pad the input up to a multiple of 2**depth and crop "
@@ -108,6 +112,8 @@ def run_case(UNet: Callable, case: NetCase, task: str) -> torch.Tensor:  # noqa:
             hint = f"\nLikely mistake: {CAT_AXIS}" if wrong_cat_axis(log) else ""
             if not hint and not case.divisible and "size" in str(err).lower():
                 hint = f"\nLikely mistake: {NOT_DIVISIBLE}"
+            elif not hint and case.divisible and case.depth > 1 and "size" in str(err).lower() and log.cat_dims:
+                hint = f"\nLikely mistake: {SKIPS_REVERSED}"
             raise CheckFailed(task, f"{case.describe()} raised {type(err).__name__}: {err}{hint}") from err
     if wrong_cat_axis(log):
         raise CheckFailed(task, f"{case.describe()}: {CAT_AXIS}")
@@ -132,25 +138,33 @@ def check_double_conv(DoubleConv: Callable) -> None:  # noqa: N803
         raise CheckFailed(task, "DoubleConv(3, 8): the first conv maps 3 -> 8 channels, the second 8 -> 8")
     if len(norms) != 2:
         raise CheckFailed(task, f"expected a BatchNorm2d after each convolution, found {len(norms)}")
+    if any(c.bias is not None for c in convs):
+        raise CheckFailed(
+            task, "the convolutions have a bias: use bias=False (the BatchNorm after each one makes a bias redundant)"
+        )
     x = torch.randn(2, 3, 10, 12, generator=torch.Generator().manual_seed(0))
     out = call_student(task, block.train(), x)
     if tuple(out.shape) != (2, 8, 10, 12):
         raise CheckFailed(task, f"output shape {tuple(out.shape)}, expected (2, 8, 10, 12): keep height and width")
-    if out.min() < 0:
+    if not out.min() >= 0:  # NaN fails too
         raise CheckFailed(task, "the block must end with a ReLU (its output has negative values)")
 
 
 def check_unet_shapes(UNet: Callable, hidden: bool = False) -> None:  # noqa: N803
     """Logits of shape (N, num_classes, H, W) for many settings, including sizes not divisible by ``2**depth``."""
     task = "UNet output shape"
-    for case in SHAPE_CASES_HIDDEN if hidden else SHAPE_CASES_VISIBLE:
-        out = run_case(UNet, case, task)
-        expected = (case.batch, case.num_classes, case.height, case.width)
-        if tuple(out.shape) != expected:
-            hint = f"\nLikely mistake: {NOT_DIVISIBLE}" if not case.divisible else ""
-            raise CheckFailed(task, f"{case.describe()} returned shape {tuple(out.shape)}, expected {expected}{hint}")
-        if not out.dtype.is_floating_point or not torch.isfinite(out).all():
-            raise CheckFailed(task, f"{case.describe()} must return finite floating-point logits")
+    cases = list(SHAPE_CASES_HIDDEN if hidden else SHAPE_CASES_VISIBLE)
+    for index, case in enumerate(cases):
+        with case_of(index, len(cases)):
+            out = run_case(UNet, case, task)
+            expected = (case.batch, case.num_classes, case.height, case.width)
+            if tuple(out.shape) != expected:
+                hint = f"\nLikely mistake: {NOT_DIVISIBLE}" if not case.divisible else ""
+                raise CheckFailed(
+                    task, f"{case.describe()} returned shape {tuple(out.shape)}, expected {expected}{hint}"
+                )
+            if not out.dtype.is_floating_point or not torch.isfinite(out).all():
+                raise CheckFailed(task, f"{case.describe()} must return finite floating-point logits")
 
 
 def _parts(model: nn.Module, task: str) -> tuple[nn.ModuleList, nn.Module]:
@@ -160,55 +174,121 @@ def _parts(model: nn.Module, task: str) -> tuple[nn.ModuleList, nn.Module]:
     return model.encoder, model.bottleneck
 
 
+SKIP_CASES = [NetCase(3, 5, 3, 8, "transpose", 32, 32), NetCase(3, 5, 3, 8, "bilinear", 32, 32)]
+
+
 def check_unet_skips(UNet: Callable) -> None:  # noqa: N803
-    """Every encoder level reaches the output through its skip connection (bottleneck held fixed)."""
+    """Every encoder level reaches the output through its own skip connection, joined by concatenation.
+
+    For each level, the features of that level are perturbed while the outputs of every deeper encoder level and of
+    the bottleneck are held at their unperturbed values: the only way left from that level to the output is its
+    skip connection, so the output must change. The joins are watched: one ``torch.cat`` along the channels per
+    level (an addition is not a concatenation), and the up-sampling the ``up`` argument asks for is the one used.
+    """
     task = "UNet skip connections"
-    case = NetCase(3, 5, 3, 8, "transpose", 32, 32)
+    cases = list(SKIP_CASES)
+    for index, case in enumerate(cases):
+        with case_of(index, len(cases)):
+            _check_skips(task, UNet, case)
+
+
+def _check_skips(task: str, UNet: Callable, case: NetCase) -> None:  # noqa: N803
     model = case.build(UNet)
     encoder, bottleneck = _parts(model, task)
     if len(encoder) != case.depth:
         raise CheckFailed(task, f"UNet(depth={case.depth}) should have {case.depth} encoder blocks, has {len(encoder)}")
     model.eval()
-    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
-    saved: dict[str, torch.Tensor] = {}
+    x = torch.randn(2, 3, case.height, case.width, generator=torch.Generator().manual_seed(2))
+    saved: dict[int, torch.Tensor] = {}
+    blocks = [*encoder, bottleneck]
 
-    def keep_bottleneck(module, inputs, output):
-        if "bottleneck" in saved:
-            return saved["bottleneck"]
-        saved["bottleneck"] = output.detach().clone()
-        return None
+    def remember(index: int):
+        def hook(module, inputs, output):
+            saved[index] = output.detach().clone()
 
-    handle = bottleneck.register_forward_hook(keep_bottleneck)
-    try:
-        with torch.no_grad():
+        return hook
+
+    with torch.no_grad():
+        handles = [b.register_forward_hook(remember(k)) for k, b in enumerate(blocks)]
+        try:
             with record_calls() as log:
                 reference = call_student(task, model, x)
-            if wrong_cat_axis(log):
-                raise CheckFailed(task, CAT_AXIS)
-            unused = []
-            for level, block in enumerate(encoder):
+        finally:
+            for h in handles:
+                h.remove()
+        if wrong_cat_axis(log):
+            raise CheckFailed(task, f"{case.describe()}: {CAT_AXIS}")
+        _check_joins(task, case, log)
+        unused = []
+        for level in range(case.depth):
 
-                def perturb(module, inputs, output, level=level):  # this level's feature map only
-                    g = torch.Generator().manual_seed(10 + level)
-                    return output + torch.randn(output.shape, generator=g).to(output.device)
+            def perturb(module, inputs, output, level=level):  # this level's feature map only
+                g = torch.Generator().manual_seed(10 + level)
+                return output + torch.randn(output.shape, generator=g).to(output.device)
 
-                h = block.register_forward_hook(perturb)
-                try:
-                    out = call_student(task, model, x)
-                finally:
+            def hold(index: int):
+                return lambda module, inputs, output: saved[index]
+
+            handles = [blocks[level].register_forward_hook(perturb)]
+            handles += [blocks[k].register_forward_hook(hold(k)) for k in range(level + 1, len(blocks))]
+            try:
+                out = call_student(task, model, x)
+            finally:
+                for h in handles:
                     h.remove()
-                if torch.allclose(out, reference, atol=1e-6):
-                    unused.append(level)
-    finally:
-        handle.remove()
+            if torch.allclose(out, reference, atol=1e-6):
+                unused.append(level)
     if unused:
         levels = ", ".join(map(str, unused))
         raise CheckFailed(
             task,
-            f"with the bottleneck held fixed, perturbing the features of encoder level(s) {levels} does not change "
-            "the output: those skip connections are missing or unused. Each decoder level must concatenate the "
-            "encoder features of the same resolution with the upsampled features (torch.cat(..., dim=1)).",
+            f"{case.describe()}: with every deeper encoder level and the bottleneck held fixed, perturbing the "
+            f"features of encoder level(s) {levels} does not change the output: those skip connections are missing "
+            "or unused. Each decoder level must concatenate the encoder features of the same resolution with the "
+            "upsampled features (torch.cat(..., dim=1)).",
         )
+
+
+def _check_joins(task: str, case: NetCase, log) -> None:
+    """One concatenation of 4-D feature maps per level, and the up-sampling ``case.up`` asks for."""
+    joins = sum(1 for dim, ndim in log.cat_dims if ndim == 4)
+    if joins < case.depth:
+        raise CheckFailed(
+            task,
+            f"{case.describe()}: {joins} concatenation(s) of feature maps for {case.depth} levels.\nLikely mistake: "
+            "the skip connections are added (or left out) instead of concatenated; U-Net joins the upsampled "
+            "features and the skip with torch.cat([...], dim=1), so the decoder sees both",
+        )
+    transposed = "conv_transpose2d" in log.names
+    interpolated = bool(log.names & {"interpolate", "upsample", "upsample_bilinear2d", "upsample_nearest2d"})
+    if case.up == "bilinear" and interpolated and not transposed and "bilinear" not in log.interpolate_modes:
+        raise CheckFailed(
+            task,
+            f"{case.describe()}: up='bilinear' upsampled with mode {sorted(set(log.interpolate_modes))}.\nLikely "
+            "mistake: nn.Upsample's mode defaults to 'nearest'; pass mode='bilinear'",
+        )
+    if case.up == "bilinear" and (transposed or not interpolated):
+        raise CheckFailed(
+            task,
+            f"{case.describe()}: up='bilinear' must upsample with nn.Upsample(scale_factor=2, mode='bilinear') "
+            "(then a 1x1 convolution), "
+            + ("but a transposed convolution ran." if transposed else "but no interpolation ran.")
+            + "\nLikely mistake: the up argument is ignored",
+        )
+    if case.up == "transpose" and not transposed:
+        raise CheckFailed(
+            task,
+            f"{case.describe()}: up='transpose' must upsample with nn.ConvTranspose2d(c, c // 2, kernel_size=2, "
+            "stride=2), but no transposed convolution ran.\nLikely mistake: the up argument is ignored",
+        )
+
+
+def _head_conv(head: nn.Module, num_classes: int) -> nn.Conv2d | None:
+    """The final 1x1 convolution: the head itself, or the one convolution inside a small wrapping module."""
+    convs = [m for m in head.modules() if isinstance(m, nn.Conv2d)]
+    if len(convs) == 1 and convs[0].kernel_size == (1, 1):
+        return convs[0]
+    return None
 
 
 def check_unet_head(UNet: Callable) -> None:  # noqa: N803
@@ -217,9 +297,14 @@ def check_unet_head(UNet: Callable) -> None:  # noqa: N803
     case = NetCase(3, 5, 2, 8, "transpose", 32, 32)
     model = case.build(UNet)
     _parts(model, task)
-    head = model.head
-    if not isinstance(head, nn.Conv2d) or head.kernel_size != (1, 1):
-        kind = f"{type(head).__name__}" + (f" with kernel {head.kernel_size}" if isinstance(head, nn.Conv2d) else "")
+    head = _head_conv(model.head, case.num_classes) if isinstance(model.head, nn.Module) else None
+    if head is None:
+        convs = (
+            [m for m in model.head.modules() if isinstance(m, nn.Conv2d)] if isinstance(model.head, nn.Module) else []
+        )
+        kind = type(model.head).__name__ + (
+            f" with convolutions of kernel {[c.kernel_size for c in convs]}" if convs else " without a convolution"
+        )
         raise CheckFailed(
             task, f"no final 1x1 convolution: head is a {kind}. It maps base_channels to num_classes per pixel."
         )
@@ -259,6 +344,13 @@ def check_unet_params(UNet: Callable) -> None:  # noqa: N803
     task = "UNet size"
     model = NetCase(3, 5, 4, 16, "transpose", 64, 64).build(UNet)
     n = sum(p.numel() for p in model.parameters())
+    default = sum(p.numel() for p in call_student(task, UNet, 3, 5).parameters())
+    if default != n:
+        raise CheckFailed(
+            task,
+            f"UNet(3, 5) has {default:,} parameters and UNet(3, 5, depth=4, base_channels=16, up='transpose') {n:,}: "
+            "the defaults must be depth=4, base_channels=16 and up='transpose'",
+        )
     lo, hi = PARAMS_RANGE
     if not lo <= n <= hi:
         raise CheckFailed(

@@ -84,7 +84,7 @@ def check_result(model: nn.Module, min_miou: float, *, seed: int | None = None, 
     if not isinstance(model, nn.Module):
         raise CheckFailed(TASK, f"`model` must be your trained UNet, got {type(model).__name__}")
     miou = score_once("mIoU", model, seed, split, lambda: miou_of(model, *split_data(seed, split)))
-    if miou < min_miou:
+    if not miou >= min_miou:  # NaN fails too
         raise CheckFailed(TASK, f"mean IoU {miou:.3f} on {where(seed, split)}; this step needs at least {min_miou:.2f}")
     print(f"mean IoU {miou:.3f} on {where(seed, split)} (needed {min_miou:.2f})")
 
@@ -185,7 +185,7 @@ def check_trainability(UNet: Callable, min_miou: float, *, seed: int, recipe: Re
             raise CheckFailed(task, f"training with the fixed recipe raised {type(err).__name__}: {err}") from err
         if cache is not None:
             _store(cache, miou)
-    if miou < min_miou:
+    if not miou >= min_miou:  # NaN fails too
         raise CheckFailed(
             task,
             f"trained with the instructor's recipe ({recipe.steps} steps of {recipe.batch_size} images), your UNet "

@@ -82,6 +82,39 @@ def own_call(task: str, fn: Callable, *args: object, **kwargs: object) -> object
     return result
 
 
+def require_defaults(task: str, fn: Callable, defaults: dict[str, object]) -> None:
+    """The function's signature gives the defaults the task states (they are part of its contract: the notebook's
+    own cells and the figures call it without them)."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # not introspectable: judged by its outputs alone
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    for name, value in defaults.items():
+        p = params.get(name)
+        got = p.default if p is not None else None
+        if p is None or got is inspect.Parameter.empty or not _same_default(got, value):
+            shown = "no default" if p is None or got is inspect.Parameter.empty else f"{got!r}"
+            raise CheckFailed(task, f"the default of {name} must be {value!r} (the task's signature), got {shown}")
+
+
+def _same_default(got: object, value: object) -> bool:
+    if isinstance(value, tuple):
+        return isinstance(got, (tuple, list)) and list(got) == list(value)
+    if value is None:
+        return got is None
+    return type(got) in (int, float) and got == value
+
+
+def require_detached(task: str, value: torch.Tensor, case: str) -> None:
+    """A returned image must not keep its graph: the task says to return it detached."""
+    if isinstance(value, torch.Tensor) and value.requires_grad:
+        raise CheckFailed(task, f"the result still requires grad for {case}: return it detached (x.detach())")
+
+
 def generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 

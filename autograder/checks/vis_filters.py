@@ -18,8 +18,8 @@ from torch import nn
 
 from cnnlab import visualize
 
-from .common import CheckFailed
-from .vis_common import close, generator, own_call
+from .common import CheckFailed, case_of
+from .vis_common import close, generator, own_call, require_defaults
 
 FILTER_TASK = "filter_grid"
 BOX_TASK = "receptive_field_box"
@@ -43,45 +43,66 @@ def _filter_cases(seed: int) -> list[tuple[torch.Tensor, int, int]]:
         w *= torch.logspace(-2, 1, n)[:, None, None, None]  # filters of very different strengths
         w[:, :1] += 0.5 * torch.rand(n, 1, 1, 1, generator=g)  # channels of different offsets
         cases.append((w, ncols + seed % 3, pad))
+    # a trained layer's weight: a float64 Parameter that requires grad, with one constant (all-zero) filter
+    w = nn.Parameter(torch.randn(5, 3, 3, 3, generator=g, dtype=torch.float64))
+    with torch.no_grad():
+        w[2] = 0.0
+    cases.append((w, 3 + seed % 2, 1))
     return cases
 
 
 def check_filter_grid(filter_grid, seed: int = 0) -> None:
     """``filter_grid(weight, ncols, pad)`` must equal ``cnnlab.visualize.tile_filters(weight, ncols, pad)``."""
-    for w, ncols, pad in _filter_cases(seed):
-        case = f"filters of shape {tuple(w.shape)}, ncols={ncols}, pad={pad}"
-        got = own_call(FILTER_TASK, filter_grid, w.clone(), ncols, pad)
-        if isinstance(got, torch.Tensor):
-            got = got.detach().cpu().numpy()
-        if not isinstance(got, np.ndarray):
-            raise CheckFailed(FILTER_TASK, f"must return a numpy array, got {type(got).__name__} for {case}")
-        expected = visualize.tile_filters(w, ncols, pad)
-        if got.shape != expected.shape:
+    require_defaults(FILTER_TASK, filter_grid, {"ncols": 8, "pad": 1})
+    cases = list(_filter_cases(seed))
+    for index, (w, ncols, pad) in enumerate(cases):
+        with case_of(index, len(cases)):
+            kind = ", a float64 Parameter with an all-zero filter" if isinstance(w, nn.Parameter) else ""
+            case = f"filters of shape {tuple(w.shape)}{kind}, ncols={ncols}, pad={pad}"
+            weight = w if isinstance(w, nn.Parameter) else w.clone()
+            got = own_call(FILTER_TASK, filter_grid, weight, ncols, pad)
+            if isinstance(got, torch.Tensor):
+                got = got.detach().cpu().numpy()
+            if not isinstance(got, np.ndarray):
+                raise CheckFailed(FILTER_TASK, f"must return a numpy array, got {type(got).__name__} for {case}")
+            if got.dtype != np.float32:
+                raise CheckFailed(FILTER_TASK, f"must return a float32 array, got {got.dtype} for {case}")
+            if not np.all(np.isfinite(got)):
+                raise CheckFailed(
+                    FILTER_TASK,
+                    f"the grid has NaN or infinite values for {case}.\nLikely mistake: a constant filter has "
+                    "max - min = 0: divide by (max - min + 1e-8)",
+                )
+            expected = visualize.tile_filters(w.detach(), ncols, pad)
+            if got.shape != expected.shape:
+                raise CheckFailed(
+                    FILTER_TASK,
+                    f"the grid has shape {got.shape}, expected {expected.shape} for {case} "
+                    "(rows * kh + (rows + 1) * pad "
+                    "pixels high, ncols * kw + (ncols + 1) * pad wide, and a last axis of 3 only for RGB filters)",
+                )
+            if np.allclose(got, expected, atol=1e-5):
+                continue
+            shown = w.permute(0, 2, 3, 1) if w.shape[1] == 3 else w[:, 0]
+            whole = (shown - shown.min()) / (shown.max() - shown.min() + 1e-8)
+            per_channel = None
+            if w.shape[1] == 3:
+                lo = shown.amin(dim=(1, 2), keepdim=True)
+                hi = shown.amax(dim=(1, 2), keepdim=True)
+                per_channel = (shown - lo) / (hi - lo + 1e-8)
+            hint = ""
+            for alt, message in [(whole, WHOLE_TENSOR), (per_channel, PER_CHANNEL)]:
+                if alt is not None and np.allclose(got, _tile(alt.numpy(), ncols, pad), atol=1e-5):
+                    hint = message
+            if not hint and np.allclose(got, expected, atol=1e-2):
+                hint = "the values are close but not equal: add 1e-8 to max - min, as cnnlab.viz.filter_grid does"
             raise CheckFailed(
                 FILTER_TASK,
-                f"the grid has shape {got.shape}, expected {expected.shape} for {case} (rows * kh + (rows + 1) * pad "
-                "pixels high, ncols * kw + (ncols + 1) * pad wide, and a last axis of 3 only for RGB filters)",
+                f"the grid is wrong for {case} (largest difference {np.abs(got - expected).max():.3g})."
+                + (
+                    f"\nLikely mistake: {hint}" if hint else " Check the normalisation, the tile order and the padding."
+                ),
             )
-        if np.allclose(got, expected, atol=1e-5):
-            continue
-        shown = w.permute(0, 2, 3, 1) if w.shape[1] == 3 else w[:, 0]
-        whole = (shown - shown.min()) / (shown.max() - shown.min() + 1e-8)
-        per_channel = None
-        if w.shape[1] == 3:
-            lo = shown.amin(dim=(1, 2), keepdim=True)
-            hi = shown.amax(dim=(1, 2), keepdim=True)
-            per_channel = (shown - lo) / (hi - lo + 1e-8)
-        hint = ""
-        for alt, message in [(whole, WHOLE_TENSOR), (per_channel, PER_CHANNEL)]:
-            if alt is not None and np.allclose(got, _tile(alt.numpy(), ncols, pad), atol=1e-5):
-                hint = message
-        if not hint and np.allclose(got, expected, atol=1e-2):
-            hint = "the values are close but not equal: add 1e-8 to max - min, as cnnlab.viz.filter_grid does"
-        raise CheckFailed(
-            FILTER_TASK,
-            f"the grid is wrong for {case} (largest difference {np.abs(got - expected).max():.3g})."
-            + (f"\nLikely mistake: {hint}" if hint else " Check the normalisation, the tile order and the padding."),
-        )
 
 
 def _tile(tiles: np.ndarray, ncols: int, pad: int) -> np.ndarray:
@@ -156,31 +177,37 @@ def _probe(layers, size, y, x):
 
 def check_receptive_field_box(receptive_field_box, seed: int = 0) -> None:
     """Boxes equal the library's and, inside the image, the support of the input gradient."""
-    for layers in _stacks(seed):
-        r, j, _ = visualize.receptive_field(layers)
-        size = 2 * r + 4 * j
-        out = _out_size(layers, size)
-        for y, x in {(0, 0), (out - 1, 0), (out // 2, out - 1), (out // 2, out // 3)}:
-            case = f"layers={layers}, position (y, x) = ({y}, {x})"
-            got = own_call(BOX_TASK, receptive_field_box, list(layers), y, x)
-            try:
-                got = tuple(int(v) for v in got)
-            except Exception:
-                raise CheckFailed(BOX_TASK, f"must return (top, left, bottom, right), got {got!r} for {case}") from None
-            expected = visualize.receptive_field_box(layers, y, x)
-            if len(got) == 4 and got == expected:
-                continue
-            hint = next((m for kw, m in BOX_MISTAKES if _mistaken_box(layers, y, x, **kw) == got), "")
-            top, left, bottom, right = expected
-            probe = ""
-            if top >= 0 and left >= 0 and bottom <= size and right <= size:
-                probe = (
-                    f" (autograd agrees: the input gradient of that unit is non-zero on {_probe(layers, size, y, x)})"
+    cases = list(_stacks(seed))
+    for index, layers in enumerate(cases):
+        with case_of(index, len(cases)):
+            r, j, _ = visualize.receptive_field(layers)
+            size = 2 * r + 4 * j
+            out = _out_size(layers, size)
+            for y, x in {(0, 0), (out - 1, 0), (out // 2, out - 1), (out // 2, out // 3)}:
+                case = f"layers={layers}, position (y, x) = ({y}, {x})"
+                got = own_call(BOX_TASK, receptive_field_box, list(layers), y, x)
+                try:
+                    got = tuple(int(v) for v in got)
+                except Exception:
+                    raise CheckFailed(
+                        BOX_TASK, f"must return (top, left, bottom, right), got {got!r} for {case}"
+                    ) from None
+                expected = visualize.receptive_field_box(layers, y, x)
+                if len(got) == 4 and got == expected:
+                    continue
+                hint = next((m for kw, m in BOX_MISTAKES if _mistaken_box(layers, y, x, **kw) == got), "")
+                top, left, bottom, right = expected
+                probe = ""
+                if top >= 0 and left >= 0 and bottom <= size and right <= size:
+                    probe = (
+                        " (autograd agrees: the input gradient of that unit is non-zero on "
+                        f"{_probe(layers, size, y, x)})"
+                    )
+                raise CheckFailed(
+                    BOX_TASK,
+                    f"got {got}, expected {expected} for {case}{probe}."
+                    + (f"\nLikely mistake: {hint}" if hint else ""),
                 )
-            raise CheckFailed(
-                BOX_TASK,
-                f"got {got}, expected {expected} for {case}{probe}." + (f"\nLikely mistake: {hint}" if hint else ""),
-            )
     # the arithmetic is the autograd probe's answer, on a unit well inside the image
     layers = _stacks(seed)[0]
     r, j, _ = visualize.receptive_field(layers)
@@ -224,43 +251,46 @@ def check_top_k_patches(top_k_patches, seed: int = 0) -> None:
     layers = TOPK_LAYERS if seed == 0 else TOPK_LAYERS[:3] + [(2, 2, 0, 1), (3, 1, 3, 3)]
     net = _topk_net(seed, layers)
     g = generator(seed + 1)
-    images = torch.rand(12, 3, 36, 36, generator=g)
+    require_defaults(TOPK_TASK, top_k_patches, {"fill": 0.5})
+    images = torch.rand(12, 3, 36, 30, generator=g)  # not square: rows and columns cannot be confused
     images[5] *= 3  # one image far brighter than the others: several of its positions beat every other image
-    for channel, k, fill in [(0, 4, 0.5), (3, 5, 0.0), (1, 3, 0.5)]:
-        case = f"channel={channel}, k={k}, fill={fill}, 12 images 36x36, layers={layers}"
-        got = own_call(TOPK_TASK, top_k_patches, net, images.clone(), channel, k, list(layers), fill=fill)
-        try:
-            idx, pos, patches = got
-        except Exception:
-            raise CheckFailed(
-                TOPK_TASK, f"must return (indices, positions, patches), got {type(got).__name__}"
-            ) from None
-        e_idx, e_pos, e_patches = visualize.top_k_patches(net, images, channel, k, layers, fill=fill)
-        idx = torch.as_tensor(idx).long().flatten().cpu()
-        if idx.tolist() != e_idx.tolist():
-            if len(set(idx.tolist())) < len(idx.tolist()):
+    cases = list([(0, 4, 0.5), (3, 5, 0.0), (1, 3, 0.5)])
+    for index, (channel, k, fill) in enumerate(cases):
+        with case_of(index, len(cases)):
+            case = f"channel={channel}, k={k}, fill={fill}, 12 images 36x30, layers={layers}"
+            got = own_call(TOPK_TASK, top_k_patches, net, images.clone(), channel, k, list(layers), fill=fill)
+            try:
+                idx, pos, patches = got
+            except Exception:
                 raise CheckFailed(
-                    TOPK_TASK, f"indices {idx.tolist()} repeat an image for {case}.\nLikely mistake: {DUPLICATES}"
+                    TOPK_TASK, f"must return (indices, positions, patches), got {type(got).__name__}"
+                ) from None
+            e_idx, e_pos, e_patches = visualize.top_k_patches(net, images, channel, k, layers, fill=fill)
+            idx = torch.as_tensor(idx).long().flatten().cpu()
+            if idx.tolist() != e_idx.tolist():
+                if len(set(idx.tolist())) < len(idx.tolist()):
+                    raise CheckFailed(
+                        TOPK_TASK, f"indices {idx.tolist()} repeat an image for {case}.\nLikely mistake: {DUPLICATES}"
+                    )
+                raise CheckFailed(
+                    TOPK_TASK,
+                    f"indices {idx.tolist()}, expected {e_idx.tolist()} for {case}: rank the images by their largest "
+                    "response in the channel, strongest first",
                 )
-            raise CheckFailed(
-                TOPK_TASK,
-                f"indices {idx.tolist()}, expected {e_idx.tolist()} for {case}: rank the images by their largest "
-                "response in the channel, strongest first",
-            )
-        pos = torch.as_tensor(pos).long().cpu()
-        if tuple(pos.shape) != (k, 2) or not torch.equal(pos, e_pos):
-            hint = " (they look like (x, y): give (y, x), row first)" if torch.equal(pos.flip(-1), e_pos) else ""
-            raise CheckFailed(TOPK_TASK, f"positions {pos.tolist()}, expected {e_pos.tolist()} for {case}{hint}")
-        if not isinstance(patches, torch.Tensor) or patches.shape != e_patches.shape:
-            shape = tuple(patches.shape) if hasattr(patches, "shape") else type(patches).__name__
-            raise CheckFailed(
-                TOPK_TASK,
-                f"patches have shape {shape}, expected {tuple(e_patches.shape)} for {case}: each patch is the "
-                "receptive-field box of its position (check receptive_field_box first)",
-            )
-        if not close(patches, e_patches):
-            raise CheckFailed(
-                TOPK_TASK,
-                f"the patches are not the images' receptive-field boxes for {case}: crop "
-                "receptive_field_box(layers, y, x) from the image, with `fill` where the box leaves the image",
-            )
+            pos = torch.as_tensor(pos).long().cpu()
+            if tuple(pos.shape) != (k, 2) or not torch.equal(pos, e_pos):
+                hint = " (they look like (x, y): give (y, x), row first)" if torch.equal(pos.flip(-1), e_pos) else ""
+                raise CheckFailed(TOPK_TASK, f"positions {pos.tolist()}, expected {e_pos.tolist()} for {case}{hint}")
+            if not isinstance(patches, torch.Tensor) or patches.shape != e_patches.shape:
+                shape = tuple(patches.shape) if hasattr(patches, "shape") else type(patches).__name__
+                raise CheckFailed(
+                    TOPK_TASK,
+                    f"patches have shape {shape}, expected {tuple(e_patches.shape)} for {case}: each patch is the "
+                    "receptive-field box of its position (check receptive_field_box first)",
+                )
+            if not close(patches, e_patches):
+                raise CheckFailed(
+                    TOPK_TASK,
+                    f"the patches are not the images' receptive-field boxes for {case}: crop "
+                    "receptive_field_box(layers, y, x) from the image, with `fill` where the box leaves the image",
+                )

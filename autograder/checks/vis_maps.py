@@ -13,7 +13,7 @@ import torch
 
 from cnnlab import visualize
 
-from .common import CheckFailed
+from .common import CheckFailed, case_of
 from .vis_common import (
     TRAIN_MODE,
     ProbeNet,
@@ -23,6 +23,7 @@ from .vis_common import (
     generator,
     left_in_train_mode,
     own_call,
+    require_defaults,
 )
 
 SALIENCY_TASK = "gradient_saliency"
@@ -44,7 +45,14 @@ def check_saliency(gradient_saliency, seed: int = 0) -> None:
     case = "x of shape (4, 3, 14, 14), y=" + str(y.tolist())
     net.train()
     state = batchnorm_state(net)
-    got = own_call(SALIENCY_TASK, gradient_saliency, net, x.clone(), y.clone())
+    given = x.clone()
+    got = own_call(SALIENCY_TASK, gradient_saliency, net, given, y.clone())
+    if given.requires_grad or given.grad is not None:
+        raise CheckFailed(
+            SALIENCY_TASK,
+            f"the input x was changed (it now requires grad) for {case}: differentiate a copy, "
+            "x = x.detach().clone().requires_grad_(True)",
+        )
     if left_in_train_mode(state, net):
         raise CheckFailed(
             SALIENCY_TASK, f"BatchNorm's running statistics changed for {case}.\nLikely mistake: {TRAIN_MODE}"
@@ -101,49 +109,56 @@ def _occlusion_variant(net, image, label, patch, stride, fill, *, sign=1.0, half
 
 def check_occlusion(occlusion_map, seed: int = 0) -> None:
     """``occlusion_map(model, image, label, patch, stride, fill)`` equals the library's map."""
+    require_defaults(OCCLUSION_TASK, occlusion_map, {"patch": 12, "stride": 4, "fill": 0.5})
     net = ProbeNet(seed + 13)
-    image = torch.rand(3, 18, 18, generator=generator(seed + 6))
-    cases = [(1, 6, 3, 0.5), (2, 4, 2, 0.0)] if seed == 0 else [(3, 5, 3, 0.5), (0, 6, 4, 0.2)]
-    for label, patch, stride, fill in cases:
-        case = f"image of shape (3, 18, 18), label={label}, patch={patch}, stride={stride}, fill={fill}"
-        net.train()
-        state = batchnorm_state(net)
-        got = own_call(OCCLUSION_TASK, occlusion_map, net, image.clone(), label, patch=patch, stride=stride, fill=fill)
-        if left_in_train_mode(state, net):
-            raise CheckFailed(
-                OCCLUSION_TASK, f"BatchNorm's running statistics changed for {case}.\nLikely mistake: {TRAIN_MODE}"
+    image = torch.rand(3, 18, 15, generator=generator(seed + 6))  # not square: rows and columns cannot be confused
+    # patch 7 with stride 3: the last square fits at 9 (18 - 7 = 11), a step past it would leave the image
+    cases = [(1, 6, 3, 0.5), (2, 4, 2, 0.0), (0, 7, 3, 0.5)] if seed == 0 else [(3, 5, 3, 0.5), (0, 6, 4, 0.2)]
+    cases = list(cases)
+    for index, (label, patch, stride, fill) in enumerate(cases):
+        with case_of(index, len(cases)):
+            case = f"image of shape (3, 18, 15), label={label}, patch={patch}, stride={stride}, fill={fill}"
+            net.train()
+            state = batchnorm_state(net)
+            got = own_call(
+                OCCLUSION_TASK, occlusion_map, net, image.clone(), label, patch=patch, stride=stride, fill=fill
             )
-        if not isinstance(got, torch.Tensor) or tuple(got.shape) != (18, 18):
-            shape = tuple(got.shape) if hasattr(got, "shape") else type(got).__name__
-            raise CheckFailed(OCCLUSION_TASK, f"the map has shape {shape}, expected (18, 18) for {case}")
-        net.eval()
-        expected = visualize.occlusion_map(net, image, label, patch=patch, stride=stride, fill=fill)
-        if close(got, expected, 1e-4):
-            continue
-        hint = first_match(
-            got,
-            [
-                (
-                    -expected,
-                    "occlusion map with the sign reversed: record the drop p(original) - p(occluded), which is "
-                    "positive where hiding the pixels hurts the class",
-                ),
-                (
-                    _occlusion_variant(net, image, label, patch, stride, fill, half=True),
-                    "the window misaligned by half a patch: the square placed with its corner at (i, j) covers rows "
-                    "i .. i + patch - 1; add its drop to exactly those pixels",
-                ),
-                (
-                    _occlusion_variant(net, image, label, patch, stride, fill, logits=True),
-                    "the drop of the logit instead of the softmax probability of the class",
-                ),
-                (
-                    _occlusion_variant(net, image, label, patch, stride, 0.5),
-                    "the square not filled with `fill`",
-                ),
-            ],
-        )
-        raise CheckFailed(
-            OCCLUSION_TASK,
-            f"the map differs from the reference for {case}." + (f"\nLikely mistake: {hint}" if hint else ""),
-        )
+            if left_in_train_mode(state, net):
+                raise CheckFailed(
+                    OCCLUSION_TASK, f"BatchNorm's running statistics changed for {case}.\nLikely mistake: {TRAIN_MODE}"
+                )
+            if not isinstance(got, torch.Tensor) or tuple(got.shape) != (18, 15):
+                shape = tuple(got.shape) if hasattr(got, "shape") else type(got).__name__
+                raise CheckFailed(OCCLUSION_TASK, f"the map has shape {shape}, expected (18, 15) for {case}")
+            net.eval()
+            expected = visualize.occlusion_map(net, image, label, patch=patch, stride=stride, fill=fill)
+            if close(got, expected, 1e-4):
+                continue
+            hint = first_match(
+                got,
+                [
+                    (
+                        -expected,
+                        "occlusion map with the sign reversed: record the drop p(original) - p(occluded), which is "
+                        "positive where hiding the pixels hurts the class",
+                    ),
+                    (
+                        _occlusion_variant(net, image, label, patch, stride, fill, half=True),
+                        "the window misaligned by half a patch: the square placed with its "
+                        "corner at (i, j) covers rows "
+                        "i .. i + patch - 1; add its drop to exactly those pixels",
+                    ),
+                    (
+                        _occlusion_variant(net, image, label, patch, stride, fill, logits=True),
+                        "the drop of the logit instead of the softmax probability of the class",
+                    ),
+                    (
+                        _occlusion_variant(net, image, label, patch, stride, 0.5),
+                        "the square not filled with `fill`",
+                    ),
+                ],
+            )
+            raise CheckFailed(
+                OCCLUSION_TASK,
+                f"the map differs from the reference for {case}." + (f"\nLikely mistake: {hint}" if hint else ""),
+            )

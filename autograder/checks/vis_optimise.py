@@ -12,8 +12,17 @@ import torch
 
 from cnnlab import visualize
 
-from .common import CheckFailed
-from .vis_common import ProbeNet, close, first_match, generator, own_call, require_tensor
+from .common import CheckFailed, case_of
+from .vis_common import (
+    ProbeNet,
+    close,
+    first_match,
+    generator,
+    own_call,
+    require_defaults,
+    require_detached,
+    require_tensor,
+)
 
 CLASS_TASK = "maximise_class"
 DREAM_TASK = "deepdream"
@@ -31,6 +40,10 @@ def _images(seed: int, n: int, size: int) -> torch.Tensor:
 
 def check_class_maximisation(tv_penalty, class_objective, maximise_class, seed: int = 0) -> None:
     """``tv_penalty``, ``class_objective`` and ``maximise_class`` against the library on a seeded network."""
+    require_defaults("class_objective", class_objective, {"penalty": None, "lam": 0.0})
+    require_defaults(
+        CLASS_TASK, maximise_class, {"penalty": None, "lam": 0.0, "steps": 200, "lr": 0.05, "size": 64, "seed": 0}
+    )
     task = "tv_penalty"
     x = _images(seed + 1, 3, 9)
     x[1] = 0.5
@@ -56,66 +69,81 @@ def check_class_maximisation(tv_penalty, class_objective, maximise_class, seed: 
     net = ProbeNet(seed, classes=4)
     targets = torch.tensor([2, 0, 3]) if seed == 0 else torch.tensor([1, 3, 0])
     x = _images(seed + 2, 3, 12)
-    for lam, penalty in [(0.0, None), (0.7, visualize.l2_penalty), (1.3, visualize.tv_penalty)]:
-        case = f"lam={lam}, penalty={getattr(penalty, '__name__', None)}, targets={targets.tolist()}"
-        got = own_call("class_objective", class_objective, net, x.clone(), targets, penalty, lam)
-        require_tensor("class_objective", got, (3,), case, "the objective (one value per image)")
-        expected = visualize.class_objective(net, x, targets, penalty, lam)
-        if not close(got, expected):
-            logits = net(x)
-            rows = torch.arange(3)
-            pen = penalty(x) if penalty is not None else torch.zeros(3)
-            hint = first_match(
-                got,
-                [
-                    (logits[rows, targets] + lam * pen, WRONG_SIGN),
-                    (
-                        logits.softmax(1)[rows, targets] - lam * pen,
-                        "the softmax probability instead of the logit (score) of the class",
-                    ),
-                    (logits[rows, targets] - pen, "lam not applied to the penalty"),
-                ],
-            )
-            raise CheckFailed(
-                "class_objective",
-                f"got {got.tolist()}, expected {expected.tolist()} for {case}."
-                + (f"\nLikely mistake: {hint}" if hint else ""),
-            )
+    cases = list([(0.0, None), (0.7, visualize.l2_penalty), (1.3, visualize.tv_penalty)])
+    for index, (lam, penalty) in enumerate(cases):
+        with case_of(index, len(cases)):
+            case = f"lam={lam}, penalty={getattr(penalty, '__name__', None)}, targets={targets.tolist()}"
+            got = own_call("class_objective", class_objective, net, x.clone(), targets, penalty, lam)
+            require_tensor("class_objective", got, (3,), case, "the objective (one value per image)")
+            expected = visualize.class_objective(net, x, targets, penalty, lam)
+            if not close(got, expected):
+                logits = net(x)
+                rows = torch.arange(3)
+                pen = penalty(x) if penalty is not None else torch.zeros(3)
+                hint = first_match(
+                    got,
+                    [
+                        (logits[rows, targets] + lam * pen, WRONG_SIGN),
+                        (
+                            logits.softmax(1)[rows, targets] - lam * pen,
+                            "the softmax probability instead of the logit (score) of the class",
+                        ),
+                        (logits[rows, targets] - pen, "lam not applied to the penalty"),
+                    ],
+                )
+                raise CheckFailed(
+                    "class_objective",
+                    f"got {got.tolist()}, expected {expected.tolist()} for {case}."
+                    + (f"\nLikely mistake: {hint}" if hint else ""),
+                )
 
     net.train()  # the function must put it in eval mode
-    for penalty, lam, steps, lr in [(visualize.tv_penalty, 0.2, 12, 0.05), (visualize.l2_penalty, 0.5, 10, 0.02)]:
-        case = f"penalty={penalty.__name__}, lam={lam}, steps={steps}, lr={lr}, size=16, seed={seed}"
-        got = own_call(
-            CLASS_TASK, maximise_class, net, targets, penalty=penalty, lam=lam, steps=steps, lr=lr, size=16, seed=seed
-        )
-        require_tensor(CLASS_TASK, got, (3, 3, 16, 16), case, "the images")
-        net.eval()
-        start = (0.5 + 0.02 * torch.randn(3, 3, 16, 16, generator=generator(seed))).clamp(0, 1)
-        with torch.no_grad():
-            before = visualize.class_objective(net, start, targets, penalty, lam)
-            after = visualize.class_objective(net, got.detach(), targets, penalty, lam)
-        if float(after.mean()) <= float(before.mean()):
+    cases = list([(visualize.tv_penalty, 0.2, 12, 0.05), (visualize.l2_penalty, 0.5, 10, 0.02)])
+    for index, (penalty, lam, steps, lr) in enumerate(cases):
+        with case_of(index, len(cases)):
+            case = f"penalty={penalty.__name__}, lam={lam}, steps={steps}, lr={lr}, size=16, seed={seed}"
+            got = own_call(
+                CLASS_TASK,
+                maximise_class,
+                net,
+                targets,
+                penalty=penalty,
+                lam=lam,
+                steps=steps,
+                lr=lr,
+                size=16,
+                seed=seed,
+            )
+            require_tensor(CLASS_TASK, got, (3, 3, 16, 16), case, "the images")
+            require_detached(CLASS_TASK, got, case)
+            net.eval()
+            start = (0.5 + 0.02 * torch.randn(3, 3, 16, 16, generator=generator(seed))).clamp(0, 1)
             with torch.no_grad():
-                score_before = visualize.class_objective(net, start, targets)
-                score_after = visualize.class_objective(net, got.detach(), targets)
-            hint = DESCENT if float(score_after.mean()) <= float(score_before.mean()) else WRONG_SIGN
-            raise CheckFailed(
-                CLASS_TASK,
-                f"the objective fell from {before.mean():.4f} to {after.mean():.4f} for {case}."
-                f"\nLikely mistake: {hint}",
+                before = visualize.class_objective(net, start, targets, penalty, lam)
+                after = visualize.class_objective(net, got.detach(), targets, penalty, lam)
+            if float(after.mean()) <= float(before.mean()):
+                with torch.no_grad():
+                    score_before = visualize.class_objective(net, start, targets)
+                    score_after = visualize.class_objective(net, got.detach(), targets)
+                hint = DESCENT if float(score_after.mean()) <= float(score_before.mean()) else WRONG_SIGN
+                raise CheckFailed(
+                    CLASS_TASK,
+                    f"the objective fell from {before.mean():.4f} to {after.mean():.4f} for {case}."
+                    f"\nLikely mistake: {hint}",
+                )
+            if not (float(got.min()) >= 0 and float(got.max()) <= 1):  # NaN fails too
+                raise CheckFailed(CLASS_TASK, f"the images leave [0, 1] for {case}: clip x after every step")
+            expected = visualize.maximise_class(
+                net, targets, penalty=penalty, lam=lam, steps=steps, lr=lr, size=16, seed=seed
             )
-        if float(got.min()) < 0 or float(got.max()) > 1:
-            raise CheckFailed(CLASS_TASK, f"the images leave [0, 1] for {case}: clip x after every step")
-        expected = visualize.maximise_class(
-            net, targets, penalty=penalty, lam=lam, steps=steps, lr=lr, size=16, seed=seed
-        )
-        if not close(got, expected, 1e-3):
-            raise CheckFailed(
-                CLASS_TASK,
-                f"the objective rose ({before.mean():.4f} -> {after.mean():.4f}) but the images differ from the "
-                f"reference for {case}: start from 0.5 + 0.02 * randn drawn from torch.Generator().manual_seed(seed), "
-                "take `steps` Adam steps (lr) on -objective.sum(), and clip to [0, 1] after each",
-            )
+            if not close(got, expected, 1e-3):
+                raise CheckFailed(
+                    CLASS_TASK,
+                    f"the objective rose ({before.mean():.4f} -> {after.mean():.4f}) but the images differ from the "
+                    f"reference for {case}: start from 0.5 + 0.02 * randn drawn from "
+                    "torch.Generator().manual_seed(seed), "
+                    "take `steps` Adam steps (lr) on -objective.sum(), and clip to [0, 1] after each",
+                )
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -129,50 +157,75 @@ NO_NORMALISATION = (
 
 def check_deepdream(dream_step, deepdream, seed: int = 0) -> None:
     """``dream_step`` and ``deepdream`` raise the layer's energy and equal the library's on a seeded network."""
+    require_defaults("dream_step", dream_step, {"lr": 0.02, "shift": (0, 0)})
+    require_defaults(
+        DREAM_TASK, deepdream, {"octaves": 3, "scale": 1.5, "steps": 20, "lr": 0.02, "jitter": 6, "seed": 0}
+    )
     net = ProbeNet(seed + 7)
     image = _images(seed + 3, 1, 20)
-    for layer, lr in [(0, 0.02), (1, 0.05)]:
-        case = f"layer={layer}, lr={lr}, image of shape (1, 3, 20, 20)"
-        net.train()
-        got = own_call("dream_step", dream_step, net, image.clone(), layer, lr)
-        require_tensor("dream_step", got, (1, 3, 20, 20), case, "the new image")
-        net.eval()
-        with torch.no_grad():
-            before = visualize.layer_energy(net, image, layer)
-            after = visualize.layer_energy(net, got.detach(), layer)
-        expected = visualize.dream_step(net, image, layer, lr)
-        if close(got, expected, 1e-4):
-            continue
-        x = image.clone().requires_grad_(True)
-        (grad,) = torch.autograd.grad(visualize.layer_energy(net, x, layer), x)
-        hint = first_match(
-            got,
-            [
-                ((image + lr * grad).clamp(0, 1), NO_NORMALISATION),
-                (image + lr * grad / (grad.abs().mean() + 1e-8), "the result is not clipped to [0, 1]"),
-                ((image - lr * grad / (grad.abs().mean() + 1e-8)).clamp(0, 1), DESCENT),
-                (
-                    (image + lr * grad / (grad.norm() + 1e-8)).clamp(0, 1),
-                    "divide by the mean |g|, not the norm",
-                ),
-            ],
-        )
-        if not hint and float(after) <= float(before):
-            hint = DESCENT
-        raise CheckFailed(
-            "dream_step",
-            f"the step differs from x + lr * g / (mean|g| + 1e-8), clipped, for {case} (the layer's energy went "
-            f"{before:.4f} -> {after:.4f})." + (f"\nLikely mistake: {hint}" if hint else ""),
-        )
+    cases = list([(0, 0.02, (0, 0)), (1, 0.05, (0, 0)), (1, 0.05, (2, -3))])
+    for index, (layer, lr, shift) in enumerate(cases):
+        with case_of(index, len(cases)):
+            case = f"layer={layer}, lr={lr}, shift={shift}, image of shape (1, 3, 20, 20)"
+            net.train()
+            given = image.clone()
+            if shift == (0, 0):  # the default shift
+                got = own_call("dream_step", dream_step, net, given, layer, lr)
+            else:
+                got = own_call("dream_step", dream_step, net, given, layer, lr, shift)
+            if given.requires_grad or given.grad is not None:
+                raise CheckFailed(
+                    "dream_step",
+                    f"the input x was changed (it now requires grad) for {case}: differentiate a detached copy, "
+                    "x = x.detach().requires_grad_(True)",
+                )
+            require_tensor("dream_step", got, (1, 3, 20, 20), case, "the new image")
+            require_detached("dream_step", got, case)
+            net.eval()
+            with torch.no_grad():
+                before = visualize.layer_energy(net, image, layer)
+                after = visualize.layer_energy(net, got.detach(), layer)
+            expected = visualize.dream_step(net, image, layer, lr, shift)
+            if close(got, expected, 1e-4):
+                continue
+            if shift != (0, 0) and close(got, visualize.dream_step(net, image, layer, lr), 1e-4):
+                raise CheckFailed(
+                    "dream_step",
+                    f"the step ignores the shift for {case}.\nLikely mistake: the energy "
+                    "must be computed on the rolled "
+                    "image, model.features(torch.roll(x, shifts=shift, dims=(2, 3)))[layer]",
+                )
+            x = image.clone().requires_grad_(True)
+            (grad,) = torch.autograd.grad(visualize.layer_energy(net, x, layer), x)
+            hint = first_match(
+                got,
+                [
+                    ((image + lr * grad).clamp(0, 1), NO_NORMALISATION),
+                    (image + lr * grad / (grad.abs().mean() + 1e-8), "the result is not clipped to [0, 1]"),
+                    ((image - lr * grad / (grad.abs().mean() + 1e-8)).clamp(0, 1), DESCENT),
+                    (
+                        (image + lr * grad / (grad.norm() + 1e-8)).clamp(0, 1),
+                        "divide by the mean |g|, not the norm",
+                    ),
+                ],
+            )
+            if not hint and float(after) <= float(before):
+                hint = DESCENT
+            raise CheckFailed(
+                "dream_step",
+                f"the step differs from x + lr * g / (mean|g| + 1e-8), clipped, for {case} (the layer's energy went "
+                f"{before:.4f} -> {after:.4f})." + (f"\nLikely mistake: {hint}" if hint else ""),
+            )
 
     photo = _images(seed + 4, 1, 24)
     for kwargs in [
         dict(octaves=2, scale=1.5, steps=3, lr=0.03, jitter=0),
-        dict(octaves=3, scale=1.4, steps=2, lr=0.05, jitter=0),
+        dict(octaves=3, scale=1.5, steps=2, lr=0.05, jitter=0),  # 24 / 1.5**2 = 10.67: round, not floor
     ]:
         case = ", ".join(f"{k}={v}" for k, v in kwargs.items()) + ", image of shape (1, 3, 24, 24), layer=1"
         got = own_call(DREAM_TASK, deepdream, net, photo.clone(), 1, seed=seed, **kwargs)
         require_tensor(DREAM_TASK, got, (1, 3, 24, 24), case, "the dream")
+        require_detached(DREAM_TASK, got, case)
         expected = visualize.deepdream(net, photo, 1, seed=seed, **kwargs)
         if close(got, expected, 1e-4):
             continue
@@ -194,6 +247,15 @@ def check_deepdream(dream_step, deepdream, seed: int = 0) -> None:
         raise CheckFailed(
             DREAM_TASK, "two dreams with the same seed differ: draw the shifts from a generator seeded with seed"
         )
+    if not close(first, visualize.deepdream(net, photo, 1, seed=seed, **kwargs), 1e-4):
+        unjittered = visualize.deepdream(net, photo, 1, seed=seed, **{**kwargs, "jitter": 0})
+        hint = (
+            "the shifts are not used: roll the image by (dy, dx) drawn before each step"
+            if close(first, unjittered, 1e-4)
+            else "before each step draw dy, dx = torch.randint(-jitter, jitter + 1, (2,), generator=g).tolist() from "
+            "g = torch.Generator().manual_seed(seed), and pass (dy, dx) to dream_step"
+        )
+        raise CheckFailed(DREAM_TASK, f"the dream with jitter=2 differs from the reference.\nLikely mistake: {hint}")
     with torch.no_grad():
         before = visualize.layer_energy(net, photo, 1)
         after = visualize.layer_energy(net, first.detach(), 1)

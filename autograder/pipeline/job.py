@@ -32,7 +32,7 @@ from ..course import quiet_logger
 from ..sandbox import SandboxPolicy
 from . import verdicts
 from .execute import KERNEL_START_FAILED, METADATA_KEY, GuardedExecute, problem
-from .files import read_tree, write_tree
+from .files import read_tree, rewrite_notebook, write_tree
 from .prepare import prepare_notebook
 
 GRADED, FAILED = "graded", "failed"
@@ -303,7 +303,7 @@ def _write_problems(autograded: Path, notebooks: list[str], problems: list[dict[
             nb.metadata.setdefault(METADATA_KEY, {})["problems"] = [
                 p for p in problems if p.get("notebook") in (name, None)
             ]
-            nbformat.write(nb, path)
+            rewrite_notebook(nb, path)
 
 
 def grade_submission(job: GradeJob) -> GradeResult:

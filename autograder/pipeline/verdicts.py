@@ -21,6 +21,7 @@ import nbformat
 from ..verify.integrity import changed_cells, tampering_in
 from ..verify.replay import FAIL, PASS, UNVERIFIABLE, CellVerdict, replay_cell, trusted_imports
 from .execute import problem
+from .files import rewrite_notebook
 
 VERIFY_KEY = "autograder"
 #: A kernel-only cell that does not keep the kernel's points (see :func:`kernel_only_verdicts`).
@@ -170,7 +171,7 @@ def overturn(gradebook: Any, autograded: Path, notebook: str, assignment: str, s
                         traceback=[f"VerifiedOutside: {evalue}"],
                     )  # fmt: skip
                 )
-        nbformat.write(nb, autograded)
+        rewrite_notebook(nb, autograded)
     return found
 
 
