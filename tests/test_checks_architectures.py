@@ -43,6 +43,10 @@ CHECK_OF_CELL = {
     "test_random_augment": lambda ns, hidden: checks.check_random_augment(ns["random_augment"], hidden),
     "test_make_resnet": lambda ns, hidden: checks.check_make_resnet(ns["make_resnet"]),
     "test_evaluate": lambda ns, hidden: checks.check_evaluate(ns["evaluate"]),
+    "test_train": lambda ns, hidden: (
+        checks.check_augment_batch(ns["augment_batch"]),
+        checks.check_train(ns["train"]),
+    ),
 }
 #: Cells whose points a mistake loses through the notebook's own visible asserts, not through a check.
 LOST_BY_ASSERT = {("inception_biases_not_counted", "test_inception")}
@@ -59,7 +63,9 @@ def solution() -> dict:
 
 @pytest.mark.parametrize("hidden", [False, True])
 def test_instructor_solution_passes_every_check(solution, hidden):
-    for check in CHECK_OF_CELL.values():
+    for cell, check in CHECK_OF_CELL.items():
+        if cell == "test_train" and hidden:
+            continue  # the loop has no hidden test
         check(solution, hidden)
 
 
@@ -75,7 +81,10 @@ def test_each_typical_mistake_fails_its_cells_with_a_named_message(mistake):
             continue
         check = CHECK_OF_CELL[cell.removesuffix("_hidden")]
         _fails(check, ns, cell.endswith("_hidden"), phrase=mistake.phrase)
+    touched = {m.cell for m in mistake.mutations}
     for cell, check in CHECK_OF_CELL.items():  # every other check still passes
+        if cell == "test_train" and "train" not in touched:
+            continue  # the loop's check reads only the train cell's functions: as for the solution
         if cell not in mistake.failing:
             check(ns, False)
 

@@ -1,8 +1,8 @@
 """Mutation testing of the checks (``bench.mutation``): its operators, its limits, and a fast sample in CI.
 
-The full run is a benchmark (``python3 -m bench.mutation``, table in the README); here a seeded sample of each
-assignment's generated mutants and all its hand-written mistakes run through the real checks, and every one that
-is not listed as equivalent must be killed.
+The full run is a benchmark (``python3 -m bench.mutation``, tables in the README and the guide); here a seeded
+sample of each assignment's generated mutants and all its hand-written mistakes run through the real checks, and
+every one that is not listed as equivalent must be killed.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@
   padding done inside the up block, the skip first or second in the concatenation).
 - Assignment 3: ResNet's BasicBlock and Bottleneck, DenseNet's dense layer and transition and Inception's module
   transcribed from torchvision's source (``conv1``/``bn1``/``downsample`` names, in-place ReLUs, the shortcut
-  defined first), to the assignment's specification.
+  defined first), to the assignment's specification; a training loop over shuffled epochs with Adam's decoupled
+  weight decay and a one-cycle schedule written by hand, and an augmentation that turns before it flips.
 """
 
 from __future__ import annotations
@@ -375,3 +376,55 @@ def test_torchvision_transcribed_blocks_keep_full_marks(hidden):
     arch.check_inception(TvInception, hidden=hidden)
     arch.check_dense_block(TvDenseBlock, hidden=hidden)
     arch.check_transition(TvTransition, hidden=hidden)
+
+
+# ----------------------------------------------------------------- Assignment 3's loop, in a style of its own
+def per_image_augment(images, generator):
+    """A loop over the images, the turn first and a vertical flip after it (the solution flips, then turns)."""
+    out = []
+    for image in images:
+        image = torch.rot90(image, int(torch.randint(4, (1,), generator=generator)), (1, 2))
+        if torch.rand(1, generator=generator).item() < 0.5:
+            image = torch.flip(image, dims=[1])
+        out.append(image)
+    return torch.stack(out)
+
+
+def epoch_style_train(model, images, labels, budget, augment=True, lr=3e-3, seed=0):
+    """Shuffled epochs (torch.randperm), Adam with decoupled weight decay, a one-cycle schedule written by hand
+    (cosine warm-up and annealing, as OneCycleLR's defaults)."""
+    import math
+
+    g = torch.Generator()
+    g.manual_seed(seed)
+    device = next(model.parameters()).device
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4, decoupled_weight_decay=True)
+    warm = int(0.3 * budget.steps)
+    start, end = lr / 25, lr / 25 / 1e4
+
+    def rate(step):
+        if step <= warm:
+            return start + (lr - start) * (1 - math.cos(math.pi * step / warm)) / 2
+        return end + (lr - end) * (1 + math.cos(math.pi * (step - warm) / (budget.steps - 1 - warm))) / 2
+
+    losses, order, position = [], torch.randperm(len(images), generator=g), 0
+    model.train()
+    for step in range(budget.steps):
+        if position + budget.batch_size > len(images):
+            order, position = torch.randperm(len(images), generator=g), 0
+        batch = order[position : position + budget.batch_size]
+        position += budget.batch_size
+        x = per_image_augment(images[batch], g) if augment else images[batch]
+        for group in optimizer.param_groups:
+            group["lr"] = rate(step)
+        optimizer.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(model(x.to(device)), labels[batch].to(device))
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss))
+    return losses
+
+
+def test_an_epoch_style_training_loop_keeps_full_marks():
+    arch.check_augment_batch(per_image_augment)
+    arch.check_train(epoch_style_train)

@@ -62,6 +62,45 @@ def test_readme_gives_three_commands_and_ci_runs_the_first_two_verbatim():
         )
 
 
+def _anchors(markdown: str) -> set[str]:
+    """The anchors GitHub and MyST give a Markdown file's headings: lower case, punctuation dropped, spaces to -."""
+    out = set()
+    for heading in re.findall(r"^#+ (.+)$", markdown, flags=re.M):
+        text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+        out.add(text.replace(" ", "-"))
+    return out
+
+
+def _links(markdown: str) -> list[str]:
+    """The targets of a Markdown file's inline links and images, code blocks left out."""
+    prose = re.sub(r"```.*?```", "", markdown, flags=re.S)
+    prose = re.sub(r"`[^`]*`", "", prose)
+    return re.findall(r"\]\(([^)\s]+)\)", prose)
+
+
+@pytest.mark.parametrize("document", ["README.md", *sorted(p.name for p in (ROOT / "course/guide").glob("*.md"))])
+def test_every_link_of_the_readme_and_the_guides_resolves(document):
+    """Each relative link names a file of the repository and, after ``#``, a heading of that file; no link
+    leaves the repository (the README and the guides are read offline too)."""
+    path = ROOT / document if document == "README.md" else ROOT / "course/guide" / document
+    text = path.read_text()
+    links = _links(text)
+    if document == "README.md":
+        assert len(links) >= 5, "the README links its guides"
+    for link in links:
+        assert not re.match(r"[a-z]+:", link), f"{document} links outside the repository: {link}"
+        target, _, anchor = link.partition("#")
+        file = (path.parent / target).resolve() if target else path
+        assert file.is_file(), f"{document} links {link}, but {file.relative_to(ROOT)} does not exist"
+        if anchor and file.suffix == ".md":
+            assert anchor in _anchors(file.read_text()), f"{document} links {link}: no such heading in {file.name}"
+
+
+def test_readme_is_short():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 150, f"the README has {len(lines)} lines; long explanations belong in course/guide/"
+
+
 def test_ci_treats_no_tests_as_failure():
     text = (ROOT / ".ci/run").read_text()
     assert '"$status" -eq 5' in text and "set -uo pipefail" in text

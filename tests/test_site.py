@@ -11,6 +11,7 @@ that keep it off the network, and its screenshot is kept in ``tests/artifacts/si
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import shutil
@@ -24,6 +25,7 @@ import pytest
 from nbclient import NotebookClient
 
 from cnnlab.site import INLINE_BACKEND, SiteBuildError, build_site, main
+from tests.support.browser import dump_dom, file_url
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "course"
@@ -152,3 +154,40 @@ def test_build_refuses_to_overwrite_a_folder_that_is_not_a_site(tmp_path):
 def test_command_line_reports_errors(tmp_path, capsys):
     assert main([str(tmp_path / "out"), "--source", str(tmp_path), "--no-execute"]) == 1
     assert "not a course folder" in capsys.readouterr().err
+
+
+def _plain(html_text: str) -> str:
+    """The text a reader sees in a heading: tags, the permalink sign and typographic quotes taken out."""
+    text = html.unescape(re.sub(r"<[^>]+>", "", html_text)).replace("\u2019", "'").replace("#", "")
+    return " ".join(text.split())
+
+
+GUIDES = {
+    "students": "Student guide",
+    "tas": "TA guide",
+    "instructors": "Instructor guide",
+    "benchmarks": "Benchmarks",
+}
+
+
+def test_index_links_every_guide(site):
+    index = (site / "index.html").read_text()
+    assert {p.stem for p in (COURSE / "guide").glob("*.md")} == set(GUIDES)
+    for name in GUIDES:
+        assert (site / "guide" / f"{name}.html").is_file(), f"no page for guide/{name}.md"
+        assert f'href="guide/{name}.html"' in index, f"index.html does not link guide/{name}.html"
+
+
+@pytest.mark.parametrize("name", sorted(GUIDES))
+def test_guide_page_renders_in_a_browser_with_its_sections(site, name):
+    """Chromium opens each guide offline: the title and every section of its Markdown source are on the page,
+    and every link to another page of the site reaches a page that exists."""
+    page = site / "guide" / f"{name}.html"
+    dom = dump_dom(file_url(page), budget_ms=2000)
+    headings = [_plain(h) for h in re.findall(r"<h[1-4][^>]*>(.*?)</h[1-4]>", dom, flags=re.S)]
+    assert headings and headings[0] == GUIDES[name], f"the page's title is not {GUIDES[name]!r}: {headings[:1]}"
+    source = (COURSE / "guide" / f"{name}.md").read_text()
+    for heading in re.findall(r"^##+ (.+)$", source, flags=re.M):
+        assert _plain(heading.replace("`", "")) in headings, f"section {heading!r} is missing from {page.name}"
+    for href in re.findall(r'href="([^"#:]+\.html)(?:#[^"]*)?"', dom):
+        assert (page.parent / href).resolve().is_file(), f"{page.name} links {href}, which the site does not have"

@@ -23,6 +23,7 @@ from .arch_blocks import (
     check_inception_params,
     check_transition,
 )
+from .arch_train_loop import check_augment_batch, check_train
 from .arch_training import PARAMS_RANGE, check_accuracy, check_evaluate, check_make_resnet
 from .budget import grading
 
@@ -49,6 +50,7 @@ __all__ = [
     "GRADING_STEPS",
     "PARAMS_RANGE",
     "check_accuracy",
+    "check_augment_batch",
     "check_basic_block",
     "check_bottleneck",
     "check_dense_block",
@@ -59,6 +61,7 @@ __all__ = [
     "check_make_resnet",
     "check_photometric",
     "check_random_augment",
+    "check_train",
     "check_transition",
     "grading",
     "limit_training_when_graded",

@@ -15,25 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..failure import CheckFailed
 from ..verify.record import boundary
 
 _CHECKS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 #: Relative error below which an output counts as correct (stated in the assignment notebooks).
 TOLERANCE = 1e-5
-
-
-class CheckFailed(AssertionError):
-    """A check's verdict: the student's code is wrong, with a message that says how."""
-
-    def __init__(self, task: str, message: str) -> None:
-        super().__init__(f"{task}: {message}")
-        self.task = task
-        self.message = message
-
-    def _render_traceback_(self) -> list[str]:
-        """IPython shows this instead of a traceback."""
-        return [f"\x1b[31mCheck failed\x1b[0m — {self.task}", *self.message.splitlines()]
 
 
 @contextlib.contextmanager

@@ -42,10 +42,10 @@ from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_grade
 from traitlets import Integer, Unicode
 
+from ..sandbox.kernel import GuardedKernelManager, kernel_env
 from ..verify.integrity import hooks_in
 from ..verify.replay import free_names
 from .files import WORK_LIMITS, measure_tree, read_tree, remove_tree, write_tree
-from .kernel import GuardedKernelManager, kernel_env
 
 #: The one place that names the kernel manager for student code (a sandboxing manager replaces it).
 KERNEL_MANAGER_CLASS: type = GuardedKernelManager

@@ -358,7 +358,7 @@ def _grade_in(root: Path, job: GradeJob, result: GradeResult) -> None:
         config.GuardedExecute.kernel_manager_class = SANDBOXED_KERNELS
         config.SandboxedKernelManager.update(job.sandbox.as_config())
     else:  # --no-sandbox, and the release's validation of the instructor's own notebooks
-        config.GuardedExecute.kernel_manager_class = "autograder.pipeline.kernel.GuardedKernelManager"
+        config.GuardedExecute.kernel_manager_class = "autograder.sandbox.kernel.GuardedKernelManager"
     coursedir = CourseDirectory(config=config)
     (root / "gradebook.db").write_bytes(job.template_db)
     write_tree(root / coursedir.source_directory / job.assignment, job.source_files)

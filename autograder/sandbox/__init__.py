@@ -3,6 +3,7 @@
 - :mod:`.policy`: what a sandboxed kernel may do (memory, CPU time, processes, network) and its defaults;
 - :mod:`.command`: the ``bwrap`` command line that wraps a kernel (what is visible, what is writable);
 - :mod:`.fontcache`: matplotlib's font list, built once by the grader and lent read-only to every kernel;
+- :mod:`.kernel`: what every kernel gets: its environment from an allow-list, and a bound on its messages;
 - :mod:`.manager`: ``SandboxedKernelManager``, the jupyter_client kernel manager that nbclient and nbgrader
   start student kernels with, and the watchdog that enforces the memory limit.
 """

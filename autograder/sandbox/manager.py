@@ -18,8 +18,8 @@ from typing import Any
 
 from traitlets import Bool, Integer
 
-from ..pipeline.kernel import GuardedKernelManager
 from .command import bwrap_argv, hand_over
+from .kernel import GuardedKernelManager
 from .policy import MIB, SandboxPolicy
 
 SIGNAL_WORDS = {

@@ -236,7 +236,7 @@ class Replayer:
     def replay_check(self, task: str, args: tuple, kwargs: dict) -> Any:
         entry = self._next("check", args, kwargs)
         if "raise" in entry:
-            from ..checks.common import CheckFailed
+            from ..failure import CheckFailed
 
             raised = entry["raise"]
             raise CheckFailed(str(raised.get("task", task)), str(raised.get("message", "")))

@@ -37,7 +37,7 @@ class Config:
     handwritten: list[Handwritten]
     equivalent: dict[str, str]  # mutant id -> why it behaves like the solution
     skip: frozenset[str] = frozenset()  # cells never run (figures, timings)
-    not_mutated: frozenset[str] = frozenset()  # solution cells left alone (ungraded), with the reason in README
+    not_mutated: frozenset[str] = frozenset()  # solution cells left alone (ungraded): reasons in the guide
     setup: str = ""
     timeout: float = 60.0
     environment: dict[str, str] = field(default_factory=dict)

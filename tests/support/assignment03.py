@@ -96,9 +96,46 @@ MISTAKES = [
         frozenset({"test_evaluate"}),
         "train mode",
     ),
+    Mistake(
+        "gradients_never_reset",
+        (Mutation("train", "        optimizer.zero_grad()\n", ""),),
+        frozenset({"test_train"}),
+        "zero_grad() is missing",
+        may_fail=ACCURACY_CELLS,
+    ),
+    Mistake(
+        "adam_instead_of_adamw",
+        (Mutation("train", "torch.optim.AdamW(", "torch.optim.Adam("),),
+        frozenset({"test_train"}),
+        "the task asks for AdamW",
+        may_fail=ACCURACY_CELLS,
+    ),
+    Mistake(
+        "batches_from_the_global_random_state",
+        (Mutation("train", "(budget.batch_size,), generator=g)", "(budget.batch_size,))"),),
+        frozenset({"test_train"}),
+        "drawn from the global random state",
+        may_fail=ACCURACY_CELLS,
+    ),
+    Mistake(
+        "augmentation_without_turns",
+        (Mutation("train", "torch.randint(0, 4, (len(images),)", "torch.randint(0, 1, (len(images),)"),),
+        frozenset({"test_train"}),
+        "quarter turns (torch.rot90) are missing",
+        may_fail=ACCURACY_CELLS,
+    ),
 ]
 
 #: The mistakes graded end to end (tests/test_assignment_03.py): those the assignment's issue names, and the dense
-#: block's. The other two (the Inception count without biases, max pooling in the transition) are shown by
-#: tests/test_checks_architectures.py in-process: each graded submission trains a network for ~30 s of CI time.
-E2E_MISTAKES = [m for m in MISTAKES if m.name not in {"inception_biases_not_counted", "transition_max_pooling"}]
+#: block's. The others (the Inception count without biases, max pooling in the transition, the training loop's)
+#: are shown by tests/test_checks_architectures.py in-process: each graded submission trains a network for ~30 s
+#: of CI time.
+IN_PROCESS_ONLY = {
+    "inception_biases_not_counted",
+    "transition_max_pooling",
+    "gradients_never_reset",
+    "adam_instead_of_adamw",
+    "batches_from_the_global_random_state",
+    "augmentation_without_turns",
+}
+E2E_MISTAKES = [m for m in MISTAKES if m.name not in IN_PROCESS_ONLY]
