@@ -26,12 +26,20 @@ import torch as _torch
 import cnnlab.visualize as _visualize
 
 _calls = {}
+_depth = [0]
 
 
 def _recorder(_name, _fn):
+    # Only the lecture's own calls are recorded: a function handed to another (penalty=tv_penalty) is called
+    # inside it, and the stand-in that replays the outer call never makes those inner calls.
     def recorded(*args, **kwargs):
-        result = _fn(*args, **kwargs)
-        _calls.setdefault(_name, []).append(_detached(result))
+        _depth[0] += 1
+        try:
+            result = _fn(*args, **kwargs)
+        finally:
+            _depth[0] -= 1
+        if _depth[0] == 0:
+            _calls.setdefault(_name, []).append(_detached(result))
         return result
 
     return recorded
