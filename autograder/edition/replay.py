@@ -133,18 +133,11 @@ def record(root: Path, out: Path, timeout: int = 1200) -> Path:
     nb.cells.insert(first + 1, nbformat.v4.new_code_cell(_START))
     out.parent.mkdir(parents=True, exist_ok=True)
     nb.cells.append(nbformat.v4.new_code_cell(_SAVE.format(path=str(out))))
-    env = {"COURSE_FAST": "1", "COURSE_DEVICE": "cpu", "MPLBACKEND": "Agg", "PYTHONPATH": str(root)}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        with tempfile.TemporaryDirectory(prefix="edition-lecture-") as tmp:
-            NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": tmp}}).execute()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    env = {**os.environ, "COURSE_FAST": "1", "COURSE_DEVICE": "cpu", "MPLBACKEND": "Agg", "PYTHONPATH": str(root)}
+    # the kernel gets its own environment; this process's is left alone
+    with tempfile.TemporaryDirectory(prefix="edition-lecture-") as tmp:
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": tmp}})
+        client.execute(env=env)
     return out
 
 
