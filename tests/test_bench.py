@@ -136,7 +136,9 @@ def test_the_sandbox_overhead_comes_from_single_jobs_in_alternating_order(monkey
     def fake_ours(course, assignment, workers, sandbox, students=None):
         calls.append((workers, sandbox is not None, students))
         seconds = 10.0 + len(calls)  # a machine that slows down steadily: the alternating order cancels it
-        return {"wall": 1.0, "jobs": Measured((seconds,)), "peak_worker_mib": 1.0, "n": 1}
+        phases = {"kernel start": 1.0, "test cells": seconds - 1.0}
+        return {"wall": 1.0, "jobs": Measured((seconds,)), "cpu": Measured((seconds / 2,)), "phases": [phases],
+                "peak_worker_mib": 1.0, "n": 1}  # fmt: skip
 
     monkeypatch.setattr(grading, "make_course", lambda root, counts: None)
     monkeypatch.setattr(grading, "_nbgrader", lambda root, assignment: 40.0)
@@ -151,6 +153,31 @@ def test_the_sandbox_overhead_comes_from_single_jobs_in_alternating_order(monkey
     assert jobs == {"sandboxed": [13.0, 16.0, 17.0, 20.0], "bare": [14.0, 15.0, 18.0, 19.0]}
     (overhead,) = [row for row in section.rows if row.benchmark.startswith("sandbox overhead")]
     assert overhead.ratio == 1.0 and overhead.met  # same medians: drift alone is no overhead
+    # one job's phases: the median over the 1-worker run's jobs (here one job of 11 s), and its CPU
+    assert "| 03_architectures | kernel start | 1.00 | 9% |" in section.lines
+    assert "| 03_architectures | test cells | 10.00 | 91% |" in section.lines
+    assert "| 03_architectures | **CPU of the job** (worker and kernel) | 5.50 | |" in section.lines
+
+
+def test_the_nbgrader_baseline_runs_plain_nbgrader_in_a_copy_of_the_course(tmp_path):
+    import runpy
+
+    from bench.grading import plain_course
+
+    root = tmp_path / "course"
+    (root / "submitted" / "s000" / "a").mkdir(parents=True)
+    (root / "submitted" / "s000" / "a" / "a.ipynb").write_text("{}")
+    (root / "gradebook.db").write_bytes(b"db")
+    (root / "nbgrader_config.py").write_text("raise SystemExit('the course config must not be read')")
+    plain = plain_course(root)
+    assert plain != root and (plain / "submitted" / "s000" / "a" / "a.ipynb").read_text() == "{}"
+    assert (plain / "gradebook.db").read_bytes() == b"db"
+    from traitlets.config import Config
+
+    config = Config()
+    runpy.run_path(str(plain / "nbgrader_config.py"), {"get_config": lambda: config})
+    assert config.CourseDirectory.root == str(plain) and config.Execute.timeout == 300
+    assert "Autograde" not in config and "GuardedExecute" not in config  # nbgrader's own chain and kernels
 
 
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")

@@ -160,6 +160,25 @@ def test_every_submission_graded_with_expected_points(graded):
     assert {s: sum(v or 0 for v in cells.values()) for s, cells in _cell_scores(graded["root"]).items()} == EXPECTED
 
 
+def test_the_journal_breaks_each_job_down_by_phase(graded):
+    from autograder.pipeline.job import JOB_PHASES
+
+    records = journal_for(Course.open(graded["root"]), TOY).latest()
+    for student in ("good", "wrong", "slow", "crash"):
+        record = records[student]
+        phases = record["phases"]
+        assert list(phases) == list(JOB_PHASES) and all(v >= 0 for v in phases.values()), (student, phases)
+        assert phases["kernel start"] > 0 and phases["test cells"] > 0, (student, phases)
+        # the phases cover the job: together they are its time, up to the worker's bookkeeping around them
+        assert 0.8 * record["seconds"] <= sum(phases.values()) <= record["seconds"] + 0.01, (student, record)
+        assert record["cpu_seconds"] > 0
+    # the slow student's solution cell ran into the 4 s cell limit: the time is the student's, not the tests'
+    slow = records["slow"]["phases"]
+    assert slow["student cells"] >= 3.5 and slow["student cells"] > slow["test cells"]
+    good = records["good"]["phases"]
+    assert good["student cells"] < 3.5
+
+
 def test_same_points_as_sequential_nbgrader_autograde(graded, tmp_path):
     ref = released_course(tmp_path / "ref")  # nbgrader's GenerateAssignment, in this process
     nbgrader = [sys.executable, "-m", "nbgrader"]

@@ -54,6 +54,13 @@ METADATA_KEY = "autograder"
 TIMEOUT_ENAME = "CellTimeoutError"
 #: What ``_silent`` asks the kernel for before each graded test cell: the student's hooks, as text.
 HOOK_PROBE = "__import__('autograder.verify.hooks', fromlist=['registered']).registered()"
+#: What the grader asks the kernel for after it starts and after the last cell: the CPU seconds of the kernel and
+#: of the processes it waited for, as text (for the job's time breakdown only; a kernel could lie about it).
+CPU_PROBE = "'%.3f' % sum(__import__('os').times()[:4])"
+#: Where a notebook's execution spends its time (``timing`` in the notebook's grader metadata): starting the
+#: kernel, cells that are neither the student's nor tests (imports, demonstrations), the student's solution
+#: cells, the test cells (with the grader's probes and records around them), and shutting the kernel down.
+PHASES = ("kernel start", "setup cells", "student cells", "test cells", "kernel shutdown")
 #: Largest record of one test cell, and of all the records of one notebook (bytes of its text).
 MAX_RECORD_BYTES = 16 * 1024 * 1024
 MAX_RECORDS_BYTES = 64 * 1024 * 1024
@@ -80,6 +87,16 @@ def problem(kind: str, message: str, cell: str | None = None) -> dict[str, Any]:
 
 def _cell_name(cell: NotebookNode, index: int) -> str:
     return cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index}"
+
+
+def _phase(cell: NotebookNode) -> str:
+    """Which of :data:`PHASES` running ``cell`` counts towards."""
+    meta = cell.metadata.get("nbgrader", {})
+    if cell.cell_type == "code" and meta.get("solution"):
+        return "student cells"
+    if cell.cell_type == "code" and meta.get("grade"):
+        return "test cells"
+    return "setup cells"
 
 
 def _error(ename: str, evalue: str) -> NotebookNode:
@@ -132,6 +149,8 @@ class GuardedExecute(Execute):
         self._hooks: str = ""
         self._dead: tuple[str, str] | None = None
         self._deadline = None if self.notebook_timeout is None else monotonic() + self.notebook_timeout
+        self._timing: dict[str, float] = dict.fromkeys(PHASES, 0.0)
+        self._kernel_cpu: dict[str, float] = {}
         self.timeout_func = self._cell_timeout
         self.error_on_timeout = {
             "ename": TIMEOUT_ENAME,
@@ -145,26 +164,37 @@ class GuardedExecute(Execute):
             self._check_working_copy(work)
             remove_tree(work)
         self._limit_all_outputs()
-        self.nb.metadata.setdefault(METADATA_KEY, {})["problems"] = self._problems
+        grader = self.nb.metadata.setdefault(METADATA_KEY, {})
+        grader["problems"] = self._problems
+        seconds = {phase: round(value, 3) for phase, value in self._timing.items()}
+        grader["timing"] = {"seconds": seconds, "kernel_cpu": self._kernel_cpu}
         self._save_records()
         return self.nb, self.resources
 
     def _run_all(self, resources: Any, work: str) -> None:
         index = -1
+        started = monotonic()
         try:
             # the kernel's own chatter (warnings about its transport) would drown the pipeline's output
             with self._kernel(work):
                 info_msg = self.wait_for_reply(self.kc.kernel_info())
                 self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
+                self._note_kernel_cpu("start")
+                self._timing["kernel start"] = monotonic() - started
                 try:
                     for index, cell in enumerate(self.nb.cells):
                         remaining = self._remaining()
                         if remaining is not None and remaining <= 0:
                             raise NotebookTimeout
+                        began = monotonic()
                         self.preprocess_cell(cell, resources, index)
+                        self._timing[_phase(cell)] += monotonic() - began
                 except DeadKernelError:
                     self._dead = self._death_reason()  # while the kernel manager still knows its process
                     raise
+                self._note_kernel_cpu("end")
+                started = monotonic()
+            self._timing["kernel shutdown"] = monotonic() - started
         except NotebookTimeout:
             self._stop(
                 index,
@@ -177,6 +207,21 @@ class GuardedExecute(Execute):
             self._stop(index, kind, f"the kernel died: {why}")
         except CellTimeoutError as err:
             self._stop(index, "unresponsive", f"the kernel stopped answering: {err}".splitlines()[0])
+
+    def _note_kernel_cpu(self, when: str) -> None:
+        """The kernel's CPU seconds so far, kept under ``when`` (nothing when it does not answer with a number)."""
+        import math
+
+        try:
+            text = self._silent("", CPU_PROBE, limit=32)
+        except DeadKernelError:  # the next cell, or the end of the notebook, says so
+            return
+        try:
+            seconds = float(text) if text is not None else math.nan
+        except ValueError:
+            return
+        if math.isfinite(seconds) and seconds >= 0:
+            self._kernel_cpu[when] = seconds
 
     def _death_reason(self) -> tuple[str, str]:
         """Why the kernel died, from the sandbox when it knows (memory or CPU limit, crash, exit status)."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timezone
 from functools import lru_cache
 from pathlib import Path
-from time import monotonic
+from time import monotonic, process_time
 from typing import Any
 
 from traitlets.config import Config
@@ -31,7 +31,7 @@ from ..config import GUARDED_EXECUTE, SANDBOXED_KERNELS
 from ..course import quiet_logger
 from ..sandbox import SandboxPolicy
 from . import verdicts
-from .execute import KERNEL_START_FAILED, METADATA_KEY, GuardedExecute, problem
+from .execute import KERNEL_START_FAILED, METADATA_KEY, PHASES, GuardedExecute, problem
 from .files import read_tree, rewrite_notebook, write_tree
 from .prepare import prepare_notebook
 
@@ -101,6 +101,9 @@ class GradeResult:
     worker_peak_mb: float = 0.0
     release: str = ""
     log: str = ""
+    #: wall seconds by phase (:data:`JOB_PHASES`), and the CPU seconds of the job: the worker's and its kernels'
+    phases: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: float = 0.0
 
     @property
     def score(self) -> float:
@@ -235,6 +238,32 @@ def _read_scores(job: GradeJob, coursedir, result: GradeResult) -> None:
                 result.comments.append({"notebook": name, "name": comment.name, "auto_comment": comment.auto_comment})
 
 
+#: The phases of a job, in order: :data:`~autograder.pipeline.execute.PHASES` inside nbgrader's autograding, and
+#: around it the scratch course's preparation, the rest of nbgrader's own work (reading, saving, the gradebook's
+#: grades and late penalties), the outside verdicts, and reading the scores and writing the autograded files.
+JOB_PHASES = ("preparation", *PHASES, "nbgrader's own work", "outside verdicts", "scores and files")
+
+
+def _execution_timing(autograded: Path, notebooks: list[str]) -> tuple[dict[str, float], float]:
+    """Wall seconds of each execution phase, summed over the autograded notebooks, and their kernels' CPU
+    seconds (as the kernels reported them)."""
+    import nbformat
+
+    seconds = dict.fromkeys(PHASES, 0.0)
+    cpu = 0.0
+    for name in notebooks:
+        path = autograded / f"{name}.ipynb"
+        if not path.exists():
+            continue
+        timing = nbformat.read(path, as_version=4).metadata.get(METADATA_KEY, {}).get("timing", {})
+        for phase, value in timing.get("seconds", {}).items():
+            if phase in seconds and isinstance(value, (int, float)):
+                seconds[phase] += value
+        end = timing.get("kernel_cpu", {}).get("end")
+        cpu += end if isinstance(end, (int, float)) else 0.0
+    return seconds, cpu
+
+
 def _notebook_problems(autograded: Path, notebooks: list[str]) -> list[dict[str, Any]]:
     import nbformat
 
@@ -312,7 +341,7 @@ def grade_submission(job: GradeJob) -> GradeResult:
     Run one job per process at a time: nbgrader's ``Autograde`` changes process-wide state (environment
     variables, the working directory), so jobs must not share a process concurrently (Dask: ``--nthreads 1``).
     """
-    start = monotonic()
+    start, cpu = monotonic(), process_time()
     quiet_gradebook_warnings()
     result = GradeResult(
         job.assignment,
@@ -329,6 +358,7 @@ def grade_submission(job: GradeJob) -> GradeResult:
         result.status = FAILED
         result.log = (result.log + "\n" + traceback.format_exc()).strip()
     result.seconds = round(monotonic() - start, 2)
+    result.cpu_seconds = round(result.cpu_seconds + process_time() - cpu, 2)
     result.worker_peak_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return result
 
@@ -365,6 +395,7 @@ def _grade_in(root: Path, job: GradeJob, result: GradeResult) -> None:
     submitted = Path(coursedir.format_path(coursedir.submitted_directory, job.student, job.assignment))
     write_tree(submitted, job.files)
     _give_extension(job, coursedir)
+    marks = {"start": monotonic()}
 
     result.problems = [*job.intake_problems, *_check_notebooks(job, submitted)]
     references = _references(job)
@@ -373,6 +404,7 @@ def _grade_in(root: Path, job: GradeJob, result: GradeResult) -> None:
     if replayed:
         config.GuardedExecute.record_dir = str(record_dir)
     result.problems += _evidence(job, submitted)
+    marks["autograde"] = monotonic()
     if any((submitted / f"{name}.ipynb").exists() for name in job.notebooks):
         app = Autograde(coursedir=coursedir, config=config, log=quiet_logger(f"autograde.{job.student}"))
         app.force = True
@@ -387,14 +419,27 @@ def _grade_in(root: Path, job: GradeJob, result: GradeResult) -> None:
             _zero_submission(job, coursedir)
     else:
         _zero_submission(job, coursedir)
+    marks["verdicts"] = monotonic()
     autograded = Path(coursedir.format_path(coursedir.autograded_directory, job.student, job.assignment))
     if autograded.is_dir():
         result.problems += _notebook_problems(autograded, job.notebooks)
     if replayed and autograded.is_dir():
         result.problems += _verify(job, coursedir, autograded, record_dir, {n: references[n] for n in replayed}, result)
+    marks["scores"] = monotonic()
     _reassess_penalties(job, coursedir)
     _read_scores(job, coursedir, result)
     if autograded.is_dir():
         _write_problems(autograded, job.notebooks, result.problems)
         result.autograded = read_folder(autograded)
+    marks["end"] = monotonic()
+    execution, kernel_cpu = _execution_timing(autograded, job.notebooks)
+    result.phases = {
+        "preparation": marks["autograde"] - marks["start"],
+        **execution,
+        "nbgrader's own work": max(0.0, marks["verdicts"] - marks["autograde"] - sum(execution.values())),
+        "outside verdicts": marks["scores"] - marks["verdicts"],
+        "scores and files": marks["end"] - marks["scores"],
+    }
+    result.phases = {k: round(v, 3) for k, v in result.phases.items()}
+    result.cpu_seconds = kernel_cpu  # the worker's own CPU time is added when the job ends
     result.status = GRADED

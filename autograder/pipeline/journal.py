@@ -71,6 +71,8 @@ class Journal:
             "device": result.device,
             "worker": result.worker,
             "seconds": result.seconds,
+            "cpu_seconds": result.cpu_seconds,
+            "phases": result.phases,
             "worker_peak_mb": result.worker_peak_mb,
             "timestamp": result.timestamp,
         }
