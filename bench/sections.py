@@ -123,7 +123,7 @@ def layers_section(repeats: int) -> Section:
 
 def unet_section(budgets: list[float], out: Path) -> Section:
     """The instructor's U-Net against ``segmentation_models_pytorch.Unet`` at equal wall-clock budgets."""
-    from autograder.checks.unet_results import miou_of, split_data
+    from autograder.checks.unet.results import miou_of, split_data
     from bench.unet import BENCH_SEED, SIZE, instructor_unet, smp_unet, train_for
     from cnnlab.device import get_device
 
@@ -243,7 +243,7 @@ def speed_section(steps: int | None = None, train_images: int | None = None, rep
     from dataclasses import replace
 
     from autograder.checks.hidden.unet_trainability import RECIPE, train_with_recipe
-    from autograder.checks.unet_results import miou_of, split_data
+    from autograder.checks.unet.results import miou_of, split_data
     from bench.unet import BENCH_SEED, instructor_unet_class
     from cnnlab.data import Shapes
     from cnnlab.device import get_device

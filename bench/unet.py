@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from autograder.checks.hidden.unet import segmentation_loss_reference
-from autograder.checks.unet_results import miou_of, split_data
+from autograder.checks.unet.results import miou_of, split_data
 from cnnlab.data import Shapes
 from cnnlab.device import describe, get_device
 

@@ -19,7 +19,7 @@ from torch import nn
 
 from cnnlab import viz
 
-from .common import CheckFailed, call_student
+from ..common import CheckFailed, call_student
 
 try:  # the lecture's library, Assignment 4's answer key: on the instructor's side only (not in the student edition)
     from cnnlab import visualize

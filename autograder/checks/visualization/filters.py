@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .common import CheckFailed, case_of, grader_only
-from .expected import expect
-from .vis_common import close, generator, own_call, require_defaults
+from ..common import CheckFailed, case_of, grader_only
+from ..expected import expect
+from .common import close, generator, own_call, require_defaults
 
 FILTER_TASK = "filter_grid"
 BOX_TASK = "receptive_field_box"
