@@ -5,8 +5,8 @@ DeepDream, saliency and occlusion), in one namespace for its test cells.
 fields and top-k patches (``filters``), of the gradient ascent on the input (``optimise``) and of the saliency
 and occlusion maps (``maps``), with what they share (``common``). Every check runs the student's functions on its
 own small seeded networks, so the points never depend on how the notebook's network trained; the references are
-``cnnlab.visualize``'s, which the student's functions may not call. ``grading()`` tells the notebook it is being
-graded, so that it trains its network only briefly (no test uses it).
+``cnnlab.feature_visualization``'s, which the student's functions may not call. ``grading()`` tells the notebook it
+is being graded, so that it trains its network only briefly (no test uses it).
 """
 
 from __future__ import annotations
