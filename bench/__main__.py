@@ -2,13 +2,14 @@
 
     python -m bench [--out DIR] [--only NAME ...] [--full] [--repeats N]
 
-Sections: ``data`` (rendering vs the training loop it feeds), ``layers`` (NumPy conv vs PyTorch), ``unet``
-(ours vs smp.Unet at equal wall-clock budgets), ``speed`` (speed work: before against after), ``grading`` (vs
-sequential nbgrader; sandbox overhead), ``scaling`` (grading time vs submissions), ``ci`` (lecture notebooks in
-fast mode and each end-to-end grading test file under pytest by itself; with ``--full`` or ``--only ci``).
-The default sizes fit 15 minutes on a 2-core CPU; ``--full`` uses the sizes the project's targets name
-(budgets 30/60/120 s, 16 + 4 submissions, scaling to 64, Assignment 3's grading) and the ``ci`` section, which
-take longer.
+Sections: ``data`` (rendering each dataset vs the training loop it feeds), ``fields`` (a per-pixel classifier, a
+shallow FCN and a U-Net at equal training budgets: what the receptive field buys; with ``--full`` or ``--only
+fields``), ``layers`` (NumPy conv vs PyTorch), ``unet`` (ours vs smp.Unet at equal wall-clock budgets), ``speed``
+(speed work: before against after), ``grading`` (vs sequential nbgrader; sandbox overhead), ``scaling`` (grading
+time vs submissions), ``ci`` (lecture notebooks in fast mode and each end-to-end grading test file under pytest by
+itself; with ``--full`` or ``--only ci``). The default sizes fit 15 minutes on a 2-core CPU; ``--full`` uses the
+sizes the project's targets name (budgets 30/60/90/120 s, 16 + 4 submissions, scaling to 64, Assignment 3's
+grading) and the ``fields`` and ``ci`` sections, which take longer.
 Writes ``REPORT.md``, ``results.json`` and the plots to ``--out`` (default: bench/results/suite).
 """
 
@@ -23,7 +24,9 @@ from pathlib import Path
 
 from bench.suite import Section, report, write
 
-SECTIONS = ("data", "layers", "unet", "speed", "grading", "scaling", "ci")
+SECTIONS = ("data", "fields", "layers", "unet", "speed", "grading", "scaling", "ci")
+#: Sections only ``--full`` (or ``--only``) runs: each takes longer than the default suite's budget allows.
+FULL_ONLY = ("fields", "ci")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "suite"
 
 
@@ -41,10 +44,12 @@ def run(name: str, args: argparse.Namespace, scratch: Path) -> Section:
 
     if name == "data":
         return sections.data_section(args.repeats)
+    if name == "fields":
+        return sections.fields_section()
     if name == "layers":
         return sections.layers_section(max(args.repeats, 5))
     if name == "unet":
-        return sections.unet_section([30, 60, 120] if args.full else [30, 60], args.out)
+        return sections.unet_section([30, 60, 90, 120] if args.full else [30, 60], args.out)
     if name == "speed":
         return sections.speed_section(repeats=args.repeats)
     if name == "grading":
@@ -68,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="repeats of each timing (default 5)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    wanted = args.only or [s for s in SECTIONS if s != "ci" or args.full]
+    wanted = args.only or [s for s in SECTIONS if s not in FULL_ONLY or args.full]
     done: list[Section] = []
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:

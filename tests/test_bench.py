@@ -48,8 +48,34 @@ def test_one_section_runs_end_to_end(tmp_path):
     assert run.returncode == 0, run.stderr
     text = (tmp_path / "REPORT.md").read_text()
     assert "| Shapes 64 px, images/s |" in text and "| Shapes 128 px, images/s |" in text
+    assert "| Cells 128 px + weight map |" in text and "| ShapesClassification 64 px |" in text
     results = json.loads((tmp_path / "results.json").read_text())
     assert len(results["data"]["data"]["shapes_64"]["rendered"]) == 1
+    assert set(results["data"]["data"]) == {
+        "shapes_64", "shapes_128", "shapes_classification_64", "cells_128", "cells_weights_128"
+    }  # fmt: skip
+
+
+def test_the_fields_section_trains_each_model_on_the_same_budget():
+    from bench.sections import fields_section
+
+    section = fields_section(steps=2, train_images=32, test_images=8)
+    assert [line.split(" | ")[0] for line in section.lines[2:5]] == [
+        "| per-pixel (1×1 convs)", "| shallow FCN (3×3 ×3)", "| small U-Net (depth 3)"
+    ]  # fmt: skip
+    fields = {name: d["receptive_field"] for name, d in section.data.items()}
+    assert fields == {"per-pixel (1×1 convs)": 1, "shallow FCN (3×3 ×3)": 7, "small U-Net (depth 3)": 64}
+    (row,) = section.rows
+    unet, pixel = (section.data[name]["miou"] for name in ("small U-Net (depth 3)", "per-pixel (1×1 convs)"))
+    assert row.ratio == unet / max(pixel, 1e-9)
+
+
+def test_the_suite_is_the_only_command():
+    """Each benchmark is measured one way, by a section of ``python -m bench``: no other module of bench/ (bar the
+    mutation testing) is a command of its own."""
+    for path in sorted((ROOT / "bench").glob("*.py")):
+        if path.name != "__main__.py":
+            assert "__main__" not in path.read_text(), f"{path.name} is a command of its own"
 
 
 def test_save_plot_writes_a_png_with_every_curve(tmp_path):
@@ -61,29 +87,27 @@ def test_save_plot_writes_a_png_with_every_curve(tmp_path):
     assert path.stat().st_size > 2000
 
 
-def test_layer_timings_measure_ours_and_torch_in_both_dtypes():
+def test_layer_timings_measure_ours_and_torch():
     import numpy as np
 
     from bench.sections import layer_timings
     from tests.support.nbcourse import solution_namespace
 
     ns = solution_namespace("01_layers", "01_layers")
-    for dtype in (np.float64, np.float32):
-        times = layer_timings(ns, ((2, 3, 8, 8), (4, 3, 3), 1, 1), 2, np.random.default_rng(0), dtype)
-        assert set(times) == {"of", "tf", "ob", "tb"}
-        assert all(len(m.values) == 2 and min(m.values) > 0 for m in times.values())
+    times = layer_timings(ns, ((2, 3, 8, 8), (4, 3, 3), 1, 1), 2, np.random.default_rng(0))
+    assert set(times) == {"of", "tf", "ob", "tb"}
+    assert all(len(m.values) == 2 and min(m.values) > 0 for m in times.values())
 
 
 def test_speed_section_times_the_recipe_before_and_after(monkeypatch):
     import bench.sections
-    import bench.unet
     from bench.sections import speed_section
 
     def tiny_unet(in_channels, num_classes, depth, base_channels, up):  # the instructor's takes seconds to load
         return torch.nn.Sequential(torch.nn.Conv2d(in_channels, base_channels, 3, padding=1), torch.nn.ReLU(),
                                    torch.nn.Conv2d(base_channels, num_classes, 1))  # fmt: skip
 
-    monkeypatch.setattr(bench.unet, "instructor_unet_class", lambda: tiny_unet)
+    monkeypatch.setattr(bench.sections, "instructor_unet_class", lambda: tiny_unet)
     # the import rows start fresh interpreters (seconds each): tested on their own below
     monkeypatch.setattr(bench.sections, "notebook_import_seconds", lambda refused: 1.0)
     section = speed_section(steps=2, train_images=32, repeats=1)
@@ -97,7 +121,7 @@ def test_speed_section_times_the_recipe_before_and_after(monkeypatch):
 
 
 def test_the_budgeted_schedule_follows_torchs_one_cycle():
-    from bench.unet import one_cycle_lr
+    from bench.sections import one_cycle_lr
 
     total, max_lr = 1001, 1e-2
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=max_lr)
@@ -114,15 +138,15 @@ def test_the_budgeted_schedule_follows_torchs_one_cycle():
 
 
 def test_training_for_a_budget_spends_it_and_learns(monkeypatch):
-    import bench.unet
+    import bench.sections
 
     images = torch.rand(8, 3, 8, 8)
     masks = (images[:, 0] > 0.5).long()  # the first channel decides the class: learnable by a 1x1 convolution
-    monkeypatch.setattr(bench.unet, "training_set", lambda: (images, masks))
+    monkeypatch.setattr(bench.sections, "training_set", lambda: (images, masks))
     torch.manual_seed(0)
     model = torch.nn.Conv2d(3, 5, 1)
     before = torch.nn.functional.cross_entropy(model(images), masks).item()
-    stats = bench.unet.train_for(model, 0.5, torch.device("cpu"), batch_size=4)
+    stats = bench.sections.train_for(model, 0.5, torch.device("cpu"), batch_size=4)
     assert stats["seconds"] >= 0.5 and stats["steps"] >= 1
     assert stats["steps_per_s"] == stats["steps"] / stats["seconds"]
     assert torch.nn.functional.cross_entropy(model(images), masks).item() < before

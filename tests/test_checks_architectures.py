@@ -10,7 +10,7 @@ from torch import nn
 
 from autograder.checks import architectures as checks
 from autograder.checks import budget
-from autograder.checks.arch_training import accuracy_of
+from autograder.checks.architectures.training import accuracy_of
 from tests.support.assignment03 import ASSIGNMENT, MISTAKES, NOTEBOOK
 from tests.support.failing import fails as _fails
 from tests.support.nbcourse import run_cells, solution_cells

@@ -89,14 +89,15 @@ def test_double_conv_with_nan_output_fails(a2):
 
 
 def test_accuracy_threshold_refuses_nan(monkeypatch):
-    from autograder.checks import arch_training, unet_results
+    from autograder.checks.architectures import training
+    from autograder.checks.unet import results
 
-    monkeypatch.setattr(arch_training, "score_once", lambda *a, **k: math.nan)
-    monkeypatch.setattr(unet_results, "score_once", lambda *a, **k: math.nan)
+    monkeypatch.setattr(training, "score_once", lambda *a, **k: math.nan)
+    monkeypatch.setattr(results, "score_once", lambda *a, **k: math.nan)
     with pytest.raises(CheckFailed):
-        unet_results.check_result(nn.Conv2d(3, 5, 1), min_miou=0.25, split="val")
+        results.check_result(nn.Conv2d(3, 5, 1), min_miou=0.25, split="val")
     with pytest.raises(CheckFailed):
-        arch_training.check_accuracy(nn.Linear(3, 4), min_accuracy=0.45, split="val")
+        training.check_accuracy(nn.Linear(3, 4), min_accuracy=0.45, split="val")
 
 
 def test_finite_helper():

@@ -399,7 +399,7 @@ def test_extra_mistakes_fail_their_test_cells_with_named_messages(mistake):
 def test_training_and_evaluation_are_deterministic(solution):
     """What grading twice must reproduce: the fixed recipe's weights, the notebook's own loop, the evaluation."""
     from autograder.checks.hidden.unet_trainability import Recipe, train_with_recipe
-    from autograder.checks.unet_results import miou_of, split_data
+    from autograder.checks.unet.results import miou_of, split_data
 
     recipe = Recipe(depth=2, base_channels=4, steps=15, train_images=64)
 

@@ -71,30 +71,34 @@ def test_each_typical_mistake_fails_its_cells_with_a_named_message(mistake):
 
 
 def test_the_library_is_refused(solution):
-    from cnnlab import visualize
+    from cnnlab import feature_visualization
 
-    _fails(checks.check_filter_grid, visualize.tile_filters, phrase="reference implementation")
+    _fails(checks.check_filter_grid, feature_visualization.tile_filters, phrase="reference implementation")
 
     def through_the_library(layers, y, x):
-        return visualize.receptive_field_box(layers, y, x)
+        return feature_visualization.receptive_field_box(layers, y, x)
 
-    _fails(checks.check_receptive_field_box, through_the_library, phrase="calls cnnlab.visualize.receptive_field_box")
+    _fails(
+        checks.check_receptive_field_box,
+        through_the_library,
+        phrase="calls cnnlab.feature_visualization.receptive_field_box",
+    )
 
     def hidden_import(model, x, y):
-        import cnnlab.visualize as lib
+        import cnnlab.feature_visualization as lib
 
         return lib.gradient_saliency(model, x, y)
 
     _fails(checks.check_saliency, hidden_import, phrase="reference implementation")
-    assert visualize.gradient_saliency.__name__ == "gradient_saliency"  # restored afterwards
+    assert feature_visualization.gradient_saliency.__name__ == "gradient_saliency"  # restored afterwards
 
     def through_the_figure(weight, ncols=8, pad=1):
-        from cnnlab.viz import filter_grid, to_numpy_image
+        from cnnlab.plotting import filter_grid, to_numpy_image
 
         to_numpy_image(weight[0])  # a helper that solves nothing is allowed
         return filter_grid(weight, ncols)
 
-    _fails(checks.check_filter_grid, through_the_figure, phrase="calls cnnlab.viz.filter_grid")
+    _fails(checks.check_filter_grid, through_the_figure, phrase="calls cnnlab.plotting.filter_grid")
 
 
 def test_more_mistakes_are_named(solution):

@@ -3,7 +3,7 @@ mode, from this repository.
 
 Every lecture also runs in fast mode from the installed student edition (tests/test_student_edition.py), where
 the notebooks and the library are the same files but for what the edition leaves out. So only the lectures that
-import a module the edition replaces (``cnnlab.visualize``, replayed there) run here too, with the real one;
+import a module the edition replaces (``cnnlab.feature_visualization``, replayed there) run here too, with the real one;
 running the others twice would only double their CI time.
 """
 
@@ -18,7 +18,7 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Modules the student edition replaces or leaves out.
-INSTRUCTOR_ONLY = ("cnnlab.visualize", "cnnlab.site", "autograder.checks.hidden")
+INSTRUCTOR_ONLY = ("cnnlab.feature_visualization", "cnnlab.site", "autograder.checks.hidden")
 NOTEBOOKS = [
     path
     for path in sorted((ROOT / "course").glob("*.ipynb"))

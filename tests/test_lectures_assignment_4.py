@@ -1,5 +1,5 @@
 """No lecture gives away a solution of Assignment 4: none defines its visualisation functions (lecture 03 imports
-the references from cnnlab.visualize instead)."""
+the references from cnnlab.feature_visualization instead)."""
 
 from __future__ import annotations
 

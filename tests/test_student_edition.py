@@ -50,7 +50,7 @@ def test_the_edition_holds_the_course_and_nothing_of_the_grader(edition):
     )
     assert sorted(p.name for p in (edition / "autograder/checks/expected").iterdir()) == [
         "architectures.pt", "unet.pt", "visualization.pt"]  # fmt: skip
-    assert "def _replay" in (edition / "cnnlab/visualize.py").read_text()
+    assert "def _replay" in (edition / "cnnlab/feature_visualization.py").read_text()
 
 
 def test_the_leak_scan_finds_nothing_in_the_edition(edition):
@@ -62,21 +62,21 @@ def test_the_leak_scan_finds_nothing_in_the_edition(edition):
 
 def test_the_leak_scan_finds_each_kind_of_leak(edition, tmp_path):
     """Planted in a copy of the edition: a solution region, a hidden test line, a hidden seed, a hidden case,
-    the real cnnlab.visualize, the grader-only package."""
+    the real cnnlab.feature_visualization, the grader-only package."""
     copy = tmp_path / "planted"
     shutil.copytree(edition, copy)
     solution = max(solution_cells("01_layers", "01_layers").values(), key=len)  # a long one: the scan wants 3 lines
     (copy / "cnnlab/solution.py").write_text(solution)
     (copy / "cnnlab/hidden_test.py").write_text("checks.check_result(model, min_miou=0.25, seed=424242)\n")
     (copy / "cnnlab/cases.py").write_text("CASES = [\n    BlockCase(6, 12, 2, 10, 7),\n]\n")
-    shutil.copyfile(ROOT / "cnnlab/visualize.py", copy / "cnnlab/visualize.py")
+    shutil.copyfile(ROOT / "cnnlab/feature_visualization.py", copy / "cnnlab/feature_visualization.py")
     shutil.copytree(ROOT / "autograder/checks/hidden", copy / "autograder/checks/hidden")
     kinds = {(leak.path, leak.kind) for leak in leaks.scan(copy, leaks.secrets(ROOT))}
     assert ("cnnlab/solution.py", "solution code") in kinds
     assert ("cnnlab/hidden_test.py", "hidden test or case") in kinds
     assert ("cnnlab/hidden_test.py", "hidden seed") in kinds
     assert ("cnnlab/cases.py", "hidden test or case") in kinds
-    assert ("cnnlab/visualize.py", "a reference function's code") in kinds
+    assert ("cnnlab/feature_visualization.py", "a reference function's code") in kinds
     assert ("autograder/checks/hidden/layers.py", "grader-only module") in kinds
 
 

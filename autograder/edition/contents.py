@@ -15,7 +15,9 @@ from pathlib import Path
 
 #: Library modules that are not in the edition, with the reason (paths relative to the repository root).
 LEFT_OUT = {
-    "cnnlab/visualize.py": "Assignment 4's answer key (its reference implementations): grader and lecture 03 only",
+    "cnnlab/feature_visualization.py": (
+        "Assignment 4's answer key (its reference implementations): grader and lecture 03 only"
+    ),
     "cnnlab/site.py": "builds the course website from the instructor's repository (Sphinx)",
     "autograder/checks/hidden": "hidden cases and seeds, references of graded functions: grader only",
     "autograder/checks/expected": "recorded values are written fresh for each edition",

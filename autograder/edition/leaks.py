@@ -28,18 +28,20 @@ MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "
 GRADER_ONLY = ("autograder/checks/hidden",)
 #: Modules of the instructor's repository whose functions are references of graded functions: no function of the
 #: edition may have the code of one of theirs.
-REFERENCE_MODULES = ("cnnlab/visualize.py",)
+REFERENCE_MODULES = ("cnnlab/feature_visualization.py",)
 
 #: Library functions of the edition named as a graded function, and why they give no answer away.
 ALLOWED = {
     ("cnnlab/metrics.py", "iou_per_class"): "calls torchmetrics, which Assignment 2's rules forbid in its metrics",
     ("cnnlab/metrics.py", "mean_iou"): "calls torchmetrics, which Assignment 2's rules forbid in its metrics",
     ("cnnlab/metrics.py", "pixel_accuracy"): "calls torchmetrics, which Assignment 2's rules forbid in its metrics",
-    ("cnnlab/viz.py", "filter_grid"): "draws a figure; Assignment 4's check refuses it in the graded filter_grid",
+    ("cnnlab/plotting.py", "filter_grid"): "draws a figure; Assignment 4's check refuses it in the graded filter_grid",
 }
 #: Files of the edition whose functions may bear graded names, and why.
 ALLOWED_FILES = {
-    "cnnlab/visualize.py": "lecture 03's stand-in: each function hands back a recorded result and computes nothing",
+    "cnnlab/feature_visualization.py": (
+        "lecture 03's stand-in: each function hands back a recorded result and computes nothing"
+    ),
 }
 
 _REGION = re.compile(r"^[ \t]*### BEGIN (SOLUTION|HIDDEN TESTS)[ \t]*\n(.*?)^[ \t]*### END \1[ \t]*$", re.M | re.S)

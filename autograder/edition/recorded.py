@@ -25,13 +25,14 @@ _MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*$", re.M)
 
 def _by_reference() -> list[Callable[[], None]]:
     """The visible checks of Assignments 2 and 3 that ask for expected values, each with its reference."""
-    from ..checks import arch_blocks, unet_loss
+    from ..checks.architectures import blocks
     from ..checks.hidden import architectures, unet
+    from ..checks.unet import loss
 
     return [
-        lambda: arch_blocks.check_inception_params(architectures.inception_reference_params),
-        lambda: unet_loss.check_soft_dice_loss(unet.soft_dice_reference),
-        lambda: unet_loss.check_segmentation_loss(unet.segmentation_loss_reference),
+        lambda: blocks.check_inception_params(architectures.inception_reference_params),
+        lambda: loss.check_soft_dice_loss(unet.soft_dice_reference),
+        lambda: loss.check_segmentation_loss(unet.segmentation_loss_reference),
     ]
 
 

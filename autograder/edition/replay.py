@@ -1,8 +1,8 @@
-"""Lecture 03 in the student edition: the results of ``cnnlab.visualize``, replayed.
+"""Lecture 03 in the student edition: the results of ``cnnlab.feature_visualization``, replayed.
 
-``cnnlab.visualize`` is Assignment 4's answer key, so the edition does not have it. Lecture 03 imports it all the
-same: in the edition ``cnnlab/visualize.py`` is a stand-in with the same function names that hands back, call by
-call, what the real functions returned when the edition was built — lecture 03 run in fast mode
+``cnnlab.feature_visualization`` is Assignment 4's answer key, so the edition does not have it. Lecture 03 imports
+it all the same: in the edition ``cnnlab/feature_visualization.py`` is a stand-in with the same function names that
+hands back, call by call, what the real functions returned when the edition was built — lecture 03 run in fast mode
 (``COURSE_FAST=1``) on the CPU, its calls recorded (``record``) into ``cnnlab/recorded/03_visualization.pt``.
 The lecture's own code (its network, its training, its figures and tables) runs as it is; the maps, dreams and
 receptive fields it shows are the instructor's.
@@ -17,13 +17,16 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-#: The lecture that imports ``cnnlab.visualize``, and where its recorded results go in the edition.
+#: The module the edition replaces by a stand-in, and the stand-in's path in the edition.
+MODULE = "cnnlab.feature_visualization"
+STAND_IN_PATH = "cnnlab/feature_visualization.py"
+#: The lecture that imports it, and where its recorded results go in the edition.
 LECTURE = "course/03_visualization.ipynb"
 RECORDING = "cnnlab/recorded/03_visualization.pt"
 
 _START = """
 import torch as _torch
-import cnnlab.visualize as _visualize
+import cnnlab.feature_visualization as _references
 
 _calls = {}
 _depth = [0]
@@ -55,7 +58,7 @@ def _detached(value):
     return value
 
 
-for _name in [n for n, v in list(globals().items()) if getattr(v, "__module__", None) == _visualize.__name__]:
+for _name in [n for n, v in list(globals().items()) if getattr(v, "__module__", None) == _references.__name__]:
     globals()[_name] = _recorder(_name, globals()[_name])
 """
 
@@ -84,13 +87,16 @@ def _replay(name: str):
     global _calls
     if _calls is None:
         _calls = torch.load(_RECORDING, weights_only=True)
-        print("cnnlab.visualize: showing the results recorded when this copy of the course was built (fast mode)")
+        print(
+            "cnnlab.feature_visualization: showing the results recorded when this copy of the course was built "
+            "(fast mode)"
+        )
     recorded = _calls.get(name, [])
     index = _done.get(name, 0)
     if index >= len(recorded):
         raise RuntimeError(
-            f"cnnlab.visualize.{{name}} has no more recorded results: this copy of the course replays lecture 03 as "
-            "it ran when the course was built; run the lecture's cells from the top, in order"
+            f"cnnlab.feature_visualization.{{name}} has no more recorded results: this copy of the course replays "
+            "lecture 03 as it ran when the course was built; run the lecture's cells from the top, in order"
         )
     _done[name] = index + 1
     return recorded[index]
@@ -107,7 +113,7 @@ _FUNCTION = '''def {name}(*args, **kwargs):
 
 
 def imported_names(lecture: Path) -> list[str]:
-    """The names the lecture imports from ``cnnlab.visualize``."""
+    """The names the lecture imports from ``cnnlab.feature_visualization``."""
     import ast
 
     names = []
@@ -115,21 +121,21 @@ def imported_names(lecture: Path) -> list[str]:
         if cell.cell_type != "code":
             continue
         for node in ast.walk(ast.parse(cell.source)):
-            if isinstance(node, ast.ImportFrom) and node.module == "cnnlab.visualize":
+            if isinstance(node, ast.ImportFrom) and node.module == MODULE:
                 names += [alias.name for alias in node.names]
     return sorted(set(names))
 
 
 def stand_in(names: list[str]) -> str:
-    """The text of the edition's ``cnnlab/visualize.py``."""
+    """The text of the edition's ``cnnlab/feature_visualization.py``."""
     return STAND_IN.format(functions="\n".join(_FUNCTION.format(name=n) for n in names).rstrip() + "\n")
 
 
 def record(root: Path, out: Path, timeout: int = 1200) -> Path:
-    """Run lecture 03 of ``root`` in fast mode on the CPU and write what its ``cnnlab.visualize`` calls returned to
-    ``out`` (a ``torch.load(weights_only=True)`` file)."""
+    """Run lecture 03 of ``root`` in fast mode on the CPU and write what its ``cnnlab.feature_visualization`` calls
+    returned to ``out`` (a ``torch.load(weights_only=True)`` file)."""
     nb = nbformat.read(root / LECTURE, as_version=4)
-    first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "cnnlab.visualize" in c.source)
+    first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and MODULE in c.source)
     nb.cells.insert(first + 1, nbformat.v4.new_code_cell(_START))
     out.parent.mkdir(parents=True, exist_ok=True)
     nb.cells.append(nbformat.v4.new_code_cell(_SAVE.format(path=str(out))))
@@ -142,7 +148,8 @@ def record(root: Path, out: Path, timeout: int = 1200) -> Path:
 
 
 def write(root: Path, edition: Path) -> list[str]:
-    """Record lecture 03's results and write the edition's stand-in ``cnnlab/visualize.py``; return the paths."""
+    """Record lecture 03's results and write the edition's stand-in ``cnnlab/feature_visualization.py``; return the
+    paths."""
     record(root, edition / RECORDING)
-    (edition / "cnnlab/visualize.py").write_text(stand_in(imported_names(root / LECTURE)))
-    return ["cnnlab/visualize.py", RECORDING]
+    (edition / STAND_IN_PATH).write_text(stand_in(imported_names(root / LECTURE)))
+    return [STAND_IN_PATH, RECORDING]

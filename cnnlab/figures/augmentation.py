@@ -15,7 +15,7 @@ import torch
 from matplotlib.figure import Figure
 
 from cnnlab.figures.architectures import mean_std_bars
-from cnnlab.viz import overlay
+from cnnlab.plotting import overlay
 
 
 def variant_grid(variants: Mapping[str, torch.Tensor], size: float = 1.5) -> Figure:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from ..viz import to_numpy_image
+from ..plotting import to_numpy_image
 
 
 def code_projection(

@@ -18,7 +18,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from cnnlab.data import Cells, Shapes  # noqa: E402
-from cnnlab.viz import mask_to_rgb, to_numpy_image  # noqa: E402
+from cnnlab.plotting import mask_to_rgb, to_numpy_image  # noqa: E402
 
 
 def draw_overview(path: str | Path) -> Path:

@@ -15,7 +15,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, Rectangle
 
-from ..viz import overlay
+from ..plotting import overlay
 
 #: One feature map of a U-Net as ``unet_shapes`` in lecture 04 lists it: (name, channels, side in pixels).
 FeatureMap = tuple[str, int, int]

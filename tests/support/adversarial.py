@@ -161,7 +161,7 @@ ATTACKS = [
     Attack(
         "patch_compare",
         "import autograder.checks.common as common\ncommon.compare = lambda *a, **k: None\n"
-        "checks.compare = lambda *a, **k: None",
+        "checks.compare = lambda *a, **k: None\nchecks.convolution.compare = lambda *a, **k: None",
         work="flipped",
         flags=(("tamper_attempt",), ("verdict_overturned",)),
     ),

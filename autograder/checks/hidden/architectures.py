@@ -5,7 +5,7 @@ the reference of the Inception parameter count, which gives ``check_inception_pa
 
 from __future__ import annotations
 
-from ..arch_blocks import BlockCase, InceptionCase
+from ..architectures.blocks import BlockCase, InceptionCase
 
 BASIC = [
     BlockCase(4, 4, 1, 7, 5),

@@ -48,7 +48,7 @@ KERNELS = {
 
 def check_kernel_effects(answers: dict) -> None:
     """Each named kernel's effect, judged by applying the kernel to test patterns."""
-    from ..layers import KERNEL_EFFECT_OPTIONS, check_answer_format
+    from ..layers.answers import KERNEL_EFFECT_OPTIONS, check_answer_format
 
     task = "short answers (kernels)"
     check_answer_format(answers, list(KERNELS), KERNEL_EFFECT_OPTIONS)

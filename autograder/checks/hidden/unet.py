@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..unet_model import NetCase
+from ..unet.model import NetCase
 
 #: Metric cases: (shape, num_classes, classes absent from both, with ignored pixels); inputs drawn with seeds
 #: ``METRIC_SEED + index``.

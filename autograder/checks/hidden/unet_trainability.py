@@ -26,7 +26,7 @@ from cnnlab.device import get_device
 from ..budget import GRADING_BATCH_SIZE, GRADING_STEPS, unlimited
 from ..common import CheckFailed, call_student
 from ..scores import state_key
-from ..unet_results import IMAGE_SIZE, miou_of, split_data
+from ..unet.results import IMAGE_SIZE, miou_of, split_data
 from .unet import segmentation_loss_reference
 
 

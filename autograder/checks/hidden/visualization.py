@@ -1,10 +1,10 @@
 """Assignment 4's references and hidden cases (grader only).
 
-The references are the library lecture 03 calls, ``cnnlab.visualize``, which the student edition does not have.
-Each function here gives one visible or hidden case of a check (``autograder.checks.vis_*``) everything it
-compares the student's result with, through ``autograder.checks.expected``: the reference's result and the results
-of the typical mistakes the check names. The hidden tests pass a seed other than 0; their stacks, layers, targets
-and occlusion settings are here.
+The references are the library lecture 03 calls, ``cnnlab.feature_visualization``, which the student edition does
+not have. Each function here gives one visible or hidden case of a check (``autograder.checks.visualization``)
+everything it compares the student's result with, through ``autograder.checks.expected``: the reference's result
+and the results of the typical mistakes the check names. The hidden tests pass a seed other than 0; their stacks,
+layers, targets and occlusion settings are here.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnlab import visualize
+from cnnlab import feature_visualization
 
 # ----------------------------------------------------------------------------------------------------------
 # hidden cases (seed != 0)
@@ -39,7 +39,7 @@ def stacks(seed: int) -> list[list[tuple[int, int, int, int]]]:
     return out
 
 
-PENALTIES = {None: None, "l2": visualize.l2_penalty, "tv": visualize.tv_penalty}
+PENALTIES = {None: None, "l2": feature_visualization.l2_penalty, "tv": feature_visualization.tv_penalty}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -70,7 +70,7 @@ def filter_grid(w: torch.Tensor, ncols: int, pad: int) -> dict[str, np.ndarray |
         hi = shown.amax(dim=(1, 2), keepdim=True)
         per_channel = _tile(((shown - lo) / (hi - lo + 1e-8)).numpy(), ncols, pad)
     return {
-        "expected": visualize.tile_filters(w, ncols, pad),
+        "expected": feature_visualization.tile_filters(w, ncols, pad),
         "whole": _tile(whole.numpy(), ncols, pad),
         "per_channel": per_channel,
     }
@@ -114,13 +114,13 @@ def _out_size(layers, size: int) -> int:
 def receptive_field_box(layers) -> dict[str, object]:
     """An input size for ``layers``, the positions checked, and per position the box, the boxes of the named
     mistakes and, where the box lies inside the image, the support of the input gradient (the same box)."""
-    r, j, _ = visualize.receptive_field(layers)
+    r, j, _ = feature_visualization.receptive_field(layers)
     size = 2 * r + 4 * j
     out = _out_size(layers, size)
     positions = sorted({(0, 0), (out - 1, 0), (out // 2, out - 1), (out // 2, out // 3)})
     boxes, mistakes, probes = [], [], []
     for y, x in positions:
-        box = visualize.receptive_field_box(layers, y, x)
+        box = feature_visualization.receptive_field_box(layers, y, x)
         top, left, bottom, right = box
         inside = top >= 0 and left >= 0 and bottom <= size and right <= size
         probe = _probe(layers, size, y, x) if inside else None
@@ -136,7 +136,7 @@ def receptive_field_box(layers) -> dict[str, object]:
 
 
 def top_k_patches(net, images, channel, k, layers, fill) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    return visualize.top_k_patches(net, images, channel, k, layers, fill=fill)
+    return feature_visualization.top_k_patches(net, images, channel, k, layers, fill=fill)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -146,7 +146,7 @@ def top_k_patches(net, images, channel, k, layers, fill) -> tuple[torch.Tensor, 
 def tv_penalty(x: torch.Tensor) -> dict[str, torch.Tensor]:
     dh, dw = x[..., 1:, :] - x[..., :-1, :], x[..., :, 1:] - x[..., :, :-1]
     return {
-        "expected": visualize.tv_penalty(x),
+        "expected": feature_visualization.tv_penalty(x),
         "squares": dh.pow(2).mean(dim=(1, 2, 3)) + dw.pow(2).mean(dim=(1, 2, 3)),
         "sums": dh.abs().sum(dim=(1, 2, 3)) + dw.abs().sum(dim=(1, 2, 3)),
         "vertical_only": dh.abs().mean(dim=(1, 2, 3)),
@@ -161,7 +161,7 @@ def class_objective(net, x, targets, penalty: str | None, lam: float) -> dict[st
     rows = torch.arange(len(x))
     pen = fn(x) if fn is not None else torch.zeros(len(x))
     return {
-        "expected": visualize.class_objective(net, x, targets, fn, lam),
+        "expected": feature_visualization.class_objective(net, x, targets, fn, lam),
         "wrong_sign": logits[rows, targets] + lam * pen,
         "softmax": logits.softmax(1)[rows, targets] - lam * pen,
         "no_lam": logits[rows, targets] - pen,
@@ -169,7 +169,7 @@ def class_objective(net, x, targets, penalty: str | None, lam: float) -> dict[st
 
 
 def maximise_class(net, targets, penalty: str, lam: float, steps: int, lr: float, size: int, seed: int):
-    return visualize.maximise_class(
+    return feature_visualization.maximise_class(
         net, targets, penalty=PENALTIES[penalty], lam=lam, steps=steps, lr=lr, size=size, seed=seed
     )
 
@@ -181,10 +181,10 @@ def maximise_class(net, targets, penalty: str, lam: float, steps: int, lr: float
 def dream_step(net, image, layer: int, lr: float, shift: tuple[int, int]) -> dict[str, torch.Tensor | None]:
     net.eval()
     x = image.clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(visualize.layer_energy(net, x, layer), x)
+    (grad,) = torch.autograd.grad(feature_visualization.layer_energy(net, x, layer), x)
     return {
-        "expected": visualize.dream_step(net, image, layer, lr, shift),
-        "unshifted": visualize.dream_step(net, image, layer, lr) if shift != (0, 0) else None,
+        "expected": feature_visualization.dream_step(net, image, layer, lr, shift),
+        "unshifted": feature_visualization.dream_step(net, image, layer, lr) if shift != (0, 0) else None,
         "no_normalisation": (image + lr * grad).clamp(0, 1),
         "not_clipped": image + lr * grad / (grad.abs().mean() + 1e-8),
         "descent": (image - lr * grad / (grad.abs().mean() + 1e-8)).clamp(0, 1),
@@ -194,9 +194,11 @@ def dream_step(net, image, layer: int, lr: float, shift: tuple[int, int]) -> dic
 
 def deepdream(net, photo, layer: int, seed: int, **kwargs) -> dict[str, torch.Tensor | None]:
     return {
-        "expected": visualize.deepdream(net, photo, layer, seed=seed, **kwargs),
+        "expected": feature_visualization.deepdream(net, photo, layer, seed=seed, **kwargs),
         "unjittered": (
-            visualize.deepdream(net, photo, layer, seed=seed, **{**kwargs, "jitter": 0}) if kwargs["jitter"] else None
+            feature_visualization.deepdream(net, photo, layer, seed=seed, **{**kwargs, "jitter": 0})
+            if kwargs["jitter"]
+            else None
         ),
     }
 
@@ -216,7 +218,7 @@ def gradient_saliency(net, x, y) -> dict[str, torch.Tensor]:
     net.eval()
     grad = _input_gradient(net, x, y, lambda out: out)
     return {
-        "expected": visualize.gradient_saliency(net, x, y),
+        "expected": feature_visualization.gradient_saliency(net, x, y),
         "softmax": _input_gradient(net, x, y, lambda out: out.softmax(1)).abs().amax(dim=1),
         "log_softmax": _input_gradient(net, x, y, lambda out: out.log_softmax(1)).abs().amax(dim=1),
         "no_abs": grad.amax(dim=1),
@@ -246,7 +248,7 @@ def _occlusion_variant(net, image, label, patch, stride, fill, *, half=False, lo
 def occlusion_map(net, image, label: int, patch: int, stride: int, fill: float) -> dict[str, torch.Tensor]:
     net.eval()
     return {
-        "expected": visualize.occlusion_map(net, image, label, patch=patch, stride=stride, fill=fill),
+        "expected": feature_visualization.occlusion_map(net, image, label, patch=patch, stride=stride, fill=fill),
         "half": _occlusion_variant(net, image, label, patch, stride, fill, half=True),
         "logits": _occlusion_variant(net, image, label, patch, stride, fill, logits=True),
         "unfilled": _occlusion_variant(net, image, label, patch, stride, 0.5),

@@ -19,7 +19,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as TF
 
-from .common import CheckFailed, call_student, case_of, grader_only
+from ..common import CheckFailed, call_student, case_of, grader_only
 
 CLASSES = (0, 5, 9)
 BILINEAR_MASK = (

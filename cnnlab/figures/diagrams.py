@@ -1,4 +1,5 @@
-"""Figures for the convolution and architecture lectures: sliding windows, annotated matrices, block diagrams.
+"""Diagrams of the convolution and architecture lectures: sliding windows, annotated matrices, block pipelines, and
+the Markdown tables the lectures print.
 
 Every drawing function returns the matplotlib ``Figure`` (or draws on the ``Axes`` it is given) and never
 calls ``plt.show()``. Geometry is never computed from an index formula here: where a figure needs to know

@@ -17,8 +17,8 @@ from torchmetrics.functional.classification import multiclass_f1_score
 
 from cnnlab import metrics as ref
 
-from .common import CheckFailed, call_within, case_of, grader_only
-from .forbidden import METRIC_LIBRARIES
+from ..common import CheckFailed, call_within, case_of, grader_only
+from ..forbidden import METRIC_LIBRARIES
 
 IGNORE = 255
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch
 
-from .common import CheckFailed, call_student, grader_only
+from ..common import CheckFailed, call_student, grader_only
 
 COLOURS = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
 COLOURS = COLOURS / COLOURS.norm(dim=1, keepdim=True)

@@ -1,10 +1,10 @@
 """Checks of Assignment 3 (residual, Inception and dense blocks; joint augmentation; a small ResNet), in one
 namespace for its test cells.
 
-``from autograder.checks import architectures as checks`` gives the block checks (``arch_blocks``), the
-augmentation checks (``arch_augment``), the network, evaluation and accuracy checks (``arch_training``) and the
-assignment's grading budget: one training cell may take ``GRADING_STEPS`` optimizer steps of
-``GRADING_BATCH_SIZE`` images when graded, on every device.
+``from autograder.checks import architectures as checks`` gives the block checks (``blocks``), the
+augmentation checks (``augment``), the network, evaluation and accuracy checks (``training``), the training-loop
+checks (``train_loop``) and the assignment's grading budget: one training cell may take ``GRADING_STEPS``
+optimizer steps of ``GRADING_BATCH_SIZE`` images when graded, on every device.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import torch
 
 from cnnlab.device import Budget
 
-from . import budget as _budget
-from .arch_augment import check_geometric, check_photometric, check_random_augment
-from .arch_blocks import (
+from .. import budget as _budget
+from ..budget import grading
+from .augment import check_geometric, check_photometric, check_random_augment
+from .blocks import (
     check_basic_block,
     check_bottleneck,
     check_dense_block,
@@ -23,9 +24,8 @@ from .arch_blocks import (
     check_inception_params,
     check_transition,
 )
-from .arch_train_loop import check_augment_batch, check_train
-from .arch_training import PARAMS_RANGE, check_accuracy, check_evaluate, check_make_resnet
-from .budget import grading
+from .train_loop import check_augment_batch, check_train
+from .training import PARAMS_RANGE, check_accuracy, check_evaluate, check_make_resnet
 
 GRADING_STEPS = 600
 GRADING_BATCH_SIZE = 32

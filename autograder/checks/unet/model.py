@@ -19,8 +19,8 @@ from torch import nn
 
 from cnnlab.device import get_device
 
-from .common import CheckFailed, call_student, case_of, grader_only
-from .probes import record_calls, wrong_cat_axis
+from ..common import CheckFailed, call_student, case_of, grader_only
+from ..probes import record_calls, wrong_cat_axis
 
 CAT_AXIS = (
     "concatenation on the wrong axis: skip connections are joined along the channel axis, "

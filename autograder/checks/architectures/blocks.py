@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import CheckFailed, call_student, case_of, grader_only
-from .expected import expect
+from ..common import CheckFailed, call_student, case_of, grader_only
+from ..expected import expect
 
 
 def _hidden():

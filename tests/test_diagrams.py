@@ -1,4 +1,4 @@
-"""cnnlab.viz_conv: sliding-window geometry from autograd, annotated matrices, pipelines, Markdown tables."""
+"""cnnlab.figures.diagrams: sliding-window geometry from autograd, annotated matrices, pipelines, Markdown tables."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from matplotlib.patches import Rectangle
 
-from cnnlab.viz_conv import draw_pipeline, draw_sliding_window, markdown_table, show_matrix, sliding_window
+from cnnlab.figures.diagrams import draw_pipeline, draw_sliding_window, markdown_table, show_matrix, sliding_window
 
 
 def test_sliding_window_plain():

@@ -51,7 +51,7 @@ def scaled_filters(weight: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 def tile_filters(weight: torch.Tensor | np.ndarray, ncols: int = 8, pad: int = 1) -> np.ndarray:
-    """The filters ``[F, C, kh, kw]`` as one image, as ``cnnlab.viz.filter_grid`` draws them.
+    """The filters ``[F, C, kh, kw]`` as one image, as ``cnnlab.plotting.filter_grid`` draws them.
 
     Each filter is shown as RGB when ``C == 3``, else its channel 0 in grey, and scaled to [0, 1] on its own:
     ``(f - min f) / (max f - min f + 1e-8)`` over all its shown values. Tiles go row by row, ``ncols`` per row,

@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 import torch
 
-from .common import CheckFailed, call_student, case_of, grader_only
-from .expected import expect
+from ..common import CheckFailed, call_student, case_of, grader_only
+from ..expected import expect
 
 
 def _case(seed: int, n: int, c: int, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

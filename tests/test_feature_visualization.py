@@ -1,4 +1,4 @@
-"""cnnlab.visualize does what its docstrings say, checked against independent computations."""
+"""cnnlab.feature_visualization does what its docstrings say, checked against independent computations."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from cnnlab import visualize as V
+from cnnlab import feature_visualization as V
 
 matplotlib.use("Agg")
 

@@ -18,8 +18,8 @@ from torch import nn
 from cnnlab import metrics as ref
 from cnnlab.data import Shapes
 
-from .common import CheckFailed, grader_only
-from .scores import TASK, score_once, where
+from ..common import CheckFailed, grader_only
+from ..scores import TASK, score_once, where
 
 #: Side of the images the grader evaluates on (the notebook trains at this size).
 IMAGE_SIZE = 32

@@ -1,6 +1,6 @@
 """Checks of Assignment 4's first part: the filter grid, receptive-field boxes and the top-k patches.
 
-* ``filter_grid`` against the reference grid (the image ``cnnlab.viz.filter_grid`` draws), on RGB and grey
+* ``filter_grid`` against the reference grid (the image ``cnnlab.plotting.filter_grid`` draws), on RGB and grey
   filters of very different scales, so that normalising the whole tensor at once shows;
 * ``receptive_field_box`` against the reference's arithmetic and against an empirical probe: in a stack of
   convolutions with positive weights and no nonlinearity, the input gradient of one output unit is non-zero
@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .common import CheckFailed, case_of, grader_only
-from .expected import expect
-from .vis_common import close, generator, own_call, require_defaults
+from ..common import CheckFailed, case_of, grader_only
+from ..expected import expect
+from .common import close, generator, own_call, require_defaults
 
 FILTER_TASK = "filter_grid"
 BOX_TASK = "receptive_field_box"
@@ -92,7 +92,7 @@ def check_filter_grid(filter_grid, seed: int = 0) -> None:
                 if alt is not None and np.allclose(got, alt, atol=1e-5):
                     hint = message
             if not hint and np.allclose(got, expected, atol=1e-2):
-                hint = "the values are close but not equal: add 1e-8 to max - min, as cnnlab.viz.filter_grid does"
+                hint = "the values are close but not equal: add 1e-8 to max - min, as cnnlab.plotting.filter_grid does"
             raise CheckFailed(
                 FILTER_TASK,
                 f"the grid is wrong for {case} (largest difference {np.abs(got - expected).max():.3g})."

@@ -1,11 +1,11 @@
 """Shared machinery of Assignment 4's checks: the student's own code only, small seeded networks, comparisons.
 
-The references come from ``cnnlab.visualize``, which lecture 03 uses in the instructor's repository (the student
-edition has neither it nor the references, only the values the visible checks compare with); the student must
-write the same functions. ``own_call`` runs a student's function while every function of ``cnnlab.visualize`` and
-``cnnlab.viz.filter_grid`` is replaced by a tripwire (in the modules and in the student's globals), so a
-solution that calls the library is refused with a message that says so, whether it imported the function, the
-module, or imported it inside the function.
+The references come from ``cnnlab.feature_visualization``, which lecture 03 uses in the instructor's repository
+(the student edition has neither it nor the references, only the values the visible checks compare with); the
+student must write the same functions. ``own_call`` runs a student's function while every function of
+``cnnlab.feature_visualization`` and ``cnnlab.plotting.filter_grid`` is replaced by a tripwire (in the modules and in
+the student's globals), so a solution that calls the library is refused with a message that says so, whether it
+imported the function, the module, or imported it inside the function.
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from cnnlab import viz
+from cnnlab import plotting
 
-from .common import CheckFailed, call_student
+from ..common import CheckFailed, call_student
 
 try:  # the lecture's library, Assignment 4's answer key: on the instructor's side only (not in the student edition)
-    from cnnlab import visualize
+    from cnnlab import feature_visualization
 except ImportError:  # pragma: no cover - exercised in the student edition
-    visualize = None
+    feature_visualization = None
 
-LIBRARIES = tuple(m for m in (visualize, viz) if m is not None)
+LIBRARIES = tuple(m for m in (feature_visualization, plotting) if m is not None)
 
 
 class LibraryUsed(RuntimeError):
@@ -34,12 +34,12 @@ class LibraryUsed(RuntimeError):
 
 
 def _library_functions() -> dict[int, str]:
-    """The references: every function of ``cnnlab.visualize``, and ``cnnlab.viz.filter_grid`` (its other helpers,
-    such as ``to_numpy_image``, solve no task and stay allowed)."""
-    found = {id(viz.filter_grid): "cnnlab.viz.filter_grid"}
-    for name, value in vars(visualize).items() if visualize is not None else ():
-        if isinstance(value, types.FunctionType) and value.__module__ == visualize.__name__:
-            found[id(value)] = f"cnnlab.visualize.{name}"
+    """The references: every function of ``cnnlab.feature_visualization``, and ``cnnlab.plotting.filter_grid`` (its
+    other helpers, such as ``to_numpy_image``, solve no task and stay allowed)."""
+    found = {id(plotting.filter_grid): "cnnlab.plotting.filter_grid"}
+    for name, value in vars(feature_visualization).items() if feature_visualization is not None else ():
+        if isinstance(value, types.FunctionType) and value.__module__ == feature_visualization.__name__:
+            found[id(value)] = f"cnnlab.feature_visualization.{name}"
     return found
 
 
@@ -71,7 +71,8 @@ def _library_hidden(fn: Callable, log: list[str]) -> Iterator[None]:
 
 
 def own_call(task: str, fn: Callable, *args: object, **kwargs: object) -> object:
-    """Call the student's ``fn`` (as ``call_student``), refusing any use of ``cnnlab.visualize`` or ``cnnlab.viz``."""
+    """Call the student's ``fn`` (as ``call_student``), refusing any use of ``cnnlab.feature_visualization`` or
+    ``cnnlab.plotting``."""
     name = _library_functions().get(id(fn))
     if name:
         raise CheckFailed(task, f"{task} is {name}, the reference implementation: write the function yourself")

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import torch
 
-from .common import CheckFailed, case_of, grader_only
-from .expected import expect
-from .vis_common import (
+from ..common import CheckFailed, case_of, grader_only
+from ..expected import expect
+from .common import (
     TRAIN_MODE,
     ProbeNet,
     batchnorm_state,

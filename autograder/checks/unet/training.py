@@ -18,9 +18,9 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 from cnnlab import metrics as ref
 from cnnlab.device import Budget, get_device
 
-from .common import CheckFailed, call_within
-from .forbidden import METRIC_LIBRARIES
-from .probes import not_moved_to_device, record_calls
+from ..common import CheckFailed, call_within
+from ..forbidden import METRIC_LIBRARIES
+from ..probes import not_moved_to_device, record_calls
 
 
 class ProbeNet(nn.Module):

@@ -22,11 +22,11 @@ from torch import nn
 from cnnlab.data import ShapesClassification
 from cnnlab.device import get_device
 
-from .arch_blocks import basic_block_params, build, count_params, randomise_batchnorm
-from .common import CheckFailed, call_student, call_within
-from .forbidden import METRIC_LIBRARIES
-from .probes import not_moved_to_device, record_calls
-from .scores import TASK, score_once, where
+from ..common import CheckFailed, call_student, call_within
+from ..forbidden import METRIC_LIBRARIES
+from ..probes import not_moved_to_device, record_calls
+from ..scores import TASK, score_once, where
+from .blocks import basic_block_params, build, count_params, randomise_batchnorm
 
 #: Image size and evaluation images of the assignment.
 IMAGE_SIZE = 32

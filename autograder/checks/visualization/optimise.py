@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import torch
 
-from .common import CheckFailed, case_of, grader_only
-from .expected import expect
-from .vis_common import (
+from ..common import CheckFailed, case_of, grader_only
+from ..expected import expect
+from .common import (
     ProbeNet,
     close,
     first_match,

@@ -1,0 +1,134 @@
+"""What the checks of Assignment 1 share: the seeds and the hidden cases, the random convolution problems, running
+a student's function with library convolutions out of reach, and PyTorch's answers (float64)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..common import (
+    CheckFailed,
+    Mistake,
+    boundary,
+    call_student,
+    describe_call,
+    grader_only,
+)
+from ..forbidden import run_without_libraries
+
+SEED_VISIBLE = 1
+
+
+def _hidden():
+    """The hidden cases (grader only)."""
+    return grader_only("layers")
+
+
+def _seed(hidden: bool) -> int:
+    return _hidden().SEED if hidden else SEED_VISIBLE
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def _t(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.array(a, dtype=np.float64, order="C", copy=True))
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().numpy()
+
+
+@boundary
+def run_numpy_only(task: str, fn: Callable, *args: object, **kwargs: object) -> object:
+    """Call the student's function with library convolutions out of reach; fail the task if it reaches one."""
+    result, touched = call_student(task, run_without_libraries, fn, *args, **kwargs)
+    if touched:
+        names = ", ".join(sorted(set(touched)))
+        raise CheckFailed(
+            task,
+            f"uses a library ({names}). This task must be written with NumPy only, so it earns no points "
+            "while it calls torch, scipy, OpenCV, numpy.convolve or similar.",
+        )
+    return result
+
+
+@dataclass(frozen=True)
+class ConvCase:
+    """One random convolution problem."""
+
+    x: np.ndarray
+    w: np.ndarray
+    b: np.ndarray
+    stride: int
+    padding: int
+    dilation: int
+
+    def describe(self) -> str:
+        return describe_call(x=self.x, w=self.w, stride=self.stride, padding=self.padding, dilation=self.dilation)
+
+
+CONV_SHAPES_VISIBLE = [
+    # (N, C, H, W), (F, kh, kw), stride, padding, dilation
+    ((1, 1, 5, 5), (1, 3, 3), 1, 0, 1),
+    ((2, 3, 7, 6), (4, 3, 3), 1, 1, 1),
+    ((2, 3, 8, 9), (2, 3, 2), 2, 0, 1),
+    ((1, 2, 9, 7), (3, 3, 3), 1, 0, 2),
+    ((3, 4, 10, 8), (5, 2, 3), 2, 1, 1),
+]
+
+
+def conv_cases(hidden: bool) -> list[ConvCase]:
+    """The random convolution problems of the visible or the hidden tests (fixed seeds)."""
+    rng = np.random.default_rng(_seed(hidden))
+    cases = []
+    for (n, c, h, w), (f, kh, kw), s, p, d in _hidden().CONV_SHAPES if hidden else CONV_SHAPES_VISIBLE:
+        cases.append(
+            ConvCase(
+                rng.standard_normal((n, c, h, w)), rng.standard_normal((f, c, kh, kw)), rng.standard_normal(f), s, p, d
+            )
+        )
+    return cases
+
+
+def _conv_ref(x, w, b, stride, padding, dilation) -> np.ndarray:
+    bias = None if b is None else _t(b)
+    return _np(F.conv2d(_t(x), _t(w), bias, stride=stride, padding=padding, dilation=dilation))
+
+
+def _call_conv(task: str, fn: Callable, c: ConvCase, *arrays: np.ndarray) -> object:
+    """Call ``fn(*arrays, stride=, padding=, dilation=)``; with stride 1, padding 0 and dilation 1 leave those
+    out, so that the defaults the task gives (stride=1, padding=0, dilation=1) are used and checked."""
+    if (c.stride, c.padding, c.dilation) == (1, 0, 1):
+        return run_numpy_only(task, fn, *arrays)
+    return run_numpy_only(task, fn, *arrays, stride=c.stride, padding=c.padding, dilation=c.dilation)
+
+
+def _conv_grads(c: ConvCase, dout: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x, w, b = _t(c.x).requires_grad_(), _t(c.w).requires_grad_(), _t(c.b).requires_grad_()
+    out = F.conv2d(x, w, b, stride=c.stride, padding=c.padding, dilation=c.dilation)
+    (out * _t(dout)).sum().backward()
+    return _np(x.grad), _np(w.grad), _np(b.grad)
+
+
+def _crop_mistakes(expected: np.ndarray, padding: int, name: str) -> list[Mistake]:
+    """Outputs of a wrong crop of the padding: none at all, or with negative indices (empty when padding is 0)."""
+    n, c, h, w = expected.shape
+    out = [
+        Mistake(
+            np.zeros((n, c, h + 2 * padding, w + 2 * padding)),
+            f"{name} still has the padding around it: crop {padding} pixels from each border, "
+            f"[:, :, p : p + H, p : p + W].",
+        )
+    ]
+    if padding == 0:
+        out.append(
+            Mistake(
+                np.zeros((n, c, 0, 0)),
+                f"{name} is empty: a crop with negative indices, [p:-p], is empty when p = 0; "
+                "use [:, :, p : p + H, p : p + W].",
+            )
+        )
+    return out
