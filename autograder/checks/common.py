@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..failure import CheckFailed
+from .references import student_code
 
 try:  # the grader records what checks see in the kernel (autograder.verify); the student edition has no grader
     from ..verify.record import boundary, replaying
@@ -135,15 +136,31 @@ def call_student(task: str, fn: Callable, *args: object, **kwargs: object) -> ob
     """Call the student's ``fn``; turn an exception or a missing function into a ``CheckFailed`` that says so."""
     if not callable(fn):
         raise CheckFailed(task, f"expected a function, got {type(fn).__name__}")
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError as err:
-        raise CheckFailed(task, "not implemented yet (the function raises NotImplementedError)") from err
-    except CheckFailed:
-        raise
-    except Exception as err:  # the student's bug: report it, not a traceback into the checks
-        where = _student_line(err)
-        raise CheckFailed(task, f"raised {type(err).__name__}: {err}{where}") from err
+    with student_code() as reached:
+        try:
+            result = fn(*args, **kwargs)
+        except NotImplementedError as err:
+            _refuse_references(task, reached)
+            raise CheckFailed(task, "not implemented yet (the function raises NotImplementedError)") from err
+        except CheckFailed:
+            _refuse_references(task, reached)
+            raise
+        except Exception as err:  # the student's bug: report it, not a traceback into the checks
+            _refuse_references(task, reached)
+            where = _student_line(err)
+            raise CheckFailed(task, f"raised {type(err).__name__}: {err}{where}") from err
+    _refuse_references(task, reached)
+    return result
+
+
+def _refuse_references(task: str, reached: list[str]) -> None:
+    """Fail the task when the student's code called one of the grader's references (``checks.references``)."""
+    if reached:
+        raise CheckFailed(
+            task,
+            f"calls {reached[0]}, which is part of the grader's checks: write the function yourself; it earns no "
+            "points while it calls the checks' own code.",
+        )
 
 
 def call_within(task: str, forbidden: Forbidden, fn: Callable, *args: object, **kwargs: object) -> object:

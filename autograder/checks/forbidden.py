@@ -175,9 +175,39 @@ def guard_function(fn: Callable, log: list[str], forbidden: Forbidden = LIBRARY_
     return _rebind(fn, new_globals, log, forbidden)
 
 
+#: Packages whose modules' attributes could hand student code a forbidden library (``checks.F``, a grader module's
+#: ``torch``, ``ref`` for ``cnnlab.metrics``): while a guarded call runs, those attributes are tripwires too.
+OWN_PACKAGES = ("autograder", "cnnlab")
+_holders: dict[int, tuple[int, list[tuple[dict, str, object]]]] = {}
+
+
+def _forbidden_holders(forbidden: Forbidden) -> list[tuple[dict, str, object]]:
+    """``(module namespace, name, value)`` for every attribute of a loaded module of :data:`OWN_PACKAGES` that is a
+    forbidden module, function or class; found once per set of loaded modules."""
+    loaded = len(sys.modules)
+    cached = _holders.get(id(forbidden))
+    if cached is not None and cached[0] == loaded:
+        return cached[1]
+    found = []
+    for name, module in list(sys.modules.items()):
+        if not isinstance(module, types.ModuleType) or name.split(".")[0] not in OWN_PACKAGES:
+            continue
+        if forbidden.covers(name):
+            continue
+        namespace = vars(module)
+        for key, value in list(namespace.items()):
+            if key.startswith("__") or isinstance(value, (int, float, str, bytes, bool, type(None))):
+                continue
+            if forbidden_name(value, forbidden):
+                found.append((namespace, key, value))
+    _holders[id(forbidden)] = (loaded, found)
+    return found
+
+
 @contextlib.contextmanager
 def _libraries_hidden(log: list[str], forbidden: Forbidden) -> Iterator[None]:
     saved_modules = {k: v for k, v in sys.modules.items() if forbidden.covers(k)}
+    held = [(ns, key, value) for ns, key, value in _forbidden_holders(forbidden) if ns.get(key) is value]
     saved_numpy = {name: getattr(np, name) for name in forbidden.numpy}
     # a forbidden submodule is also an attribute of its (allowed) package: ``cnnlab.metrics``
     saved_attributes = [
@@ -195,8 +225,12 @@ def _libraries_hidden(log: list[str], forbidden: Forbidden) -> Iterator[None]:
             setattr(package, child, _Tripwire(f"{package.__name__}.{child}", log, forbidden.instead))
         for name in forbidden.numpy:
             setattr(np, name, _Tripwire(f"numpy.{name}", log, forbidden.instead))
+        for namespace, key, value in held:
+            namespace[key] = _Tripwire(forbidden_name(value, forbidden) or key, log, forbidden.instead)
         yield
     finally:
+        for namespace, key, value in held:
+            namespace[key] = value
         for name, fn in saved_numpy.items():
             setattr(np, name, fn)
         for package, child, value in saved_attributes:

@@ -29,6 +29,7 @@ from torch import nn
 
 from ..common import CheckFailed, call_student, case_of, grader_only
 from ..expected import expect
+from ..references import grader_reference
 
 
 def _hidden():
@@ -217,6 +218,7 @@ BOTTLENECK_VISIBLE = [
 ]
 
 
+@grader_reference
 def basic_block_params(in_ch: int, out_ch: int, stride: int) -> tuple[int, int]:
     """(parameters of the residual function F, parameters of the projection shortcut or 0)."""
     body = 9 * in_ch * out_ch + 9 * out_ch * out_ch + 2 * (2 * out_ch)
@@ -224,6 +226,7 @@ def basic_block_params(in_ch: int, out_ch: int, stride: int) -> tuple[int, int]:
     return body, projection
 
 
+@grader_reference
 def bottleneck_params(in_ch: int, mid_ch: int, stride: int, expansion: int = 4) -> tuple[int, int]:
     """(parameters of the residual function F, parameters of the projection shortcut or 0)."""
     out_ch = expansion * mid_ch
@@ -411,6 +414,7 @@ def _check_values(
     )
 
 
+@grader_reference
 def _basic_body(convs: list[nn.Module], norms: list[nn.Module]) -> Callable[[torch.Tensor, str], torch.Tensor]:
     conv1, conv2 = convs[0], convs[1]
     bn1, bn2 = norms[0], norms[1]
@@ -425,6 +429,7 @@ def _basic_body(convs: list[nn.Module], norms: list[nn.Module]) -> Callable[[tor
     return body
 
 
+@grader_reference
 def _bottleneck_body(convs: list[nn.Module], norms: list[nn.Module]) -> Callable[[torch.Tensor, str], torch.Tensor]:
     conv1, conv2, conv3 = convs[:3]
     bn1, bn2, bn3 = norms[:3]
@@ -592,6 +597,7 @@ def _inception_slots(case: InceptionCase) -> list[Callable]:
     ]
 
 
+@grader_reference
 def _inception_reference(
     case: InceptionCase, convs: list[nn.Module], x: torch.Tensor, variant: str = ""
 ) -> torch.Tensor:
@@ -677,6 +683,7 @@ def _check_inception_values(
 # DenseNet
 
 
+@grader_reference
 def dense_block_params(in_ch: int, growth: int, n_layers: int) -> int:
     """Parameters of a dense block of BN-ReLU-conv3x3 (no bias) layers."""
     return sum(2 * (in_ch + i * growth) + 9 * (in_ch + i * growth) * growth for i in range(n_layers))

@@ -25,6 +25,7 @@ from cnnlab.device import get_device
 from ..common import CheckFailed, call_student, call_within
 from ..forbidden import METRIC_LIBRARIES
 from ..probes import not_moved_to_device, record_calls
+from ..references import grader_reference
 from ..scores import TASK, score_once, where
 from .blocks import basic_block_params, build, count_params, randomise_batchnorm
 
@@ -105,6 +106,7 @@ def check_make_resnet(make_resnet: Callable) -> None:
         )
 
 
+@grader_reference
 def resnet_params(num_classes: int, width: int) -> int:
     """Parameters of make_resnet by the notebook's description."""
     stem = 9 * 3 * width + 2 * width
@@ -244,6 +246,7 @@ def split_data(seed: int | None, split: str) -> tuple[torch.Tensor, torch.Tensor
 
 
 @torch.no_grad()
+@grader_reference
 def accuracy_of(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
     """The grader's own evaluation: eval mode, batches on the model's device, argmax."""
     device = next(model.parameters()).device

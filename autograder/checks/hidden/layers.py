@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ..common import CheckFailed
+from ..references import guard_module
 
 #: Seed of the hidden cases' random inputs (each check adds its own offset, as the visible cases do).
 SEED = 2
@@ -77,3 +78,7 @@ def measured_effect(k: np.ndarray) -> str:
     noise = np.random.default_rng(0).standard_normal((32, 32))
     filtered = _conv(noise, k)[0, 0]
     return "blur" if filtered.std() < noise.std() else "sharpen"
+
+
+# every function here is a reference: it works for the checks, never inside student code
+guard_module(globals())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..references import guard_module
 from ..unet.model import NetCase
 
 #: Metric cases: (shape, num_classes, classes absent from both, with ignored pixels); inputs drawn with seeds
@@ -82,3 +83,7 @@ def segmentation_loss(
         values["unweighted"] = segmentation_loss_reference(logits, target, None, dice_weight)
         values["by_weight"] = (ce * weight_map).sum() / weight_map.sum() + dice
     return values
+
+
+# every function here is a reference: it works for the checks, never inside student code
+guard_module(globals())

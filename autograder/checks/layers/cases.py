@@ -19,6 +19,7 @@ from ..common import (
     grader_only,
 )
 from ..forbidden import run_without_libraries
+from ..references import grader_reference
 
 SEED_VISIBLE = 1
 
@@ -33,10 +34,12 @@ def _seed(hidden: bool) -> int:
 
 
 # --------------------------------------------------------------------------------------------- helpers
+@grader_reference
 def _t(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(a, dtype=np.float64, order="C", copy=True))
 
 
+@grader_reference
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().numpy()
 
@@ -93,6 +96,7 @@ def conv_cases(hidden: bool) -> list[ConvCase]:
     return cases
 
 
+@grader_reference
 def _conv_ref(x, w, b, stride, padding, dilation) -> np.ndarray:
     bias = None if b is None else _t(b)
     return _np(F.conv2d(_t(x), _t(w), bias, stride=stride, padding=padding, dilation=dilation))
@@ -106,6 +110,7 @@ def _call_conv(task: str, fn: Callable, c: ConvCase, *arrays: np.ndarray) -> obj
     return run_numpy_only(task, fn, *arrays, stride=c.stride, padding=c.padding, dilation=c.dilation)
 
 
+@grader_reference
 def _conv_grads(c: ConvCase, dout: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     x, w, b = _t(c.x).requires_grad_(), _t(c.w).requires_grad_(), _t(c.b).requires_grad_()
     out = F.conv2d(x, w, b, stride=c.stride, padding=c.padding, dilation=c.dilation)

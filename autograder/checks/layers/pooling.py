@@ -14,6 +14,7 @@ from ..common import (
     describe_call,
     overlap_hint,
 )
+from ..references import grader_reference
 from .cases import (
     _hidden,
     _np,
@@ -40,6 +41,7 @@ def _pool_cases(hidden: bool):
         yield rng.standard_normal(shape), k, s
 
 
+@grader_reference
 def _pool_ref(kind: str, x: np.ndarray, k, s, ceil_mode: bool = False) -> np.ndarray:
     fn = F.max_pool2d if kind == "max" else F.avg_pool2d
     return _np(fn(_t(x), k, s, ceil_mode=ceil_mode))
@@ -50,6 +52,7 @@ def _pool_coverage(x: np.ndarray, k, s) -> np.ndarray:
     return np.rint(_spread(np.zeros_like(x), k, s, np.ones(_pool_ref("avg", x, k, s).shape), 1.0))
 
 
+@grader_reference
 def _pool_grad(kind: str, x: np.ndarray, k, s, dout: np.ndarray) -> np.ndarray:
     xt = _t(x).requires_grad_()
     fn = F.max_pool2d if kind == "max" else F.avg_pool2d
@@ -57,6 +60,7 @@ def _pool_grad(kind: str, x: np.ndarray, k, s, dout: np.ndarray) -> np.ndarray:
     return _np(xt.grad)
 
 
+@grader_reference
 def _spread(x: np.ndarray, k, s, dout: np.ndarray, scale: float) -> np.ndarray:
     """Every position of each window gets ``scale * dout`` (the gradient of a sum pool, scaled)."""
     xt = _t(x).requires_grad_()

@@ -14,11 +14,13 @@ from ..common import (
     call_student,
     case_of,
 )
+from ..references import grader_reference
 from .cases import (
     _hidden,
 )
 
 
+@grader_reference
 def _torch_size(i: int, k: int, s: int, p: int, d: int) -> int | None:
     """The output length PyTorch's conv2d gives (None when the kernel does not fit): the expected answer, and with
     one setting changed, the answer of a typical mistake."""
@@ -63,6 +65,7 @@ def _check_size_case(task: str, conv_output_size: Callable, i: int, k: int, s: i
         raise CheckFailed(task, f"got {got} for {case}, expected {expected}.{hint}")
 
 
+@grader_reference
 def _rf_reference(layers: Sequence[tuple[int, int, int]]) -> int:
     """Receptive field measured with autograd on a 1-D stack of such layers (not by the formula)."""
     total = 1

@@ -19,6 +19,7 @@ from cnnlab import metrics as ref
 
 from ..common import CheckFailed, call_within, case_of, grader_only
 from ..forbidden import METRIC_LIBRARIES
+from ..references import grader_reference
 
 IGNORE = 255
 
@@ -56,6 +57,7 @@ def call_own(task: str, fn: Callable, *args: object, **kwargs: object) -> object
     return call_within(task, METRIC_LIBRARIES, fn, *args, **kwargs)
 
 
+@grader_reference
 def _dice_per_class(pred: torch.Tensor, target: torch.Tensor, c: int, ignore: int | None) -> torch.Tensor:
     """torchmetrics' Dice (F1) per class, NaN for a class absent from prediction and target."""
     conf = ref.confusion_matrix(pred, target, c, ignore)
@@ -86,6 +88,7 @@ def _describe(shape, c, ignore) -> str:
     return f"pred/target of shape {shape}, num_classes={c}{extra}"
 
 
+@grader_reference
 def _iou_keeping_ignored(pred: torch.Tensor, target: torch.Tensor, c: int, ignore: int) -> torch.Tensor:
     """IoU per class with the ignored pixels left in: they match no class, so each counts for its predicted class
     (the ignored pixels as one more class, which no prediction has)."""

@@ -19,6 +19,7 @@ from cnnlab import metrics as ref
 from cnnlab.data import Shapes
 
 from ..common import CheckFailed, grader_only
+from ..references import grader_reference
 from ..scores import TASK, score_once, where
 
 #: Side of the images the grader evaluates on (the notebook trains at this size).
@@ -35,6 +36,7 @@ def split_data(seed: int | None, split: str | None, size: int | None = None, len
 
 
 @torch.no_grad()
+@grader_reference
 def miou_of(
     model: nn.Module, images: torch.Tensor, masks: torch.Tensor, num_classes: int = Shapes.num_classes
 ) -> float:  # noqa: E501
