@@ -150,7 +150,47 @@ def call_student(task: str, fn: Callable, *args: object, **kwargs: object) -> ob
             where = _student_line(err)
             raise CheckFailed(task, f"raised {type(err).__name__}: {err}{where}") from err
     _refuse_references(task, reached)
-    return result
+    return plain(result)
+
+
+#: Packages whose subclasses of arrays, tensors and numbers the checks take as they are (NumPy's scalars, torch's
+#: ``Parameter``, torchvision's ``tv_tensors``). A subclass defined anywhere else is the student's: its methods, or
+#: PyTorch's ``__torch_function__``, could answer the checks' own comparisons (``allclose`` always true, ``==``
+#: always equal), so :func:`plain` turns it into the plain type holding the same values.
+TRUSTED_PACKAGES = frozenset({"builtins", "numpy", "torch", "torchvision"})
+
+
+def _trusted(value: object) -> bool:
+    return (type(value).__module__ or "").split(".")[0] in TRUSTED_PACKAGES
+
+
+def plain(value: object, depth: int = 0) -> object:
+    """``value`` with the student's subclasses of ``numpy.ndarray``, ``torch.Tensor``, ``float`` and ``int`` made
+    plain (same values, autograd history kept), inside lists, tuples and dicts too; anything else unchanged."""
+    import sys
+
+    if depth > 4 or value is None or type(value) in (bool, int, float, str):
+        return value
+    torch = sys.modules.get("torch")
+    trusted = _trusted(value)
+    if torch is not None and isinstance(value, torch.Tensor):
+        if trusted:
+            return value
+        with torch._C.DisableTorchFunctionSubclass():
+            return torch.Tensor.as_subclass(value, torch.Tensor)
+    if isinstance(value, np.ndarray):
+        return value if trusted else np.ndarray.view(value, np.ndarray).copy()
+    if isinstance(value, float) and not trusted:
+        return float.__float__(value)
+    if isinstance(value, int) and not isinstance(value, bool) and not trusted:
+        return int.__int__(value)
+    if isinstance(value, list):
+        return [plain(v, depth + 1) for v in list.__iter__(value)]
+    if isinstance(value, tuple):
+        return tuple(plain(v, depth + 1) for v in tuple.__iter__(value))
+    if isinstance(value, dict):
+        return {k: plain(v, depth + 1) for k, v in dict.items(value)}
+    return value
 
 
 def _refuse_references(task: str, reached: list[str]) -> None:
