@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,7 +22,7 @@ from torch import nn
 
 from autograder.checks.hidden.unet import segmentation_loss_reference
 from bench.models import PixelClassifier, ShallowFCN, SmallUNet
-from bench.suite import Measured, PeakMemory, Row, Section, repeat, save_plot, timed
+from bench.suite import Measured, PeakMemory, Row, Section, save_plot, timed
 from cnnlab.data import Shapes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,12 +170,21 @@ SHAPES = [
 ]
 
 
-def layer_timings(ns: dict, shape: tuple, repeats: int, rng: np.random.Generator) -> dict[str, Measured]:
-    """Milliseconds of ours and torch's forward (``of``, ``tf``) and backward (``ob``, ``tb``) on one shape, float64
-    (Assignment 1's precision)."""
+#: Repeats of each layer timing at least (the suite's ``--repeats`` may ask for more): with fewer, the forward
+#: ratio of one shape moved by ±15 % between runs on an idle 2-core machine.
+LAYER_REPEATS = 15
+DTYPES = (np.float64, np.float32)
+
+
+def layer_timings(
+    ns: dict, shape: tuple, repeats: int, rng: np.random.Generator, dtype: type = np.float64
+) -> dict[str, Measured]:
+    """Milliseconds of ours and torch's forward (``of``, ``tf``) and backward (``ob``, ``tb``) on one shape, and the
+    ratios ours / torch of each repeat (``fr``, ``br``). Each repeat times the four in turn, so that the ratio of a
+    repeat compares runs made at the same moment (drift on the machine cancels)."""
     (n, c, h, w), (f, kh, kw), s, p = shape
-    x, wt, b = (rng.standard_normal(size) for size in ((n, c, h, w), (f, c, kh, kw), (f,)))
-    dout = rng.standard_normal(ns["conv2d"](x, wt, b, stride=s, padding=p).shape)
+    x, wt, b = (rng.standard_normal(size).astype(dtype) for size in ((n, c, h, w), (f, c, kh, kw), (f,)))
+    dout = rng.standard_normal(ns["conv2d"](x, wt, b, stride=s, padding=p).shape).astype(dtype)
     xt, wtt, bt, doutt = (torch.from_numpy(a) for a in (x, wt, b, dout))
     xg, wg, bg = (t.clone().requires_grad_() for t in (xt, wtt, bt))
 
@@ -191,40 +201,71 @@ def layer_timings(ns: dict, shape: tuple, repeats: int, rng: np.random.Generator
     }
     for fn in runs.values():
         fn()  # warm up
-    return {k: repeat(lambda fn=fn: timed(fn) * 1e3, repeats) for k, fn in runs.items()}
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(repeats):
+        for k, fn in runs.items():
+            times[k].append(timed(fn) * 1e3)
+    found = {k: Measured(tuple(v)) for k, v in times.items()}
+    found["fr"] = Measured(tuple(o / t for o, t in zip(times["of"], times["tf"])))
+    found["br"] = Measured(tuple(o / t for o, t in zip(times["ob"], times["tb"])))
+    return found
+
+
+def spread(measured: Measured) -> str:
+    """``median [interquartile range]`` of a ratio."""
+    q1, _, q3 = statistics.quantiles(measured.values, n=4) if len(measured.values) > 1 else (measured.median,) * 3
+    return f"{measured.median:.2f}× [{q1:.2f}–{q3:.2f}]"
 
 
 def layers_section(repeats: int) -> Section:
-    """The instructor's NumPy ``conv2d`` / ``conv2d_backward`` against ``torch.nn.functional`` (float64)."""
+    """The instructor's NumPy ``conv2d`` / ``conv2d_backward`` against ``torch.nn.functional``, float64 (Assignment
+    1's precision) and float32, each ratio the median of per-repeat ratios with its interquartile range."""
     from tests.support.nbcourse import solution_namespace
 
     ns = solution_namespace("01_layers", "01_layers")
-    section = Section("layers", "Assignment 1: NumPy convolution against PyTorch (CPU, float64)")
+    repeats = max(repeats, LAYER_REPEATS)
+    section = Section("layers", "Assignment 1: NumPy convolution against PyTorch (CPU)")
     section.lines = [
-        "| x / w, stride, padding | ours fwd ms | torch fwd ms | fwd ratio | ours bwd ms | torch bwd ms | bwd ratio |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| dtype | x / w, stride, padding | ours fwd ms | torch fwd ms | fwd ratio [IQR] | ours bwd ms "
+        "| torch bwd ms | bwd ratio [IQR] |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     rng = np.random.default_rng(0)
-    fwd_ratios, bwd_ratios = [], []
-    for shape in SHAPES:
-        m = layer_timings(ns, shape, repeats, rng)
-        fr, br = m["of"].median / m["tf"].median, m["ob"].median / m["tb"].median
-        fwd_ratios.append(fr)
-        bwd_ratios.append(br)
-        (n, c, h, w), (f, kh, kw), s, p = shape
-        section.lines.append(
-            f"| {(n, c, h, w)} / {(f, c, kh, kw)}, {s}, {p} | {m['of'].text('.1f')} | {m['tf'].text('.1f')} | "
-            f"{fr:.2f}× | {m['ob'].text('.1f')} | {m['tb'].text('.1f')} | {br:.2f}× |"
-        )
-    worst_f, worst_b = max(fwd_ratios), max(bwd_ratios)
-    section.lines += ["", "Ratio = ours / torch (below 1: ours is faster); median (min–max) of repeated runs."]
-    section.rows = [
-        Row("conv2d forward, worst shape", f"{worst_f:.2f}× torch", "torch.nn.functional.conv2d", worst_f,
-            "ours / torch", "≤ 1 (no slower than torch)", worst_f <= 1.0),
-        Row("conv2d backward, worst shape", f"{worst_b:.2f}× torch", "torch autograd", worst_b,
-            "ours / torch", "≤ 2", worst_b <= 2.0),
-    ]  # fmt: skip
-    section.data = {"forward_ratios": fwd_ratios, "backward_ratios": bwd_ratios}
+    worst: dict[str, dict[str, Measured]] = {}
+    for dtype in DTYPES:
+        name = np.dtype(dtype).name
+        for shape in SHAPES:
+            m = layer_timings(ns, shape, repeats, rng, dtype)
+            for key in ("fr", "br"):
+                if key not in worst.setdefault(name, {}) or m[key].median > worst[name][key].median:
+                    worst[name][key] = m[key]
+            (n, c, h, w), (f, kh, kw), s, p = shape
+            section.lines.append(
+                f"| {name} | {(n, c, h, w)} / {(f, c, kh, kw)}, {s}, {p} | {m['of'].text('.1f')} | "
+                f"{m['tf'].text('.1f')} | {spread(m['fr'])} | {m['ob'].text('.1f')} | {m['tb'].text('.1f')} | "
+                f"{spread(m['br'])} |"
+            )
+    section.lines += [
+        "",
+        f"Times: median (min–max) of {repeats} repeats; each repeat times ours and torch one after the other, and a "
+        "ratio (ours / torch, below 1: ours is faster) is the median of the repeats' ratios, with their "
+        "interquartile range.",
+    ]
+    section.lines += [
+        "",
+        "The targets hold for float64, the precision Assignment 1 computes in; float32 is for information: there "
+        "PyTorch's convolution runs oneDNN's single-precision kernels, and NumPy's matrix products gain less.",
+    ]
+    for name, ratios in worst.items():
+        fr, br = ratios["fr"], ratios["br"]
+        aimed = name == "float64"
+        section.rows += [
+            Row(f"conv2d forward {name}, worst shape", spread(fr), "torch.nn.functional.conv2d", fr.median,
+                "ours / torch", "≤ 1 (no slower than torch)" * aimed, fr.median <= 1.0 if aimed else None),
+            Row(f"conv2d backward {name}, worst shape", spread(br), "torch autograd", br.median,
+                "ours / torch", "≤ 2" * aimed, br.median <= 2.0 if aimed else None),
+        ]  # fmt: skip
+    section.data = {name: {k: v.values for k, v in ratios.items()} for name, ratios in worst.items()}
     return section
 
 

@@ -31,11 +31,6 @@ class Measured:
         return f"{self.median:{fmt}} ({min(self.values):{fmt}}–{max(self.values):{fmt}})"
 
 
-def repeat(fn: Callable[[], float], times: int) -> Measured:
-    """Call ``fn`` (which returns one measurement) ``times`` times."""
-    return Measured(tuple(fn() for _ in range(times)))
-
-
 def timed(fn: Callable[[], object]) -> float:
     """Seconds one call of ``fn`` takes."""
     start = time.perf_counter()

@@ -94,9 +94,19 @@ def test_layer_timings_measure_ours_and_torch():
     from tests.support.nbcourse import solution_namespace
 
     ns = solution_namespace("01_layers", "01_layers")
-    times = layer_timings(ns, ((2, 3, 8, 8), (4, 3, 3), 1, 1), 2, np.random.default_rng(0))
-    assert set(times) == {"of", "tf", "ob", "tb"}
-    assert all(len(m.values) == 2 and min(m.values) > 0 for m in times.values())
+    for dtype in (np.float64, np.float32):
+        times = layer_timings(ns, ((2, 3, 8, 8), (4, 3, 3), 1, 1), 3, np.random.default_rng(0), dtype)
+        assert set(times) == {"of", "tf", "ob", "tb", "fr", "br"}
+        assert all(len(m.values) == 3 and min(m.values) > 0 for m in times.values())
+        # a repeat's ratio is ours over torch of that same repeat
+        assert times["fr"].values == tuple(o / t for o, t in zip(times["of"].values, times["tf"].values))
+        assert times["br"].values == tuple(o / t for o, t in zip(times["ob"].values, times["tb"].values))
+
+
+def test_a_ratio_is_shown_with_its_interquartile_range():
+    from bench.sections import spread
+
+    assert spread(Measured((1.0, 2.0, 3.0, 4.0, 5.0))) == "3.00× [1.50–4.50]"
 
 
 def test_speed_section_times_the_recipe_before_and_after(monkeypatch):
