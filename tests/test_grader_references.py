@@ -45,11 +45,11 @@ def conv2d_through_the_reference(x, w, b, stride=1, padding=0, dilation=1):
 
 
 def conv2d_through_a_grader_modules_torch(x, w, b, stride=1, padding=0, dilation=1):
-    import autograder.checks.layers.cases as cases
-    import autograder.checks.layers.convolution as convolution
+    import autograder.checks.architectures.blocks as blocks
+    import autograder.checks.unet.model as model
 
-    t = cases.torch
-    out = convolution.F.conv2d(t.from_numpy(x), t.from_numpy(w), t.from_numpy(b), None, stride, padding, dilation)
+    t = model.torch
+    out = blocks.F.conv2d(t.from_numpy(x), t.from_numpy(w), t.from_numpy(b), None, stride, padding, dilation)
     return out.numpy()
 
 
@@ -218,12 +218,12 @@ def test_a_reference_works_for_the_checks_and_refuses_inside_student_code_even_w
 
 
 def test_grader_modules_hold_their_libraries_again_after_a_guarded_call():
-    import autograder.checks.layers.cases as cases
-    import autograder.checks.layers.convolution as convolution
+    import autograder.checks.architectures.blocks as blocks
+    import autograder.checks.unet.model as model
 
-    before = (cases.torch, convolution.F)
+    before = (model.torch, blocks.F)
     with pytest.raises(AssertionError):
         a1.check_conv2d(conv2d_through_a_grader_modules_torch)
-    assert (cases.torch, convolution.F) == before and cases.torch is torch
+    assert (model.torch, blocks.F) == before and model.torch is torch
     out = a1.cases._conv_ref(np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2)), None, 1, 0, 1)
     assert out.shape == (1, 1, 2, 2) and np.all(out == 4)

@@ -81,7 +81,7 @@ dependencies = [
 include = ["cnnlab*", "autograder*"]
 
 [tool.setuptools.package-data]
-"autograder.checks" = ["expected/*.pt"]
+"autograder.checks" = ["expected/*.pt", "layers/*.npz"]
 cnnlab = ["recorded/*.pt"]
 
 # JupyterLab shows students the assignment list and Validate, not Formgrader or Create Assignment.

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ..common import (
     CheckFailed,
@@ -20,6 +19,10 @@ from ..common import (
 )
 from ..forbidden import run_without_libraries
 from ..references import grader_reference
+from .torch_values import tabled
+
+if TYPE_CHECKING:
+    import torch
 
 SEED_VISIBLE = 1
 
@@ -36,6 +39,8 @@ def _seed(hidden: bool) -> int:
 # --------------------------------------------------------------------------------------------- helpers
 @grader_reference
 def _t(a: np.ndarray) -> torch.Tensor:
+    import torch  # here, not above: a notebook whose answers are in the tables never imports it (torch_values)
+
     return torch.from_numpy(np.array(a, dtype=np.float64, order="C", copy=True))
 
 
@@ -97,7 +102,10 @@ def conv_cases(hidden: bool) -> list[ConvCase]:
 
 
 @grader_reference
+@tabled
 def _conv_ref(x, w, b, stride, padding, dilation) -> np.ndarray:
+    import torch.nn.functional as F
+
     bias = None if b is None else _t(b)
     return _np(F.conv2d(_t(x), _t(w), bias, stride=stride, padding=padding, dilation=dilation))
 
@@ -111,11 +119,40 @@ def _call_conv(task: str, fn: Callable, c: ConvCase, *arrays: np.ndarray) -> obj
 
 
 @grader_reference
+@tabled
 def _conv_grads(c: ConvCase, dout: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    import torch.nn.functional as F
+
     x, w, b = _t(c.x).requires_grad_(), _t(c.w).requires_grad_(), _t(c.b).requires_grad_()
     out = F.conv2d(x, w, b, stride=c.stride, padding=c.padding, dilation=c.dilation)
     (out * _t(dout)).sum().backward()
     return _np(x.grad), _np(w.grad), _np(b.grad)
+
+
+@grader_reference
+@tabled
+def _conv1d_ref(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The valid 1-D cross-correlation of ``x`` with ``w``."""
+    import torch.nn.functional as F
+
+    return _np(F.conv1d(_t(x)[None, None], _t(w)[None, None]))[0, 0]
+
+
+@grader_reference
+@tabled
+def _conv1d_matrix_ref(w: np.ndarray, n: int) -> np.ndarray:
+    """The matrix of the valid 1-D cross-correlation with ``w`` of vectors of length ``n`` (its columns: the
+    images of the unit vectors)."""
+    return np.stack([_conv1d_ref(e, w) for e in np.eye(n)], axis=1)
+
+
+@grader_reference
+@tabled
+def _transpose_ref(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: int, padding: int) -> np.ndarray:
+    """``F.conv_transpose2d`` (``w`` of shape (C_in, C_out, kh, kw))."""
+    import torch.nn.functional as F
+
+    return _np(F.conv_transpose2d(_t(x), _t(w), None if b is None else _t(b), stride=stride, padding=padding))
 
 
 def _crop_mistakes(expected: np.ndarray, padding: int, name: str) -> list[Mistake]:

@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-import torch.nn.functional as F
 
 from ..common import (
     CheckFailed,
@@ -21,11 +20,11 @@ from ..common import (
 from .cases import (
     ConvCase,
     _call_conv,
+    _conv1d_matrix_ref,
+    _conv1d_ref,
     _conv_ref,
     _hidden,
-    _np,
     _seed,
-    _t,
     conv_cases,
     run_numpy_only,
 )
@@ -112,12 +111,8 @@ def check_conv1d_matrix(conv1d_matrix: Callable, hidden: bool = False) -> None:
             w = rng.standard_normal(k)
             x = rng.standard_normal(n)
             m = as_array(task, run_numpy_only(task, conv1d_matrix, w, n), "the matrix")
-            expected_m = np.stack(
-                [_np(F.conv1d(_t(e)[None, None], _t(w)[None, None]))[0, 0] for e in np.eye(n)], axis=1
-            )
-            flipped = np.stack(
-                [_np(F.conv1d(_t(e)[None, None], _t(w[::-1].copy())[None, None]))[0, 0] for e in np.eye(n)], 1
-            )
+            expected_m = _conv1d_matrix_ref(w, n)
+            flipped = _conv1d_matrix_ref(w[::-1].copy(), n)
             compare(
                 task,
                 m,
@@ -132,7 +127,7 @@ def check_conv1d_matrix(conv1d_matrix: Callable, hidden: bool = False) -> None:
             compare(
                 task,
                 m @ x,
-                _np(F.conv1d(_t(x)[None, None], _t(w)[None, None]))[0, 0],
+                _conv1d_ref(x, w),
                 f"w of length {k}, n={n}",
                 name="M @ x",
             )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import torch.nn.functional as F
 
 from ..common import (
     Mistake,
@@ -22,6 +21,7 @@ from .cases import (
     _t,
     run_numpy_only,
 )
+from .torch_values import tabled
 
 # Visible and hidden cases alike: windows that tile the input and windows that leave a remainder (which must be
 # dropped: no padding, floor), overlapping windows (stride < kernel), and (h, w) pairs for kernel_size and stride.
@@ -42,7 +42,10 @@ def _pool_cases(hidden: bool):
 
 
 @grader_reference
+@tabled
 def _pool_ref(kind: str, x: np.ndarray, k, s, ceil_mode: bool = False) -> np.ndarray:
+    import torch.nn.functional as F
+
     fn = F.max_pool2d if kind == "max" else F.avg_pool2d
     return _np(fn(_t(x), k, s, ceil_mode=ceil_mode))
 
@@ -53,7 +56,10 @@ def _pool_coverage(x: np.ndarray, k, s) -> np.ndarray:
 
 
 @grader_reference
+@tabled
 def _pool_grad(kind: str, x: np.ndarray, k, s, dout: np.ndarray) -> np.ndarray:
+    import torch.nn.functional as F
+
     xt = _t(x).requires_grad_()
     fn = F.max_pool2d if kind == "max" else F.avg_pool2d
     (fn(xt, k, s) * _t(dout)).sum().backward()
@@ -61,8 +67,11 @@ def _pool_grad(kind: str, x: np.ndarray, k, s, dout: np.ndarray) -> np.ndarray:
 
 
 @grader_reference
+@tabled
 def _spread(x: np.ndarray, k, s, dout: np.ndarray, scale: float) -> np.ndarray:
     """Every position of each window gets ``scale * dout`` (the gradient of a sum pool, scaled)."""
+    import torch.nn.functional as F
+
     xt = _t(x).requires_grad_()
     kh, kw = (k, k) if isinstance(k, int) else k
     (F.avg_pool2d(xt, k, s) * kh * kw * _t(dout)).sum().backward()

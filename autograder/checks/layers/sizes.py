@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ..common import (
     CheckFailed,
@@ -18,12 +16,17 @@ from ..references import grader_reference
 from .cases import (
     _hidden,
 )
+from .torch_values import tabled
 
 
 @grader_reference
+@tabled
 def _torch_size(i: int, k: int, s: int, p: int, d: int) -> int | None:
     """The output length PyTorch's conv2d gives (None when the kernel does not fit): the expected answer, and with
     one setting changed, the answer of a typical mistake."""
+    import torch
+    import torch.nn.functional as F
+
     try:
         out = F.conv2d(torch.zeros(1, 1, i, 1), torch.zeros(1, 1, k, 1), stride=s, padding=(p, 0), dilation=d)
     except RuntimeError:
@@ -66,8 +69,12 @@ def _check_size_case(task: str, conv_output_size: Callable, i: int, k: int, s: i
 
 
 @grader_reference
+@tabled
 def _rf_reference(layers: Sequence[tuple[int, int, int]]) -> int:
     """Receptive field measured with autograd on a 1-D stack of such layers (not by the formula)."""
+    import torch
+    import torch.nn.functional as F
+
     total = 1
     for k, s, d in layers:
         total = total * s + d * (k - 1) + 1  # generous upper bound on the input length needed

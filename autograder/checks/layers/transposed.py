@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import torch.nn.functional as F
 
 from ..common import (
     CheckFailed,
@@ -22,9 +21,8 @@ from .cases import (
     _conv_ref,
     _crop_mistakes,
     _hidden,
-    _np,
     _seed,
-    _t,
+    _transpose_ref,
     run_numpy_only,
 )
 
@@ -84,25 +82,19 @@ def check_conv_transpose2d(conv_transpose2d: Callable, hidden: bool = False) -> 
                 got = run_numpy_only(task, conv_transpose2d, x.copy(), w.copy(), b.copy())
             else:
                 got = run_numpy_only(task, conv_transpose2d, x.copy(), w.copy(), b.copy(), stride=s, padding=p)
-            expected = _np(F.conv_transpose2d(_t(x), _t(w), _t(b), stride=s, padding=p))
-            coverage = np.rint(
-                _np(
-                    F.conv_transpose2d(
-                        _t(np.ones_like(x[:, :1])), _t(np.ones((1, 1, *w.shape[2:]))), stride=s, padding=p
-                    )
-                )
-            )
+            expected = _transpose_ref(x, w, b, s, p)
+            coverage = np.rint(_transpose_ref(np.ones_like(x[:, :1]), np.ones((1, 1, *w.shape[2:])), None, s, p))
             coverage = np.broadcast_to(coverage, expected.shape)
             mistakes = [
                 Mistake(
-                    _np(F.conv_transpose2d(_t(x), _t(w[:, :, ::-1, ::-1].copy()), _t(b), stride=s, padding=p)),
+                    _transpose_ref(x, w[:, :, ::-1, ::-1].copy(), b, s, p),
                     "the kernel is flipped.",
                 ),
                 Mistake(
-                    _np(F.conv_transpose2d(_t(x), _t(w), _t(b), stride=s, padding=0)),
+                    _transpose_ref(x, w, b, s, 0),
                     f"padding was not cropped: the transposed convolution removes {p} pixels from each border.",
                 ),
-                Mistake(_np(F.conv_transpose2d(_t(x), _t(w), None, stride=s, padding=p)), "the bias b was not added."),
+                Mistake(_transpose_ref(x, w, None, s, p), "the bias b was not added."),
                 *_crop_mistakes(expected, p, "the output")[1:],
             ]
             compare(
