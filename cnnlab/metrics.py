@@ -12,12 +12,18 @@ everywhere.
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import torch
-from torchmetrics.functional.classification import (
-    multiclass_accuracy,
-    multiclass_confusion_matrix,
-    multiclass_jaccard_index,
-)
+
+
+def _classification() -> ModuleType:
+    """``torchmetrics.functional.classification``, imported on first use: importing torchmetrics takes about
+    2.8 s of CPU (it imports torchvision and SciPy's signal processing), which a notebook that trains with
+    ``cnnlab.train`` but never reads a metric, or a grading kernel, should not pay at its first cell."""
+    from torchmetrics.functional import classification
+
+    return classification
 
 
 def confusion_matrix(
@@ -41,7 +47,7 @@ def confusion_matrix(
         pred, target = pred[kept], target[kept]
     if ((target < 0) | (target >= num_classes) | (pred < 0) | (pred >= num_classes)).any():
         raise ValueError(f"class indices must lie in [0, {num_classes}); found values outside it")
-    return multiclass_confusion_matrix(pred, target, num_classes).long()
+    return _classification().multiclass_confusion_matrix(pred, target, num_classes).long()
 
 
 def _pairs(confusion: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,7 +63,7 @@ def iou_per_class(confusion: torch.Tensor) -> torch.Tensor:
     pred, target = _pairs(confusion)
     if len(pred) == 0:
         return torch.full((n,), float("nan"), dtype=torch.float64)
-    ious = multiclass_jaccard_index(pred, target, n, average="none").double()
+    ious = _classification().multiclass_jaccard_index(pred, target, n, average="none").double()
     present = (confusion.sum(0) + confusion.sum(1)).cpu() > 0
     return torch.where(present, ious, torch.full_like(ious, float("nan")))
 
@@ -73,4 +79,4 @@ def pixel_accuracy(confusion: torch.Tensor) -> float:
     pred, target = _pairs(confusion)
     if len(pred) == 0:
         return float("nan")
-    return float(multiclass_accuracy(pred, target, confusion.shape[0], average="micro"))
+    return float(_classification().multiclass_accuracy(pred, target, confusion.shape[0], average="micro"))

@@ -56,3 +56,21 @@ def test_the_counts_are_read_back_in_any_order_and_size():
     assert math.isclose(pixel_accuracy(cm), 7 / 10, rel_tol=1e-6)
     empty = torch.zeros(3, 3, dtype=torch.long)
     assert iou_per_class(empty).isnan().all() and math.isnan(mean_iou(empty)) and math.isnan(pixel_accuracy(empty))
+
+
+def test_importing_the_training_loop_does_not_import_torchmetrics():
+    """torchmetrics (with torchvision and SciPy's signal processing, about 2.8 s of CPU) is imported when a metric is
+    first computed, not by ``import cnnlab.train``: Assignment 4's grading kernel imports the loop and no metric."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch\n"
+        "import cnnlab.train, cnnlab.metrics\n"
+        "print('before', 'torchmetrics' in sys.modules)\n"
+        "cnnlab.metrics.confusion_matrix(torch.tensor([0, 1]), torch.tensor([0, 0]), 2)\n"
+        "print('after', 'torchmetrics' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "before False" in run.stdout and "after True" in run.stdout
