@@ -138,7 +138,12 @@ def test_a_timing_is_judged_in_the_kernel_only():
      "get_ipython().showtraceback = print", "ip = get_ipython()\nip.set_custom_exc((Exception,), print)",
      "import builtins\nbuiltins.len = None", "AssertionError = Warning",
      "setattr(np.testing, 'assert_allclose', print)",
-     "import sys\nsys.modules['torch'] = None", "from numpy import testing as t\nt.assert_allclose = print"],
+     "import sys\nsys.modules['torch'] = None", "from numpy import testing as t\nt.assert_allclose = print",
+     # the ways around those: the names the test cells use rebound, namespaces reached another way, code built later
+     "import types\nchecks = types.SimpleNamespace()", "globals()['che' + 'cks'] = None", "vars(checks).update({})",
+     "checks.__dict__.clear()", "exec('chec' + 'ks = 1')", "import fake as checks", "from fake import thing as checks",
+     "def f():\n    global checks\n    checks = 1", "__import__('auto' + 'grader')", "del checks",
+     "for checks in [None]:\n    pass", "import importlib\nimportlib.import_module(name)", "builtins.exec(code)"],
 )  # fmt: skip
 def test_tampering_is_seen(code):
     assert tampering_in(code)
@@ -147,7 +152,10 @@ def test_tampering_is_seen(code):
 @pytest.mark.parametrize(
     "code",
     ["import torch\ntorch.backends.cudnn.benchmark = True", "x = np.zeros(3)\nx[0] = 1", "np.random.seed(0)",
-     "def conv2d(x):\n    out = x.copy()\n    out[0] = 1\n    return out", "not python ((("],
+     "def conv2d(x):\n    out = x.copy()\n    out[0] = 1\n    return out", "not python (((",
+     "import numpy as np\nimport torch\nfrom torch import nn\nfrom autograder.checks import unet as checks",
+     "model.eval()\nwith torch.no_grad():\n    y = model(x)", "x = __import__('numpy')", "ops = vars(model)",
+     "for i in range(3):\n    np.random.seed(i)", "state = model.__dict__"],
 )  # fmt: skip
 def test_honest_code_is_not_flagged(code):
     assert tampering_in(code) == []

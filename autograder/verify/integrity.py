@@ -5,8 +5,11 @@ Test and locked cells are compared with the gradebook's checksums (nbgrader's ``
 released cell): nbgrader restores them when it grades; this module says that it had to. Student cells are
 scanned (their syntax tree, not their text) for assignments to attributes of NumPy, PyTorch, the checks,
 ``builtins``, ``sys`` and IPython's shell, for ``setattr``/``delattr`` on them, for ``sys.modules`` entries,
-and for rebinding exception classes. Points are never taken on this evidence alone: the outside verdict
-(:mod:`autograder.verify.replay`) decides the points; these flags tell the TA what was tried.
+for rebinding exception classes, and for the ways around those: rebinding the names the test cells use
+(``checks = Fake()``), namespaces written through ``globals()``, ``vars()`` or ``__dict__``, and code or imports
+built at run time (``exec``, ``eval``, ``__import__`` of a computed name). Points are never taken on this
+evidence alone: the outside verdict (:mod:`autograder.verify.replay`) decides the points; these flags tell the TA
+what was tried.
 """
 
 from __future__ import annotations
@@ -117,7 +120,74 @@ def tampering_in(source: str) -> list[str]:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             if node.func.attr in ("set_custom_exc", "register_magic_function") and guarded(node.func):
                 found.append(f"line {node.lineno}: calls {_dotted(node.func)}")
+    found += _evasions(tree, guarded)
     return found
+
+
+#: Calls that build or run code, or reach namespaces, out of the syntax tree's sight.
+DYNAMIC_CALLS = {
+    "exec": "runs code built at run time (exec)",
+    "eval": "runs code built at run time (eval)",
+    "compile": "compiles code at run time",
+    "globals": "writes or reads the notebook's namespace through globals()",
+    "__import__": "imports a module by a name computed at run time (__import__)",
+    "import_module": "imports a module by a name computed at run time (importlib)",
+}
+
+
+def _bound_names(node: ast.AST) -> list[ast.AST]:
+    """The targets a statement binds (assignment, deletion, loop, ``with``, walrus, comprehension)."""
+    if isinstance(node, (ast.Assign, ast.Delete)):
+        return list(node.targets)
+    if isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.NamedExpr, ast.For, ast.AsyncFor, ast.comprehension)):
+        return [node.target]
+    if isinstance(node, (ast.With, ast.AsyncWith)):
+        return [item.optional_vars for item in node.items if item.optional_vars is not None]
+    return []
+
+
+def _evasions(tree: ast.AST, guarded) -> list[str]:
+    """The ways around the attribute checks: rebinding a name the test cells use (``checks = Fake()``), importing
+    another module under such a name, writing a namespace through ``globals()``, ``vars()`` or ``__dict__``, and
+    running or importing code whose name or text is built at run time."""
+    found: list[str] = []
+    for node in ast.walk(tree):
+        line = getattr(node, "lineno", "?")
+        for target in _bound_names(node):
+            for name in ast.walk(target):  # the names bound, not those read on the way (``torch.backends.x = 1``)
+                bound = isinstance(name, ast.Name) and isinstance(name.ctx, (ast.Store, ast.Del))
+                if bound and name.id in GUARDED_ROOTS:
+                    found.append(f"line {line}: rebinds {name.id}, which the test cells use")
+        if isinstance(node, ast.Global) and set(node.names) & GUARDED_ROOTS:
+            found.append(f"line {line}: declares global {', '.join(sorted(set(node.names) & GUARDED_ROOTS))}")
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname in GUARDED_ROOTS and alias.name.split(".")[0] not in GUARDED_MODULES:
+                    found.append(f"line {line}: imports {alias.name} as {alias.asname}, which the test cells use")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] not in GUARDED_MODULES:
+            for alias in node.names:
+                if (alias.asname or alias.name) in GUARDED_ROOTS:
+                    found.append(f"line {line}: imports {alias.name} as {alias.asname or alias.name}")
+        if isinstance(node, ast.Call):
+            func = node.func
+            # a built-in called by its name (``model.eval()`` is a method, not ``eval``), or importlib's function
+            name = func.id if isinstance(func, ast.Name) else ""
+            if isinstance(func, ast.Attribute) and (func.attr == "import_module" or _dotted(func.value) == "builtins"):
+                name = func.attr
+            if name in DYNAMIC_CALLS and not (name in ("__import__", "import_module") and _constant_module(node)):
+                found.append(f"line {line}: {DYNAMIC_CALLS[name]}")
+            elif name == "vars" and node.args and guarded(node.args[0]):
+                found.append(f"line {line}: reaches the namespace of {_dotted(node.args[0])} through vars()")
+        if isinstance(node, ast.Attribute) and node.attr == "__dict__" and guarded(node.value):
+            found.append(f"line {line}: reaches {_dotted(node)}")
+    return list(dict.fromkeys(found))
+
+
+def _constant_module(call: ast.Call) -> bool:
+    """``__import__("numpy")`` / ``importlib.import_module("torch.nn")``: a fixed module outside the grader's."""
+    if not call.args or not isinstance(call.args[0], ast.Constant) or not isinstance(call.args[0].value, str):
+        return False
+    return call.args[0].value.split(".")[0] not in {"autograder", "nbgrader", "IPython", "builtins", "sys"}
 
 
 def _is_exception_name(name: str) -> bool:
