@@ -99,6 +99,37 @@ def test_typical_mistake_fails_exactly_its_checks_and_is_named(mistake):
     assert any(mistake.phrase in m for m in messages), messages
 
 
+ARRAY_TASKS = ("conv1d_matrix", "conv2d_naive", "conv2d", "conv2d_backward", "max_pool2d", "avg_pool2d",
+               "max_pool2d_backward", "avg_pool2d_backward", "conv_matrix", "conv_transpose2d")  # fmt: skip
+
+
+def _zeroing_inputs(fn):
+    """The instructor's function, but it first zeroes every array it was given: its answer is then right for
+    zero inputs only, which a check that computed its expectation from the same arrays afterwards would accept."""
+
+    def zeroing(*args, **kwargs):
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, np.ndarray):
+                value[...] = 0
+        return fn(*args, **kwargs)
+
+    return zeroing
+
+
+@pytest.mark.parametrize("task", ARRAY_TASKS)
+def test_a_function_that_writes_into_its_inputs_gains_nothing(task):
+    ns = _namespace()
+    ns[task] = _zeroing_inputs(ns[task])
+    parts = [f"_{part}" for part in ("dx", "dw", "db")] if task == "conv2d_backward" else [""]
+    own = {f"test_{task}{part}{hidden}" for part in parts for hidden in ("", "_hidden")}
+    cells = {name: run for name, run in _cell_checks(ns).items() if name in own}
+    assert cells
+    for name, run in cells.items():
+        with pytest.raises(CheckFailed):
+            run()
+            pytest.fail(f"{name} accepted a {task} that zeroes its inputs")
+
+
 def test_blank_functions_report_not_implemented():
     def conv2d(x, w, b, stride=1, padding=0, dilation=1):
         raise NotImplementedError()

@@ -51,7 +51,12 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 @boundary
 def run_numpy_only(task: str, fn: Callable, *args: object, **kwargs: object) -> object:
-    """Call the student's function with library convolutions out of reach; fail the task if it reaches one."""
+    """Call the student's function with library convolutions out of reach; fail the task if it reaches one.
+
+    The function gets copies of the arrays: one that wrote into its inputs (zeroing ``w``, say) would otherwise
+    change what the check computes its expected answer from afterwards."""
+    args = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+    kwargs = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
     result, touched = call_student(task, run_without_libraries, fn, *args, **kwargs)
     if touched:
         names = ", ".join(sorted(set(touched)))
