@@ -420,3 +420,68 @@ def test_training_and_evaluation_are_deterministic(solution):
         return solution["train"](model, data, Budget(10, 8), device=torch.device("cpu"), progress=False)
 
     assert notebook_run() == notebook_run()
+
+
+class _DoubleConvLayers(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int) -> None:
+        super().__init__()
+        self.c1, self.b1 = nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False), nn.BatchNorm2d(out_ch)
+        self.c2, self.b2 = nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False), nn.BatchNorm2d(out_ch)
+
+
+class _NoMiddleReLU(_DoubleConvLayers):
+    def forward(self, x):
+        return torch.relu(self.b2(self.c2(self.b1(self.c1(x)))))
+
+
+class _ReLUBeforeBatchNorm(_DoubleConvLayers):
+    def forward(self, x):
+        return self.b2(torch.relu(self.c2(self.b1(torch.relu(self.c1(x)))))).clamp(min=0)
+
+
+class _SecondConvSkipped(_DoubleConvLayers):
+    def forward(self, x):
+        return torch.relu(self.b2(self.b1(self.c1(x))))
+
+
+class _IgnoresItsInput(_DoubleConvLayers):
+    def forward(self, x):
+        return torch.zeros(x.shape[0], self.c2.out_channels, *x.shape[2:])
+
+
+class _SequentialDoubleConv(nn.Module):
+    """As the popular open-source U-Net writes it: one Sequential, a mid_channels argument, in-place ReLUs."""
+
+    def __init__(self, in_ch: int, out_ch: int, mid_ch: int | None = None) -> None:
+        super().__init__()
+        mid_ch = mid_ch or out_ch
+        self.double_conv = nn.Sequential(
+            nn.Conv2d(in_ch, mid_ch, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(mid_ch),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid_ch, out_ch, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(out_ch),
+            nn.ReLU(inplace=True),
+        )
+
+    def forward(self, x):
+        return self.double_conv(x)
+
+
+@pytest.mark.parametrize(
+    "block, phrase",
+    [
+        (_NoMiddleReLU, "the ReLU between the two convolutions is missing"),
+        (_ReLUBeforeBatchNorm, "ReLU comes before BatchNorm"),
+        (_SecondConvSkipped, "computed with its own layers"),
+        (_IgnoresItsInput, "does not depend on the input"),
+    ],
+    ids=lambda v: getattr(v, "__name__", "")[:30],
+)
+def test_a_double_conv_with_the_right_layers_but_the_wrong_computation_fails(block, phrase):
+    with pytest.raises(CheckFailed, match=phrase):
+        checks.check_double_conv(block)
+
+
+def test_a_double_conv_written_as_one_sequential_passes():
+    checks.check_double_conv(_SequentialDoubleConv)

@@ -74,9 +74,10 @@ def build(task: str, cls: Callable, *args: object, **kwargs: object) -> nn.Modul
 
 
 def forward(task: str, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Run the module without gradients; require a tensor."""
+    """Run the module without gradients on a copy of ``x`` (a forward that wrote into its input would change what
+    the check computes its expectation from); require a tensor."""
     with torch.no_grad():
-        out = call_student(task, module, x)
+        out = call_student(task, module, x.clone())
     if not isinstance(out, torch.Tensor):
         raise CheckFailed(task, f"forward must return a tensor, got {type(out).__name__}")
     return out

@@ -141,6 +141,43 @@ def check_double_conv(DoubleConv: Callable) -> None:  # noqa: N803
         raise CheckFailed(task, f"output shape {tuple(out.shape)}, expected (2, 8, 10, 12): keep height and width")
     if not out.min() >= 0:  # NaN fails too
         raise CheckFailed(task, "the block must end with a ReLU (its output has negative values)")
+    _check_double_conv_values(task, block, convs, norms)
+
+
+def _check_double_conv_values(task: str, block: nn.Module, convs: list[nn.Conv2d], norms: list[nn.Module]) -> None:
+    """The block computes ReLU(BN(conv(ReLU(BN(conv(x)))))) with its own layers (in eval mode, each BatchNorm given
+    statistics and an affine map far from the defaults, so that every layer and its place show in the output)."""
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for norm in norms:
+            n = norm.num_features
+            norm.running_mean.copy_(torch.rand(n, generator=g) * 2 - 1)
+            norm.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
+            if norm.affine:
+                norm.weight.copy_(torch.rand(n, generator=g) + 0.5)
+                norm.bias.copy_(torch.rand(n, generator=g) - 0.5)
+        x = torch.randn(2, 3, 9, 11, generator=g)
+        out = call_student(task, block.eval(), x.clone())
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, 8, 9, 11):
+            raise CheckFailed(task, "in eval mode, DoubleConv(3, 8) must return a tensor of shape (2, 8, 9, 11)")
+        first, second = sorted(convs, key=lambda c: c.in_channels != 3)
+        relu = torch.relu
+        for n1, n2 in (norms, norms[::-1]):
+            if torch.allclose(out, relu(n2(second(relu(n1(first(x)))))), rtol=1e-4, atol=1e-5):
+                return
+        n1, n2 = norms
+        mistakes = [
+            (relu(n2(second(n1(first(x))))), "the ReLU between the two convolutions is missing"),
+            (n2(relu(second(n1(relu(first(x)))))).clamp(min=0), "ReLU comes before BatchNorm"),
+            (relu(n2(relu(n1(first(x))))), "the second convolution is never applied"),
+            (relu(n2(second(relu(n1(first(x)))))) * 0, "the output does not depend on the input"),
+        ]
+    hint = next((words for value, words in mistakes if torch.allclose(out, value, rtol=1e-4, atol=1e-5)), "")
+    raise CheckFailed(
+        task,
+        "DoubleConv(3, 8)'s output is not ReLU(BatchNorm(conv(ReLU(BatchNorm(conv(x)))))) computed with its own "
+        "layers (checked in eval mode)." + (f"\nLikely mistake: {hint}." if hint else ""),
+    )
 
 
 def check_unet_shapes(UNet: Callable, hidden: bool = False) -> None:  # noqa: N803
