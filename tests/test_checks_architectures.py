@@ -355,3 +355,26 @@ def test_training_is_deterministic_so_grading_twice_gives_the_same_points(soluti
     assert runs[0][0] == runs[1][0]
     assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
     assert accuracy_of(model, images, labels) == accuracy_of(model, images, labels)
+
+
+@pytest.mark.parametrize("name", ["BasicBlock", "Bottleneck", "Inception", "DenseBlock", "Transition"])
+def test_a_block_that_writes_into_its_input_gains_nothing(solution, name):
+    """The instructor's block, but its forward first zeroes its input in place: the checks compute their
+    expectation from the input they handed over, so they give the student a copy."""
+    import torch
+
+    class ZeroesItsInput(solution[name]):
+        def forward(self, x, *args, **kwargs):
+            with torch.no_grad():
+                x.zero_()
+            return super().forward(x, *args, **kwargs)
+
+    check = {
+        "BasicBlock": checks.check_basic_block,
+        "Bottleneck": checks.check_bottleneck,
+        "Inception": checks.check_inception,
+        "DenseBlock": checks.check_dense_block,
+        "Transition": checks.check_transition,
+    }[name]
+    with pytest.raises(AssertionError):
+        check(ZeroesItsInput, hidden=True)
