@@ -21,12 +21,18 @@ LEFT_OUT = {
     "cnnlab/site.py": "builds the course website from the instructor's repository (Sphinx)",
     "autograder/checks/hidden": "hidden cases and seeds, references of graded functions: grader only",
     "autograder/checks/expected": "recorded values are written fresh for each edition",
+    "autograder/checks/layers/record_tables.py": (
+        "records Assignment 1's tables of PyTorch's answers from the instructor's notebook: instructor only"
+    ),
 }
 
 #: The part of ``autograder`` the edition ships: the checks the visible test cells call, and the module that
 #: defines their verdict (shared with the grader's replay).
 CHECKS = "autograder/checks"
 SHARED = ("autograder/failure.py",)
+#: Data the visible checks read: PyTorch's answers for Assignment 1's visible cases (``checks.layers.torch_values``),
+#: so that its checks run without importing torch in the student's kernel too.
+CHECK_DATA = ("autograder/checks/layers/torch_values.npz",)
 
 
 def _python_files(root: Path, package: str) -> Iterator[Path]:
@@ -48,7 +54,7 @@ def files(root: Path) -> Iterator[tuple[Path, str]]:
         yield path, path.relative_to(root).as_posix()
     for path in _python_files(root, CHECKS):
         yield path, path.relative_to(root).as_posix()
-    for name in SHARED:
+    for name in (*SHARED, *CHECK_DATA):
         yield root / name, name
 
 

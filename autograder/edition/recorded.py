@@ -27,12 +27,13 @@ def _by_reference() -> list[Callable[[], None]]:
     """The visible checks of Assignments 2 and 3 that ask for expected values, each with its reference."""
     from ..checks.architectures import blocks
     from ..checks.hidden import architectures, unet
+    from ..checks.references import as_student
     from ..checks.unet import loss
 
     return [
-        lambda: blocks.check_inception_params(architectures.inception_reference_params),
-        lambda: loss.check_soft_dice_loss(unet.soft_dice_reference),
-        lambda: loss.check_segmentation_loss(unet.segmentation_loss_reference),
+        lambda: blocks.check_inception_params(as_student(architectures.inception_reference_params)),
+        lambda: loss.check_soft_dice_loss(as_student(unet.soft_dice_reference)),
+        lambda: loss.check_segmentation_loss(as_student(unet.segmentation_loss_reference)),
     ]
 
 
