@@ -51,6 +51,13 @@ def test_the_edition_holds_the_course_and_nothing_of_the_grader(edition):
     assert sorted(p.name for p in (edition / "autograder/checks/expected").iterdir()) == [
         "architectures.pt", "unet.pt", "visualization.pt"]  # fmt: skip
     assert "def _replay" in (edition / "cnnlab/feature_visualization.py").read_text()
+    # Assignment 1's visible table of PyTorch's answers comes along; the hidden one and the tool that records them not
+    from autograder.checks.layers import torch_values
+
+    shipped = torch_values.read(edition / "autograder/checks/layers/torch_values.npz")
+    assert shipped.keys() == torch_values.read(torch_values.VISIBLE_TABLE).keys()
+    assert not list(edition.rglob("layers_torch_values.npz"))
+    assert not (edition / "autograder/checks/layers/record_tables.py").exists()
 
 
 def test_the_leak_scan_finds_nothing_in_the_edition(edition):
