@@ -143,7 +143,11 @@ def test_a_timing_is_judged_in_the_kernel_only():
      "import types\nchecks = types.SimpleNamespace()", "globals()['che' + 'cks'] = None", "vars(checks).update({})",
      "checks.__dict__.clear()", "exec('chec' + 'ks = 1')", "import fake as checks", "from fake import thing as checks",
      "def f():\n    global checks\n    checks = 1", "__import__('auto' + 'grader')", "del checks",
-     "for checks in [None]:\n    pass", "import importlib\nimportlib.import_module(name)", "builtins.exec(code)"],
+     "for checks in [None]:\n    pass", "import importlib\nimportlib.import_module(name)", "builtins.exec(code)",
+     # through an alias or getattr
+     "T = torch\nT.allclose = lambda *a, **k: True", "t = torch.Tensor\nt.__eq__ = lambda *a: True",
+     "a = checks\nb = a\nb.check_dice = print", "setattr(getattr(torch, 'Tensor'), '__eq__', print)",
+     "getattr(checks, 'check_dice').__code__ = (lambda: 0).__code__"],
 )  # fmt: skip
 def test_tampering_is_seen(code):
     assert tampering_in(code)
@@ -155,7 +159,8 @@ def test_tampering_is_seen(code):
      "def conv2d(x):\n    out = x.copy()\n    out[0] = 1\n    return out", "not python (((",
      "import numpy as np\nimport torch\nfrom torch import nn\nfrom autograder.checks import unet as checks",
      "model.eval()\nwith torch.no_grad():\n    y = model(x)", "x = __import__('numpy')", "ops = vars(model)",
-     "for i in range(3):\n    np.random.seed(i)", "state = model.__dict__"],
+     "for i in range(3):\n    np.random.seed(i)", "state = model.__dict__", "x = torch.zeros(3)\nx[0] = 1",
+     "act = torch.relu\ny = act(x)", "self.conv = nn.Conv2d(3, 8, 3)\nself.conv.weight.data[0] = 1"],
 )  # fmt: skip
 def test_honest_code_is_not_flagged(code):
     assert tampering_in(code) == []

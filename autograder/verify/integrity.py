@@ -64,9 +64,28 @@ def _checksum(cell: Any, compute: Any) -> str | None:
 
 
 def _root(node: ast.AST) -> ast.AST:
+    """The name an expression starts from: ``torch`` for ``torch.Tensor.__eq__`` and for ``getattr(torch, "x")``."""
     while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
-        node = node.func if isinstance(node, ast.Call) else node.value
+        if isinstance(node, ast.Call):
+            getter = isinstance(node.func, ast.Name) and node.func.id in ("getattr", "vars") and node.args
+            node = node.args[0] if getter else node.func
+        else:
+            node = node.value
     return node
+
+
+def _reference_chain(node: ast.AST) -> bool:
+    """A name, or attributes and ``getattr``s of one: what ``T = torch`` or ``t = torch.Tensor`` binds (an alias),
+    unlike ``x = torch.zeros(3)`` (a new value)."""
+    while True:
+        if isinstance(node, ast.Name):
+            return True
+        if isinstance(node, ast.Attribute):
+            node = node.value
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" and node.args:
+            node = node.args[0]
+        else:
+            return False
 
 
 def _dotted(node: ast.AST) -> str:
@@ -102,6 +121,16 @@ def tampering_in(source: str) -> list[str]:
             func = node.value.func
             if isinstance(func, ast.Name) and func.id in SHELL_FACTORIES:
                 shells.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    # aliases: T = torch, t = torch.Tensor, c = checks (followed until no new one appears)
+    grown = True
+    while grown:
+        grown = False
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and _reference_chain(node.value) and guarded(node.value):
+                for target in node.targets:
+                    if isinstance(target, ast.Name) and target.id not in roots:
+                        roots.add(target.id)
+                        grown = True
     for node in ast.walk(tree):
         targets: list[ast.AST] = []
         if isinstance(node, (ast.Assign, ast.Delete)):
