@@ -190,3 +190,26 @@ def test_equivalent_mutants_are_real_mutants_with_reasons(assignment):
     assert set(cfg.equivalent) <= ids, set(cfg.equivalent) - ids
     assert all(len(reason) > 20 and "\n" not in reason for reason in cfg.equivalent.values())
     assert len(cfg.handwritten) >= 20
+
+
+def test_mutants_run_at_once_are_judged_as_one_at_a_time():
+    """``--jobs``: children running side by side report the same outcomes, in the order of the mutants."""
+    from bench.mutation.runner import run_mutants
+
+    baseline = _toy_baseline()
+    changes = [
+        {"f": "def f(x):\n    return x + 1\n"},  # survives
+        {"f": "def f(x):\n    return x\n"},  # a visible test fails
+        {"f": "def f(x):\n    import os\n    os._exit(3)\n"},  # crashes
+        {"f": "def f(x):\n    return 2 if x == 1 else 0\n"},  # only the hidden test fails
+        {"f": "def f(x):\n    while True:\n        pass\n"},  # hangs
+    ]
+    seen = []
+    together = run_mutants(baseline, changes, timeout=5, jobs=3, done=lambda i, o: seen.append(i))
+    alone = [run_mutant(baseline, c, timeout=5) for c in changes]
+    assert sorted(seen) == list(range(len(changes)))
+    assert [(o.status, o.visible_failed, o.hidden_failed) for o in together] == [
+        (o.status, o.visible_failed, o.hidden_failed) for o in alone
+    ]
+    assert [o.status for o in together] == ["survived", "killed", "killed", "killed", "killed"]
+    assert "crash" in together[2].reason and "timeout" in together[4].reason

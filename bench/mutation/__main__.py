@@ -1,4 +1,4 @@
-"""``python3 -m bench.mutation [--assignment ID ...] [--sample N] [--out DIR]``: the mutation table.
+"""``python3 -m bench.mutation [--assignment ID ...] [--sample N] [--jobs N] [--out DIR]``: the mutation table.
 
 Writes ``<out>/<assignment>.json`` (every mutant, its outcome and reason) and ``<out>/REPORT.md`` (the table, the
 equivalent mutants with their reasons, the survivors and the surprises), and prints the table.
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cell", help="only the mutants of this solution cell (and hand-written ones touching it)")
     parser.add_argument("--exclude-cell", action="append", default=[], help="leave out the mutants of this cell")
     parser.add_argument("--out", type=Path, default=Path("bench/results/mutation"))
+    parser.add_argument("--jobs", type=int, default=1, help="mutants run at once (each in its own forked child)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -88,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
             if i % 25 == 0:  # an interrupted run keeps what it measured
                 core.dump(args.out / f"{assignment}.partial.json", done, core.table(assignment, done, 0.0))
 
-        results, tab, _ = core.run(cfg, sample=args.sample, seed=args.seed, only=only, progress=progress_and_save)
+        results, tab, _ = core.run(
+            cfg, sample=args.sample, seed=args.seed, only=only, progress=progress_and_save, jobs=args.jobs
+        )
         (args.out / f"{assignment}.partial.json").unlink(missing_ok=True)
         core.dump(args.out / f"{assignment}.json", results, tab)
         tables.append(tab)

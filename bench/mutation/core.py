@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from . import notebook, operators
-from .runner import Baseline, Outcome, run_mutant
+from .runner import Baseline, Outcome, run_mutants
 
 
 @dataclass(frozen=True)
@@ -138,14 +138,15 @@ def run(
     seed: int = 0,
     only: Callable[[Job], bool] | None = None,
     progress: Callable[[int, int, Result], None] | None = None,
+    jobs: int = 1,
 ) -> tuple[list[Result], Table, Baseline]:
     """Run the assignment's mutants (``sample``: a seeded random subset of that many generated ones, with every
-    hand-written one) and tabulate them."""
+    hand-written one; ``jobs``: mutants run at once, each in its own forked child) and tabulate them."""
     import os
 
     saved = dict(os.environ)
     try:
-        return _run(config, sample, seed, only, progress)
+        return _run(config, sample, seed, only, progress, jobs)
     finally:  # the caller's process is left as it was: its environment, and no training limit on its optimizers
         from autograder.checks import budget
 
@@ -160,6 +161,7 @@ def _run(
     seed: int,
     only: Callable[[Job], bool] | None,
     progress: Callable[[int, int, Result], None] | None,
+    jobs: int = 1,
 ) -> tuple[list[Result], Table, Baseline]:
     import os
 
@@ -180,13 +182,19 @@ def _run(
     if sample is not None and sample < len(generated):  # a seeded sample of the generated ones, every hand-written one
         chosen = {j.id for j in random.Random(seed).sample(generated, sample)}
         all_jobs = [j for j in all_jobs if j.kind == "handwritten" or j.id in chosen]
-    results = []
-    for i, job in enumerate(all_jobs):
-        outcome = run_mutant(baseline, job.changed, config.timeout)
-        result = Result(job, outcome, config.equivalent.get(job.id, "") if outcome.status != "killed" else "")
-        results.append(result)
+    results: list[Result | None] = [None] * len(all_jobs)
+    finished = 0
+
+    def done(index: int, outcome: Outcome) -> None:
+        nonlocal finished
+        job = all_jobs[index]
+        results[index] = Result(job, outcome, config.equivalent.get(job.id, "") if outcome.status != "killed" else "")
+        finished += 1
         if progress:
-            progress(i + 1, len(all_jobs), result)
+            progress(finished, len(all_jobs), results[index])
+
+    run_mutants(baseline, [j.changed for j in all_jobs], config.timeout, jobs=jobs, done=done)
+    results = [r for r in results if r is not None]
     return results, table(config.assignment, results, time.monotonic() - start), baseline
 
 

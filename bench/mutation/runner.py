@@ -20,6 +20,7 @@ import os
 import signal
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .notebook import Cell, inputs_from_unchanged, plan
@@ -136,62 +137,113 @@ def _own_memory_mb(pid: int) -> float:
         return 0.0
 
 
+class MutantRun:
+    """One mutant running in a forked child; ``poll`` reads what it reports, ``outcome`` judges it."""
+
+    def __init__(
+        self, baseline: Baseline, changed: dict[str, str], timeout: float, memory_mb: int = MEMORY_LIMIT_MB
+    ) -> None:
+        ctx = mp.get_context("fork")
+        self.conn, child_conn = ctx.Pipe(duplex=False)
+        self.timeout, self.memory_mb = timeout, memory_mb
+        self.start = time.monotonic()
+        self.proc = ctx.Process(target=_child, args=(baseline, changed, child_conn), daemon=True)
+        self.proc.start()
+        child_conn.close()
+        self.result = Outcome("survived")
+        self.finished = False  # the child reported the end of its cells
+        self.over = False  # no more to read: finished, died, or stopped by a limit
+        self.limit_reason = ""
+        self.running: tuple[str, bool] | None = None  # the test cell in progress
+
+    def poll(self, wait: float) -> bool:
+        """Read what the child reported within ``wait`` seconds and apply the limits; True once it is over."""
+        if self.over:
+            return True
+        left = self.timeout - (time.monotonic() - self.start)
+        if left <= 0:
+            self.limit_reason = f"timeout: still running after {self.timeout:.0f} s"
+            self.over = True
+        elif self.conn.poll(min(wait, left)):
+            try:
+                self._read(self.conn.recv())
+            except EOFError:
+                self.over = True
+        elif not self.proc.is_alive():
+            self.over = True
+        if not self.over and _own_memory_mb(self.proc.pid) > self.memory_mb:
+            self.limit_reason = f"memory: more than {self.memory_mb} MB"
+            self.over = True
+        return self.over
+
+    def _read(self, msg: tuple) -> None:
+        if msg[0] == "start":
+            self.running = (msg[1], msg[2])
+        elif msg[0] == "cell":
+            _, label, hidden, ok, message = msg
+            self.result.cells.append((label, hidden, ok, message))
+            self.running = None
+        elif msg[0] == "done":
+            self.finished = self.over = True
+        else:
+            self.result.status, self.result.reason = "error", msg[1]
+            self.finished = self.over = True
+
+    def outcome(self) -> Outcome:
+        """Stop the child if it still runs, and judge the mutant from what it reported."""
+        if self.proc.is_alive():
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.join()
+        self.conn.close()
+        outcome = self.result
+        outcome.seconds = time.monotonic() - self.start
+        if outcome.status == "error":
+            return outcome
+        if not self.finished:  # the cell in progress hung, blew up or killed the interpreter
+            why = self.limit_reason or f"crash: the interpreter died (exit code {self.proc.exitcode})"
+            label, hidden = self.running or ("(setup of the mutant)", False)
+            outcome.cells.append((label, hidden, False, why))
+        failed = [(label, hidden, message) for label, hidden, ok, message in outcome.cells if not ok]
+        outcome.visible_failed = any(not hidden for _, hidden, _ in failed)
+        outcome.hidden_failed = any(hidden for _, hidden, _ in failed)
+        if failed:
+            label, hidden, message = next(f for f in failed if not f[1]) if outcome.visible_failed else failed[0]
+            outcome.status, outcome.reason = "killed", f"{label}: {message}"
+        return outcome
+
+
 def run_mutant(
     baseline: Baseline, changed: dict[str, str], timeout: float, memory_mb: int = MEMORY_LIMIT_MB
 ) -> Outcome:
     """Fork, run the mutant's affected cells, and judge it from what the child reports."""
-    ctx = mp.get_context("fork")
-    parent_conn, child_conn = ctx.Pipe(duplex=False)
-    start = time.monotonic()
-    proc = ctx.Process(target=_child, args=(baseline, changed, child_conn), daemon=True)
-    proc.start()
-    child_conn.close()
-    outcome = Outcome("survived")
-    finished = False
-    limit_reason = ""
-    running: tuple[str, bool] | None = None  # the test cell in progress
-    while True:
-        left = timeout - (time.monotonic() - start)
-        if left <= 0:
-            limit_reason = f"timeout: still running after {timeout:.0f} s"
-            break
-        if parent_conn.poll(min(0.2, left)):
-            try:
-                msg = parent_conn.recv()
-            except EOFError:
-                break
-            if msg[0] == "start":
-                running = (msg[1], msg[2])
-            elif msg[0] == "cell":
-                _, label, hidden, ok, message = msg
-                outcome.cells.append((label, hidden, ok, message))
-                running = None
-            elif msg[0] == "done":
-                finished = True
-                break
-            else:
-                outcome.status, outcome.reason = "error", msg[1]
-                finished = True
-                break
-        elif not proc.is_alive():
-            break
-        if _own_memory_mb(proc.pid) > memory_mb:
-            limit_reason = f"memory: more than {memory_mb} MB"
-            break
-    if proc.is_alive():
-        os.kill(proc.pid, signal.SIGKILL)
-    proc.join()
-    outcome.seconds = time.monotonic() - start
-    if outcome.status == "error":
-        return outcome
-    if not finished and outcome.status != "error":  # the cell in progress hung, blew up or killed the interpreter
-        why = limit_reason or f"crash: the interpreter died (exit code {proc.exitcode})"
-        label, hidden = running or ("(setup of the mutant)", False)
-        outcome.cells.append((label, hidden, False, why))
-    failed = [(label, hidden, message) for label, hidden, ok, message in outcome.cells if not ok]
-    outcome.visible_failed = any(not hidden for _, hidden, _ in failed)
-    outcome.hidden_failed = any(hidden for _, hidden, _ in failed)
-    if failed:
-        label, hidden, message = next(f for f in failed if not f[1]) if outcome.visible_failed else failed[0]
-        outcome.status, outcome.reason = "killed", f"{label}: {message}"
-    return outcome
+    run = MutantRun(baseline, changed, timeout, memory_mb)
+    while not run.poll(0.2):
+        pass
+    return run.outcome()
+
+
+def run_mutants(
+    baseline: Baseline,
+    changes: list[dict[str, str]],
+    timeout: float,
+    jobs: int = 1,
+    done: Callable[[int, Outcome], None] | None = None,
+    memory_mb: int = MEMORY_LIMIT_MB,
+) -> list[Outcome]:
+    """Run the mutants with up to ``jobs`` children at a time; ``done(index, outcome)`` as each one ends.
+
+    Each child is forked from this process alone (no threads), so running several at once changes no outcome."""
+    outcomes: list[Outcome | None] = [None] * len(changes)
+    waiting = list(enumerate(changes))[::-1]
+    running: dict[int, MutantRun] = {}
+    while waiting or running:
+        while waiting and len(running) < max(1, jobs):
+            index, changed = waiting.pop()
+            running[index] = MutantRun(baseline, changed, timeout, memory_mb)
+        for index, run in list(running.items()):
+            if run.poll(0.2 / len(running)):
+                outcomes[index] = run.outcome()
+                del running[index]
+                if done:
+                    done(index, outcomes[index])
+    return outcomes  # type: ignore[return-value]
