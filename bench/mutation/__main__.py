@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                 core.dump(args.out / f"{assignment}.partial.json", done, core.table(assignment, done, 0.0))
 
         results, tab, _ = core.run(
-            cfg, sample=args.sample, seed=args.seed, only=only, progress=progress_and_save, jobs=args.jobs
+            cfg, sample=args.sample, seed=args.seed, only=only, progress=progress_and_save, workers=args.jobs
         )
         (args.out / f"{assignment}.partial.json").unlink(missing_ok=True)
         core.dump(args.out / f"{assignment}.json", results, tab)

@@ -138,15 +138,15 @@ def run(
     seed: int = 0,
     only: Callable[[Job], bool] | None = None,
     progress: Callable[[int, int, Result], None] | None = None,
-    jobs: int = 1,
+    workers: int = 1,
 ) -> tuple[list[Result], Table, Baseline]:
     """Run the assignment's mutants (``sample``: a seeded random subset of that many generated ones, with every
-    hand-written one; ``jobs``: mutants run at once, each in its own forked child) and tabulate them."""
+    hand-written one; ``workers``: mutants run at once, each in its own forked child) and tabulate them."""
     import os
 
     saved = dict(os.environ)
     try:
-        return _run(config, sample, seed, only, progress, jobs)
+        return _run(config, sample, seed, only, progress, workers)
     finally:  # the caller's process is left as it was: its environment, and no training limit on its optimizers
         from autograder.checks import budget
 
@@ -161,7 +161,7 @@ def _run(
     seed: int,
     only: Callable[[Job], bool] | None,
     progress: Callable[[int, int, Result], None] | None,
-    jobs: int = 1,
+    workers: int = 1,
 ) -> tuple[list[Result], Table, Baseline]:
     import os
 
@@ -193,7 +193,7 @@ def _run(
         if progress:
             progress(finished, len(all_jobs), results[index])
 
-    run_mutants(baseline, [j.changed for j in all_jobs], config.timeout, jobs=jobs, done=done)
+    run_mutants(baseline, [j.changed for j in all_jobs], config.timeout, jobs=workers, done=done)
     results = [r for r in results if r is not None]
     return results, table(config.assignment, results, time.monotonic() - start), baseline
 
