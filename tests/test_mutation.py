@@ -213,3 +213,26 @@ def test_mutants_run_at_once_are_judged_as_one_at_a_time():
     ]
     assert [o.status for o in together] == ["survived", "killed", "killed", "killed", "killed"]
     assert "crash" in together[2].reason and "timeout" in together[4].reason
+
+
+def test_a_saved_run_is_judged_again_with_the_current_equivalent_list(tmp_path):
+    """``--retable``: a survivor listed as equivalent after the run counts as equivalent; the outcomes stay."""
+
+    def result(mutant_id, status, visible=True):
+        job = core.Job(mutant_id, "generated", mutant_id.split(":")[0], "op", "a mutant", {})
+        return core.Result(
+            job, core.Outcome(status, reason="cell: message" if status == "killed" else "", visible_failed=visible)
+        )
+
+    results = [result("f:1:a:1", "killed"), result("f:2:b:1", "killed", visible=False), result("f:3:c:1", "survived")]
+    core.dump(tmp_path / "x.json", results, core.table("x", results, 12.0))
+    before = core.Config("x", [], {})
+    again, tab = core.load(tmp_path / "x.json", before)
+    assert (tab.killed, tab.survived, tab.equivalent, tab.surprises, tab.seconds) == (2, 1, 0, 1, 12.0)
+    assert [r.outcome.reason for r in again] == ["cell: message", "cell: message", ""]
+    judged = core.Config("x", [], {"f:3:c:1": "the same value for every input the task allows"})
+    _, tab = core.load(tmp_path / "x.json", judged)
+    assert (tab.killed, tab.survived, tab.equivalent, tab.score) == (2, 0, 1, 1.0)
+    listed_but_killed = core.Config("x", [], {"f:1:a:1": "a stale entry: this mutant is killed by the checks"})
+    _, tab = core.load(tmp_path / "x.json", listed_but_killed)
+    assert (tab.killed, tab.equivalent) == (2, 0)  # a killed mutant is never counted as equivalent

@@ -63,12 +63,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exclude-cell", action="append", default=[], help="leave out the mutants of this cell")
     parser.add_argument("--out", type=Path, default=Path("bench/results/mutation"))
     parser.add_argument("--jobs", type=int, default=1, help="mutants run at once (each in its own forked child)")
+    parser.add_argument(
+        "--retable",
+        action="store_true",
+        help="run nothing: judge the saved run in --out again with the current lists of equivalent mutants",
+    )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     tables, report = [], []
     for assignment in args.assignment or ASSIGNMENTS:
         cfg = config(assignment)
+        if args.retable:
+            results, tab = core.load(args.out / f"{assignment}.json", cfg)
+            core.dump(args.out / f"{assignment}.json", results, tab)
+            tables.append(tab)
+            report.append(f"\n### {assignment}\n" + details(results))
+            continue
 
         def progress(i: int, n: int, r: core.Result, assignment=assignment) -> None:
             if args.quiet:
@@ -99,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         report.append(f"\n### {assignment}{left_out}\n" + details(results))
         print(markdown_table([tab]), flush=True)
     text = (
-        f"# Mutation run ({time.strftime('%Y-%m-%d %H:%M')}"
+        ("# Mutation run, judged again with the current equivalent lists" if args.retable else "# Mutation run")
+        + f" ({time.strftime('%Y-%m-%d %H:%M')}"
         + (f", sample of {args.sample} per assignment" if args.sample else "")
         + ")\n\n"
         + markdown_table(tables)

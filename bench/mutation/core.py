@@ -221,3 +221,24 @@ def to_json(results: list[Result], tab: Table) -> dict:
 def dump(path, results: list[Result], tab: Table) -> None:
     with open(path, "w") as f:
         json.dump(to_json(results, tab), f, indent=1)
+
+
+def load(path, config: Config) -> tuple[list[Result], Table]:
+    """A saved run (``dump``) judged again with ``config``'s current list of equivalent mutants.
+
+    Equivalence is a reader's judgement of a survivor, made after the run; the outcomes stay the run's."""
+    with open(path) as f:
+        saved = json.load(f)
+    results = []
+    for m in saved["mutants"]:
+        job = Job(m["id"], m["kind"], m["id"].split(":")[0], m["operator"], m["description"], {})
+        killed = m["status"] == "killed"
+        outcome = Outcome(
+            "killed" if killed else "survived",
+            reason=m["reason"] if m["status"] != "equivalent" else "",
+            visible_failed=m["visible_failed"],
+            hidden_failed=m["hidden_failed"],
+            seconds=m["seconds"],
+        )
+        results.append(Result(job, outcome, "" if killed else config.equivalent.get(job.id, "")))
+    return results, table(saved["table"]["assignment"], results, saved["table"]["seconds"])
