@@ -147,6 +147,37 @@ def test_iou_that_never_applies_ignore_index_is_named(solution):
     _fails(checks.check_iou_per_class, never_ignores, phrase="ignore_index is never applied")
 
 
+def test_a_class_at_a_single_pixel_is_present(solution):
+    """A guard ``union > 1`` (or a Dice ``total > 1``) made a class at one pixel absent: no case had one before.
+    The cases now hold such classes, in both prediction and target and in the prediction only."""
+
+    def strict_guard_iou(pred, target, num_classes, ignore_index=None):
+        if ignore_index is not None:
+            keep = target != ignore_index
+            pred, target = pred[keep], target[keep]
+        ious = torch.full((num_classes,), float("nan"), dtype=torch.float64)
+        for c in range(num_classes):
+            union = ((pred == c) | (target == c)).sum()
+            if union > 1:
+                ious[c] = ((pred == c) & (target == c)).sum() / union
+        return ious
+
+    def strict_guard_dice(pred, target, num_classes, ignore_index=None):
+        if ignore_index is not None:
+            keep = target != ignore_index
+            pred, target = pred[keep], target[keep]
+        scores = []
+        for c in range(num_classes):
+            p, t = pred == c, target == c
+            if p.sum() + t.sum() > 1:
+                scores.append(2 * (p & t).sum().item() / (p.sum() + t.sum()).item())
+        return sum(scores) / len(scores)
+
+    for hidden in (False, True):
+        _fails(checks.check_iou_per_class, strict_guard_iou, hidden=hidden, phrase="union is 0")
+        _fails(checks.check_dice, strict_guard_dice, hidden=hidden, phrase="expected")
+
+
 def test_skip_check_holds_every_deeper_level_fixed(solution):
     """Only the deepest skip used: perturbing a shallower level still reached the output through the deeper levels
     when only the bottleneck was held fixed; now every deeper level is, and the missing skips are named."""

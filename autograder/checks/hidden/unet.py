@@ -10,13 +10,13 @@ import torch.nn.functional as F
 from ..references import guard_module
 from ..unet.model import NetCase
 
-#: Metric cases: (shape, num_classes, classes absent from both, with ignored pixels); inputs drawn with seeds
-#: ``METRIC_SEED + index``.
+#: Metric cases: (shape, num_classes, classes absent from both, with ignored pixels[, classes at one pixel only]);
+#: inputs drawn with seeds ``METRIC_SEED + index``.
 METRIC_SEED = 100
 METRIC_CASES = [
     ((4, 9, 7), 6, (2, 5), False),
     ((1, 32, 32), 2, (), True),
-    ((2, 5, 5), 5, (0,), True),
+    ((2, 5, 5), 5, (0,), True, (3, 1)),
     ((20,), 3, (), False),
 ]
 #: Loss cases: (seed, N, C, H, W).

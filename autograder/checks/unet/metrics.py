@@ -24,13 +24,30 @@ from ..references import grader_reference
 IGNORE = 255
 
 
-def _case(seed: int, shape: tuple[int, ...], num_classes: int, absent: tuple[int, ...] = (), ignore: bool = False):
+def _case(
+    seed: int,
+    shape: tuple[int, ...],
+    num_classes: int,
+    absent: tuple[int, ...] = (),
+    ignore: bool = False,
+    single: tuple[int, ...] = (),
+):
+    """A prediction right at about 60% of the pixels; ``absent`` classes nowhere; each ``single`` class at one
+    pixel only, counted from the end so that the ignored columns leave it: the first in both prediction and target
+    (union 1, IoU 1), the others in the prediction only (union 1, IoU 0)."""
     g = torch.Generator().manual_seed(seed)
     target = torch.randint(0, num_classes, shape, generator=g)
     pred = torch.where(torch.rand(shape, generator=g) < 0.6, target, torch.randint(0, num_classes, shape, generator=g))
     for k in absent:  # remove class k from both
         target[target == k] = (k + 1) % num_classes
         pred[pred == k] = (k + 1) % num_classes
+    other = min(set(range(num_classes)) - set(absent) - set(single))
+    for k in single:
+        target[target == k] = other
+        pred[pred == k] = other
+    for i, k in enumerate(single):
+        pred.view(-1)[-1 - i] = k
+        target.view(-1)[-1 - i] = k if i == 0 else other
     if ignore:
         target[..., : shape[-1] // 4] = IGNORE
     return pred, target, (IGNORE if ignore else None)
@@ -38,7 +55,7 @@ def _case(seed: int, shape: tuple[int, ...], num_classes: int, absent: tuple[int
 
 CASES_VISIBLE = [
     ((2, 8, 8), 3, (), False),
-    ((16, 16), 5, (4,), False),
+    ((16, 16), 5, (4,), False, (2, 3)),
     ((3, 10, 12), 4, (), True),
 ]
 
@@ -48,8 +65,8 @@ def _cases(hidden: bool):
         cases, seed = grader_only("unet").METRIC_CASES, grader_only("unet").METRIC_SEED
     else:
         cases, seed = CASES_VISIBLE, 0
-    for i, (shape, c, absent, ignore) in enumerate(cases):
-        yield (*_case(seed + i, shape, c, absent, ignore), c, shape)
+    for i, (shape, c, absent, ignore, *single) in enumerate(cases):
+        yield (*_case(seed + i, shape, c, absent, ignore, *single), c, shape)
 
 
 def call_own(task: str, fn: Callable, *args: object, **kwargs: object) -> object:
@@ -95,6 +112,21 @@ def _iou_keeping_ignored(pred: torch.Tensor, target: torch.Tensor, c: int, ignor
     return ref.iou_per_class(ref.confusion_matrix(pred, torch.where(target == ignore, c, target), c + 1))[:c]
 
 
+def _nan_for_present(got, present, pred, target, ignore, shape, c) -> str:
+    """The message for NaN returned for present classes, naming them and the size of their union."""
+    keep = target != ignore if ignore is not None else torch.ones_like(target, dtype=torch.bool)
+    classes = (present & torch.isnan(got)).nonzero().flatten().tolist()
+    unions = {k: int(((pred == k) | (target == k))[keep].sum()) for k in classes}
+    text = f"returned NaN for class(es) {classes}, present in {_describe(shape, c, ignore)} (pixels in their union: "
+    text += ", ".join(f"class {k}: {n}" for k, n in unions.items()) + ")."
+    if min(unions.values()) == 1:
+        text += (
+            "\nLikely mistake: the guard for an absent class is too strict: a class is absent only when its union "
+            "is 0 (union > 0 means present, even if it is one pixel)."
+        )
+    return text
+
+
 def check_iou_per_class(iou_per_class: Callable, hidden: bool = False) -> None:
     """``iou_per_class(pred, target, num_classes, ignore_index=None)``: a float tensor, NaN for absent classes."""
     task = "iou_per_class"
@@ -120,7 +152,7 @@ def check_iou_per_class(iou_per_class: Callable, hidden: bool = False) -> None:
                 )
             present = ~absent
             if torch.isnan(got[present]).any():
-                raise CheckFailed(task, f"returned NaN for a class that is present, for {_describe(shape, c, ignore)}")
+                raise CheckFailed(task, _nan_for_present(got, present, pred, target, ignore, shape, c))
             if torch.allclose(got[present], expected[present], atol=1e-5):
                 continue
             if ignore is not None:
