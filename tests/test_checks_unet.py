@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import nbformat
 import pytest
 import torch
@@ -291,6 +293,69 @@ def test_augmentation_check_names_mistakes():
     _fails(checks.check_augmentation, separately, phrase="different random parameters")
     _fails(checks.check_augmentation, bilinear_mask, phrase="invalid class values")
     _fails(checks.check_augmentation, python_random, phrase="reproducible")
+
+
+def _augment_with(*transforms):
+    from torchvision import tv_tensors
+    from torchvision.transforms import v2
+
+    compose = v2.Compose(list(transforms))
+
+    def augment(image, mask):
+        image, mask = compose(tv_tensors.Image(image), tv_tensors.Mask(mask))
+        return image.as_subclass(torch.Tensor).clamp(0, 1), mask.as_subclass(torch.Tensor)
+
+    return augment
+
+
+def test_augmentation_must_hold_what_the_task_asks_for():
+    """A horizontal flip, a rotation, brightness and noise: leaving one out lost no point before (a vertical flip
+    with a small turn cannot stand in for the horizontal flip)."""
+    from torchvision.transforms import v2
+
+    flip, vflip = v2.RandomHorizontalFlip(), v2.RandomVerticalFlip()
+    turn = v2.RandomApply([v2.RandomRotation(degrees=25)], p=0.5)
+    bright, noise = v2.ColorJitter(brightness=0.25), v2.GaussianNoise(sigma=0.02)
+    for hidden in (False, True):
+        fails = functools.partial(_fails, checks.check_augmentation, hidden=hidden)
+        fails(_augment_with(vflip, turn, bright, noise), phrase="random horizontal flip")
+        fails(_augment_with(flip, vflip, bright, noise), phrase="random rotation")
+        fails(_augment_with(flip, vflip, turn, noise), phrase="brightness")
+        fails(_augment_with(flip, vflip, turn, bright), phrase="Gaussian noise")
+
+
+def test_augmentation_in_other_styles_passes():
+    """Any order, any geometric transform that includes the required ones, or plain torch code."""
+    from torchvision.transforms import v2
+    from torchvision.transforms.v2 import functional as TF
+
+    def by_hand(image, mask):
+        if torch.rand(()) < 0.5:
+            image, mask = image.flip(-1), mask.flip(-1)
+        angle = float(torch.empty(()).uniform_(-20, 20))
+        image = TF.rotate(image, angle, interpolation=v2.InterpolationMode.BILINEAR)
+        mask = TF.rotate(mask[None], angle, interpolation=v2.InterpolationMode.NEAREST, fill=0)[0]
+        image = image * float(torch.empty(()).uniform_(0.8, 1.2))
+        return (image + 0.03 * torch.randn_like(image)).clamp(0, 1), mask
+
+    styles = [
+        _augment_with(
+            v2.ColorJitter(brightness=0.2), v2.GaussianNoise(), v2.RandomHorizontalFlip(), v2.RandomRotation(15)
+        ),
+        _augment_with(
+            v2.RandomHorizontalFlip(0.3),
+            v2.RandomAffine(degrees=20, translate=(0.1, 0.1)),
+            v2.ColorJitter(brightness=0.3, contrast=0.2),
+            v2.GaussianNoise(sigma=0.05),
+        ),
+        _augment_with(
+            v2.RandomVerticalFlip(), v2.RandomRotation(180), v2.ColorJitter(brightness=0.2), v2.GaussianNoise()
+        ),  # a half turn and a vertical flip make the horizontal one
+        by_hand,
+    ]
+    for augment in styles:
+        checks.check_augmentation(augment)
+        checks.check_augmentation(augment, hidden=True)
 
 
 def _sgd_loop(prepare):

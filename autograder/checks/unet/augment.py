@@ -5,6 +5,12 @@ colour vector, not its direction), so after any geometric transform the class ca
 and compared with the transformed mask: if image and mask got different random parameters, or the mask was
 interpolated, they disagree. The mask holds the classes {0, 1, 4} only, so bilinear interpolation shows up as
 the invalid values 2 and 3.
+
+What the task asks for is checked by its effect over 64 seeded calls, whatever library or style draws it: some
+output is the left-right mirror image of the input, turned by at most 45° (a horizontal flip; a vertical flip
+and a turn cannot make it); some output is neither the input nor a flip of it (a rotation); the image's
+brightness changes (the median length of its colour vectors) and so does each pixel on its own (noise: the
+spread of those lengths within an image).
 """
 
 from __future__ import annotations
@@ -62,6 +68,82 @@ def _call(task: str, augment: Callable, seed: int) -> tuple[torch.Tensor, torch.
     return img, msk
 
 
+#: Seeds of the calls that look for each required transform, and the turns a flip is matched up to.
+PRESENCE_SEEDS = range(1000, 1064)
+ANGLES = range(-45, 46)
+
+
+def _flips(mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {"none": mask, "horizontal": mask.flip(-1), "vertical": mask.flip(-2), "both": mask.flip(-1).flip(-2)}
+
+
+def _turned_flips(mask: torch.Tensor) -> tuple[torch.Tensor, list[str]]:
+    """Every flip of ``mask`` turned by every angle of ``ANGLES`` (nearest neighbour, filled with background)."""
+    from torchvision.transforms.v2 import InterpolationMode
+    from torchvision.transforms.v2.functional import rotate
+
+    stack, names = [], []
+    for name, flipped in _flips(mask).items():
+        for angle in ANGLES:
+            stack.append(rotate(flipped[None], float(angle), interpolation=InterpolationMode.NEAREST, fill=0)[0])
+            names.append(name)
+    return torch.stack(stack), names
+
+
+def _brightness_and_noise(image: torch.Tensor) -> tuple[float, float]:
+    """The median length of the bright pixels' colour vectors relative to the test image's 0.6, and their spread
+    (median absolute deviation) relative to it."""
+    norm = image.double().norm(dim=0)
+    lengths = norm[norm > 0.25]
+    if lengths.numel() == 0:
+        return 0.0, 0.0
+    median = lengths.median()
+    return float(median / 0.6), float((lengths - median).abs().median() / 0.6)
+
+
+def _check_required_transforms(task: str, augment: Callable) -> None:
+    """A horizontal flip, a rotation, brightness and noise: each seen in some of the seeded calls."""
+    _, original = test_pair()
+    candidates, names = _turned_flips(original)
+    flips = list(_flips(original).values())
+    mirrored = turned = brighter = noisy = False
+    for seed in PRESENCE_SEEDS:
+        img, msk = _call(task, augment, seed)
+        agreement = (candidates == msk).double().mean(dim=(1, 2))
+        best = int(agreement.argmax())
+        mirrored |= names[best] == "horizontal" and float(agreement[best]) >= 0.95
+        turned |= not any(torch.equal(msk, f) for f in flips)
+        brightness, spread = _brightness_and_noise(img)
+        brighter |= abs(brightness - 1) > 0.02
+        noisy |= spread > 0.003
+        if mirrored and turned and brighter and noisy:
+            return
+    calls = f"in {len(PRESENCE_SEEDS)} calls with different seeds"
+    if not mirrored:
+        raise CheckFailed(
+            task,
+            f"no output was a left-right mirror image of the input {calls}: the task asks for a random horizontal "
+            "flip (e.g. v2.RandomHorizontalFlip()).",
+        )
+    if not turned:
+        raise CheckFailed(
+            task,
+            f"every output mask was the input or a flip of it {calls}: the task asks for a random rotation "
+            "(e.g. v2.RandomRotation(degrees=20), which fills the corners with 0, the background).",
+        )
+    if not brighter:
+        raise CheckFailed(
+            task,
+            f"the image's brightness never changed {calls}: the task asks for a brightness change of the image "
+            "(e.g. v2.ColorJitter(brightness=0.2)).",
+        )
+    raise CheckFailed(
+        task,
+        f"no pixel noise was added to the image {calls}: the task asks for Gaussian noise on the image "
+        "(e.g. v2.GaussianNoise(sigma=0.02)).",
+    )
+
+
 def check_augmentation(augment: Callable, hidden: bool = False) -> None:
     """Aligned image and mask, valid class values, random yet reproducible from ``torch.manual_seed``."""
     task = "augment"
@@ -103,3 +185,4 @@ def check_augmentation(augment: Callable, hidden: bool = False) -> None:
         )
     if all(torch.equal(i, outputs[0][0]) for i, _ in outputs[1:]):
         raise CheckFailed(task, "every call returned the same image: the augmentation is not random")
+    _check_required_transforms(task, augment)
