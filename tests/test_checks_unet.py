@@ -180,6 +180,33 @@ def test_a_class_at_a_single_pixel_is_present(solution):
         _fails(checks.check_dice, strict_guard_dice, hidden=hidden, phrase="expected")
 
 
+def test_unet_contract_average_pooling_and_loss_defaults_are_checked(solution):
+    """Average pooling in the encoder, a UNet that builds for an unknown ``up``, and a loss whose default
+    ``dice_weight`` is not 1.0 kept every point before."""
+    unet, loss = solution["UNet"], solution["segmentation_loss"]
+
+    class AveragePooled(unet):
+        def forward(self, x):
+            real = F.max_pool2d
+            F.max_pool2d = F.avg_pool2d
+            try:
+                return super().forward(x)
+            finally:
+                F.max_pool2d = real
+
+    class AnyUp(unet):
+        def __init__(self, *args, up="transpose", **kwargs):
+            super().__init__(*args, up=up if up == "bilinear" else "transpose", **kwargs)
+
+    def dice_off_by_default(logits, target, weight_map=None, dice_weight=0.0):
+        return loss(logits, target, weight_map=weight_map, dice_weight=dice_weight)
+
+    _fails(checks.check_unet_skips, AveragePooled, phrase="average pooling")
+    _fails(checks.check_unet_shapes, AnyUp, phrase="raises ValueError")
+    checks.check_unet_shapes(AnyUp, hidden=True)  # the hidden cases judge shapes only
+    _fails(checks.check_segmentation_loss, dice_off_by_default, phrase="keep the signature's defaults")
+
+
 def test_skip_check_holds_every_deeper_level_fixed(solution):
     """Only the deepest skip used: perturbing a shallower level still reached the output through the deeper levels
     when only the bottleneck was held fixed; now every deeper level is, and the missing skips are named."""

@@ -105,6 +105,16 @@ def check_segmentation_loss(segmentation_loss: Callable, hidden: bool = False) -
                 if weight_map is not None:
                     kwargs["weight_map"] = weight_map
                 got = _scalar(task, call_student(task, segmentation_loss, logits.clone(), target.clone(), **kwargs))
+                if _close(got, values["expected"]) and dice_weight == 1.0 and weight_map is None:
+                    # the signature's defaults: no weight map, dice_weight=1.0
+                    got = _scalar(task, call_student(task, segmentation_loss, logits.clone(), target.clone()))
+                    if not _close(got, values["expected"]):
+                        raise CheckFailed(
+                            task,
+                            f"segmentation_loss(logits, target) gave {float(got):.6f}, but with dice_weight=1.0 "
+                            f"{float(values['expected']):.6f}: keep the signature's defaults (weight_map=None, "
+                            "dice_weight=1.0).",
+                        )
                 if _close(got, values["expected"]):
                     continue
                 if _close(got, values["softmax_first"]):

@@ -195,6 +195,28 @@ def check_unet_shapes(UNet: Callable, hidden: bool = False) -> None:  # noqa: N8
                 )
             if not out.dtype.is_floating_point or not torch.isfinite(out).all():
                 raise CheckFailed(task, f"{case.describe()} must return finite floating-point logits")
+    if not hidden:
+        _check_rejects_unknown_up(task, UNet)
+
+
+def _check_rejects_unknown_up(task: str, UNet: Callable) -> None:  # noqa: N803
+    """``up`` is 'transpose' or 'bilinear': anything else raises ValueError (the template's first lines)."""
+    try:
+        call_student(task, UNet, 3, 2, depth=2, base_channels=4, up="nearest")
+    except CheckFailed as failed:  # call_student names the student's exception and keeps it as the cause
+        err = failed.__cause__
+        if isinstance(err, ValueError):
+            return
+        if err is None:
+            raise
+        raise CheckFailed(
+            task, f"UNet(..., up='nearest') raised {type(err).__name__}: {err}; it must raise ValueError"
+        ) from err
+    raise CheckFailed(
+        task,
+        "UNet(..., up='nearest') built a network: up must be 'transpose' or 'bilinear', anything else raises "
+        "ValueError (keep the check the template starts __init__ with).",
+    )
 
 
 def _parts(model: nn.Module, task: str) -> tuple[nn.ModuleList, nn.Module]:
@@ -304,6 +326,14 @@ def _check_joins(task: str, case: NetCase, log) -> None:
             "(then a 1x1 convolution), "
             + ("but a transposed convolution ran." if transposed else "but no interpolation ran.")
             + "\nLikely mistake: the up argument is ignored",
+        )
+    pooled_max = any("max_pool" in name for name in log.names)
+    if not pooled_max and any("avg_pool" in name for name in log.names):
+        raise CheckFailed(
+            task,
+            f"{case.describe()}: the encoder downsamples with average pooling.\nLikely mistake: U-Net halves the "
+            "resolution with 2x2 max pooling (F.max_pool2d(x, 2) or nn.MaxPool2d(2)), which keeps the strongest "
+            "response of each window",
         )
     if case.up == "transpose" and not transposed:
         raise CheckFailed(
