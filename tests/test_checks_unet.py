@@ -608,3 +608,22 @@ def test_a_double_conv_with_the_right_layers_but_the_wrong_computation_fails(blo
 
 def test_a_double_conv_written_as_one_sequential_passes():
     checks.check_double_conv(_SequentialDoubleConv)
+
+
+def test_train_is_checked_with_the_signatures_defaults(solution):
+    """Only explicit lr and device were passed before: a default lr of 0.1 (or 0), or a device=None default that
+    never falls back to the model's device, kept every point."""
+    source = solution_cells(ASSIGNMENT, NOTEBOOK)["train"]
+
+    def variant(old: str, new: str):
+        assert old in source
+        ns = dict(solution)
+        exec(source.replace(old, new), ns)
+        return ns["train"]
+
+    checks.check_train(solution["train"])
+    for lr in ("0.1", "0.0"):
+        wrong = variant("lr=1e-2, device=None", f"lr={lr}, device=None")
+        _fails(checks.check_train, wrong, phrase="the default is lr=1e-2")
+    stays_none = variant("device = device or next(model.parameters()).device\n", "\n")
+    _fails(checks.check_train, stays_none, phrase="device=None")

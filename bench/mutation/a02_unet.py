@@ -226,7 +226,45 @@ HANDWRITTEN = [
     ),
 ]
 
+_FLATTEN = "the comparisons, masks and sums that follow work on any shape, so flattening first changes nothing"
+_NONE_GUARD = "with ignore_index=None, target != None is True: indexing with it keeps every pixel, as no guard would"
+_FLOAT32 = "the task asks for a float tensor; float32 holds these ratios to 1e-7, well within the checks' 1e-5"
+_EMPTY = "an absent class has union 0, and 0 / 0 is NaN, the value the guard leaves: the guard changes nothing"
+_INPLACE = "inplace=True only saves memory; the block's values and gradients are the same"
+_ANGLE = "the task leaves the rotation range open (at least a random rotation); the check reads that one happens"
+_CLAMP = "ColorJitter and GaussianNoise (clip=True by default) already keep the image in [0, 1]"
+
 EQUIVALENT: dict[str, str] = {
+    "iou_per_class:3:4:drop_statement:1": _FLATTEN,
+    "iou_per_class:4:4:if_true:1": _NONE_GUARD,
+    "iou_per_class:7:11:drop_keyword:1": _FLOAT32,
+    "iou_per_class:11:8:if_true:1": _EMPTY,
+    "iou_per_class:11:11:compare:1": _EMPTY,
+    "iou_per_class:11:19:number:2": _EMPTY,
+    "dice:3:4:drop_statement:1": _FLATTEN,
+    "dice:4:4:if_true:1": _NONE_GUARD,
+    "dice:7:13:drop_keyword:1": _FLOAT32,
+    "dice:11:11:compare:1": _EMPTY,
+    "dice:11:19:number:2": _EMPTY,
+    "pixel_accuracy:3:4:drop_statement:1": _FLATTEN,
+    "pixel_accuracy:4:4:if_true:1": _NONE_GUARD,
+    "accuracy_trap:4:0:drop_statement:1": "only a print of the two numbers is removed",
+    "double_conv:9:12:drop_keyword:1": _INPLACE,
+    "double_conv:9:28:bool:1": _INPLACE,
+    "double_conv:12:12:drop_keyword:1": _INPLACE,
+    "double_conv:12:28:bool:1": _INPLACE,
+    "unet:24:20:swap_args:1": "a 1x1 convolution and bilinear up-sampling commute (the weights of an interpolation sum to 1)",
+    "unet:30:32:unary:1": "x.shape[2:] and x.shape[-2:] are the same (height, width) of the 4-D input the task specifies",
+    "unet:40:22:cat_order:1": "which of skip and up-sampled features comes first only permutes the input channels of a freshly initialised convolution",
+    "augment:7:12:drop_keyword:1": "RandomApply's default p is 0.5, the value removed",
+    "augment:7:54:number:1": _ANGLE,
+    "augment:7:54:number:2": _ANGLE,
+    "augment:8:38:number:1": "the task leaves the brightness range open; the check reads that the brightness changes",
+    "augment:12:29:drop_call:1": "transforms v2 treats the first plain tensor of the call as the image",
+    "augment:13:11:drop_method:1": _CLAMP,
+    "augment:13:49:number:2": _CLAMP,
+    "augment:13:52:number:1": _CLAMP,
+    "evaluate:1:59:number:1": "the batch size of an evaluation in eval mode does not change its predictions",
     "dice:11:8:if_true:1": "when a class is nowhere, 2 * 0 / 0 is NaN, the value the guard leaves",
     "accuracy_trap:2:26:swap_args:1": "pixel accuracy is symmetric in prediction and target",
     "accuracy_trap:3:22:swap_args:1": "without ignore_index, IoU is symmetric in prediction and target",

@@ -175,3 +175,36 @@ def check_train(train: Callable) -> None:
         raise CheckFailed(
             task, f"the loss did not go down on an easy problem (first steps {first:.3f}, last {last:.3f})."
         )
+    _check_train_defaults(task, train, device)
+
+
+def _check_train_defaults(task: str, train: Callable, device: torch.device) -> None:
+    """Called with the signature's defaults (lr=1e-2, device=None): the learning rate peaks at 1e-2 (the one-cycle
+    schedule's max_lr, or a constant rate) and the batches go to the device the model is on."""
+    model = ProbeNet(num_classes=2).to(device)
+    rates: list[float] = []
+
+    def remember(optimizer, args, kwargs):
+        rates.append(max(float(group["lr"]) for group in optimizer.param_groups))
+
+    handle = register_optimizer_step_pre_hook(remember)
+    try:
+        with record_calls() as log:
+            call_within(
+                task, METRIC_LIBRARIES, train, model, _train_problem(), Budget(steps=12, batch_size=8), progress=False
+            )
+    finally:
+        handle.remove()
+    peak = max(rates, default=0.0)
+    if abs(peak - 1e-2) > 1e-4:
+        raise CheckFailed(
+            task,
+            f"called without lr, the learning rate peaked at {peak:g}: the default is lr=1e-2 (the one-cycle "
+            "schedule's max_lr). Keep the signature's defaults.",
+        )
+    if not log.moved_to_device:
+        raise CheckFailed(
+            task,
+            "called without device (device=None), the batches were not moved to the model's device: the default "
+            "is where the model already is, device = device or next(model.parameters()).device.",
+        )
