@@ -611,8 +611,9 @@ def test_a_double_conv_written_as_one_sequential_passes():
 
 
 def test_train_is_checked_with_the_signatures_defaults(solution):
-    """Only explicit lr and device were passed before: a default lr of 0.1 (or 0), or a device=None default that
-    never falls back to the model's device, kept every point."""
+    """Only explicit lr and device were passed before, on data that splits evenly into batches: a default lr of 0.1
+    (or 0), a device=None that never falls back to the model's device, unshuffled batches or a short last batch
+    kept every point."""
     source = solution_cells(ASSIGNMENT, NOTEBOOK)["train"]
 
     def variant(old: str, new: str):
@@ -627,3 +628,7 @@ def test_train_is_checked_with_the_signatures_defaults(solution):
         _fails(checks.check_train, wrong, phrase="the default is lr=1e-2")
     stays_none = variant("device = device or next(model.parameters()).device\n", "\n")
     _fails(checks.check_train, stays_none, phrase="device=None")
+    in_order = variant("shuffle=True", "shuffle=False")
+    _fails(checks.check_train, in_order, phrase="shuffle=True")
+    partial_batches = variant("drop_last=True", "drop_last=False")
+    _fails(checks.check_train, partial_batches, phrase="drop_last=True")

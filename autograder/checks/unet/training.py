@@ -33,9 +33,12 @@ class ProbeNet(nn.Module):
         self.conv = nn.Conv2d(in_channels, 8, 3, padding=1)
         self.head = nn.Conv2d(8, num_classes, 1)
         self.calls: list[tuple[bool, bool, int]] = []  # (training, grad enabled, batch size)
+        self.first_batch: torch.Tensor | None = None  # the images of the first training step
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.calls.append((self.training, torch.is_grad_enabled(), x.shape[0]))
+        if self.first_batch is None and torch.is_grad_enabled():
+            self.first_batch = x.detach().cpu().contiguous()
         return self.head(torch.relu(self.conv(self.norm(x))))
 
 
@@ -98,10 +101,10 @@ def check_evaluate(evaluate: Callable) -> None:
         raise CheckFailed(task, "evaluate ran the model with gradients on: wrap it in torch.no_grad() (saves memory)")
 
 
-def _train_problem() -> torch.utils.data.TensorDataset:
-    """64 images where the class of a pixel is whether its red channel is bright: learnable in a few steps."""
+def _train_problem(count: int = 64) -> torch.utils.data.TensorDataset:
+    """``count`` images where the class of a pixel is whether its red channel is bright: learnable in a few steps."""
     g = torch.Generator().manual_seed(7)
-    images = torch.rand(64, 3, 16, 16, generator=g)
+    images = torch.rand(count, 3, 16, 16, generator=g)
     masks = (images[:, 0] > 0.5).long()
     return torch.utils.data.TensorDataset(images, masks)
 
@@ -180,8 +183,11 @@ def check_train(train: Callable) -> None:
 
 def _check_train_defaults(task: str, train: Callable, device: torch.device) -> None:
     """Called with the signature's defaults (lr=1e-2, device=None): the learning rate peaks at 1e-2 (the one-cycle
-    schedule's max_lr, or a constant rate) and the batches go to the device the model is on."""
+    schedule's max_lr, or a constant rate) and the batches go to the device the model is on. The data (60 images,
+    batches of 8) does not split evenly, and the batches must be shuffled and full."""
     model = ProbeNet(num_classes=2).to(device)
+    dataset = _train_problem(60)
+    budget = Budget(steps=12, batch_size=8)
     rates: list[float] = []
 
     def remember(optimizer, args, kwargs):
@@ -190,9 +196,7 @@ def _check_train_defaults(task: str, train: Callable, device: torch.device) -> N
     handle = register_optimizer_step_pre_hook(remember)
     try:
         with record_calls() as log:
-            call_within(
-                task, METRIC_LIBRARIES, train, model, _train_problem(), Budget(steps=12, batch_size=8), progress=False
-            )
+            call_within(task, METRIC_LIBRARIES, train, model, dataset, budget, progress=False)
     finally:
         handle.remove()
     peak = max(rates, default=0.0)
@@ -207,4 +211,18 @@ def _check_train_defaults(task: str, train: Callable, device: torch.device) -> N
             task,
             "called without device (device=None), the batches were not moved to the model's device: the default "
             "is where the model already is, device = device or next(model.parameters()).device.",
+        )
+    sizes = sorted({size for training, grad, size in model.calls if grad})
+    if sizes != [budget.batch_size]:
+        raise CheckFailed(
+            task,
+            f"with {len(dataset)} images and budget.batch_size={budget.batch_size}, the training batches held "
+            f"{sizes} images: every batch must be full, DataLoader(..., drop_last=True).",
+        )
+    first = model.first_batch
+    if first is not None and torch.equal(first, dataset.tensors[0][: len(first)]):
+        raise CheckFailed(
+            task,
+            f"the first batch was the dataset's first {len(first)} images in order: the batches must be shuffled, "
+            "DataLoader(..., shuffle=True).",
         )
