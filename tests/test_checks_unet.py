@@ -632,3 +632,34 @@ def test_train_is_checked_with_the_signatures_defaults(solution):
     _fails(checks.check_train, in_order, phrase="shuffle=True")
     partial_batches = variant("drop_last=True", "drop_last=False")
     _fails(checks.check_train, partial_batches, phrase="drop_last=True")
+
+
+def test_an_epoch_style_training_loop_keeps_full_marks(solution):
+    """Passes over the loader counted in epochs, float(loss), no channels-last, no fused Adam: the same loop."""
+    segmentation_loss = solution["segmentation_loss"]
+
+    def train(model, dataset, budget, lr=1e-2, device=None, augment=None, progress=True):
+        if device is None:
+            device = next(model.parameters()).device
+        model = model.to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=budget.steps)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=budget.batch_size, shuffle=True, drop_last=True)
+        losses = []
+        while len(losses) < budget.steps:
+            for images, masks in loader:
+                if len(losses) == budget.steps:
+                    break
+                if augment:
+                    images, masks = map(torch.stack, zip(*[augment(i, m) for i, m in zip(images, masks)]))
+                model.train()
+                optimizer.zero_grad()
+                loss = segmentation_loss(model(images.to(device)), masks.to(device))
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                losses.append(float(loss))
+        model.eval()
+        return losses
+
+    checks.check_train(train)
