@@ -613,7 +613,8 @@ def test_a_double_conv_written_as_one_sequential_passes():
 def test_train_is_checked_with_the_signatures_defaults(solution):
     """Only explicit lr and device were passed before, on data that splits evenly into batches: a default lr of 0.1
     (or 0), a device=None that never falls back to the model's device, unshuffled batches or a short last batch
-    kept every point."""
+    kept every point; so did training on only the images or only the masks of the augmented pairs (the check's
+    augment was the identity), and a loop that reuses the last batch when the loader runs out."""
     source = solution_cells(ASSIGNMENT, NOTEBOOK)["train"]
 
     def variant(old: str, new: str):
@@ -632,6 +633,15 @@ def test_train_is_checked_with_the_signatures_defaults(solution):
     _fails(checks.check_train, in_order, phrase="shuffle=True")
     partial_batches = variant("drop_last=True", "drop_last=False")
     _fails(checks.check_train, partial_batches, phrase="drop_last=True")
+    masks_left = variant("            masks = torch.stack([mask for _, mask in pairs])\n", "")
+    _fails(checks.check_train, masks_left, phrase="only the images, or only the masks")
+    images_left = variant("            images = torch.stack([image for image, _ in pairs])\n", "")
+    _fails(checks.check_train, images_left, phrase="only the images, or only the masks")
+    repeats = variant(
+        "            batches = iter(loader)\n            images, masks = next(batches)\n",
+        "            batches = iter(loader)\n",
+    )
+    _fails(checks.check_train, repeats, phrase="used the same batch")
 
 
 def test_an_epoch_style_training_loop_keeps_full_marks(solution):

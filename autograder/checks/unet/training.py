@@ -34,11 +34,14 @@ class ProbeNet(nn.Module):
         self.head = nn.Conv2d(8, num_classes, 1)
         self.calls: list[tuple[bool, bool, int]] = []  # (training, grad enabled, batch size)
         self.first_batch: torch.Tensor | None = None  # the images of the first training step
+        self.batch_sums: list[torch.Tensor] = []  # each training step's per-image sums, to tell batches apart
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.calls.append((self.training, torch.is_grad_enabled(), x.shape[0]))
-        if self.first_batch is None and torch.is_grad_enabled():
-            self.first_batch = x.detach().cpu().contiguous()
+        if torch.is_grad_enabled():
+            if self.first_batch is None:
+                self.first_batch = x.detach().cpu().contiguous()
+            self.batch_sums.append(x.detach().double().sum(dim=(1, 2, 3)).cpu())
         return self.head(torch.relu(self.conv(self.norm(x))))
 
 
@@ -128,9 +131,9 @@ def check_train(train: Callable) -> None:
     handle = register_optimizer_step_pre_hook(count)
     augmented = [0]
 
-    def augment(image, mask):
+    def augment(image, mask):  # both inverted: the pair keeps the problem's rule only if both reach the loss
         augmented[0] += 1
-        return image, mask
+        return 1 - image, 1 - mask
 
     try:
         with record_calls() as log:
@@ -173,10 +176,25 @@ def check_train(train: Callable) -> None:
         raise CheckFailed(task, "the augment function passed to train was never applied to the training images")
     if all(torch.equal(a, p.detach().cpu()) for a, p in zip(before, model.parameters())):
         raise CheckFailed(task, "the model's weights did not change")
+    images, masks = _train_problem().tensors
+    model.eval()
+    with torch.no_grad():
+        accuracy = float((model(images.to(device)).argmax(dim=1).cpu() == masks).double().mean())
+    if accuracy < 0.3:  # it learned the opposite rule: from pairs whose image and mask did not both change
+        raise CheckFailed(
+            task,
+            f"trained with an augment that inverts both image and mask (which keeps the problem's rule), the model "
+            f"learned the opposite rule: {accuracy:.0%} of the pixels right.\nLikely mistake: only the images, or "
+            "only the masks, of the augmented pairs reached the loss; train on both of what augment returns.",
+        )
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
     if not last < 0.8 * first:
         raise CheckFailed(
             task, f"the loss did not go down on an easy problem (first steps {first:.3f}, last {last:.3f})."
+        )
+    if accuracy < 0.75:
+        raise CheckFailed(
+            task, f"after training on an easy problem the model labels only {accuracy:.0%} of the pixels right."
         )
     _check_train_defaults(task, train, device)
 
@@ -184,7 +202,8 @@ def check_train(train: Callable) -> None:
 def _check_train_defaults(task: str, train: Callable, device: torch.device) -> None:
     """Called with the signature's defaults (lr=1e-2, device=None): the learning rate peaks at 1e-2 (the one-cycle
     schedule's max_lr, or a constant rate) and the batches go to the device the model is on. The data (60 images,
-    batches of 8) does not split evenly, and the batches must be shuffled and full."""
+    batches of 8) does not split evenly, and the batches must be shuffled and full, a new pass starting when the
+    loader runs out (without augmentation, a repeated batch shows as the same images twice in a row)."""
     model = ProbeNet(num_classes=2).to(device)
     dataset = _train_problem(60)
     budget = Budget(steps=12, batch_size=8)
@@ -218,6 +237,13 @@ def _check_train_defaults(task: str, train: Callable, device: torch.device) -> N
             task,
             f"with {len(dataset)} images and budget.batch_size={budget.batch_size}, the training batches held "
             f"{sizes} images: every batch must be full, DataLoader(..., drop_last=True).",
+        )
+    repeated = [k for k in range(1, len(model.batch_sums)) if torch.equal(model.batch_sums[k], model.batch_sums[k - 1])]
+    if repeated:
+        raise CheckFailed(
+            task,
+            f"training step {repeated[0] + 1} used the same batch as step {repeated[0]}: when the loader runs out, "
+            "start a new pass and take its first batch (batches = iter(loader); images, masks = next(batches)).",
         )
     first = model.first_batch
     if first is not None and torch.equal(first, dataset.tensors[0][: len(first)]):
