@@ -642,6 +642,10 @@ def test_train_is_checked_with_the_signatures_defaults(solution):
         "            batches = iter(loader)\n",
     )
     _fails(checks.check_train, repeats, phrase="used the same batch")
+    never_trains = variant("        model.train()\n", "")
+    _fails(checks.check_train, never_trains, phrase="call model.train() before each training step")
+    left_training = variant("    model.eval()\n    return losses", "    return losses")
+    _fails(checks.check_train, left_training, phrase="leave the model in eval mode")
 
 
 def test_an_epoch_style_training_loop_keeps_full_marks(solution):

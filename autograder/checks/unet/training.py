@@ -120,7 +120,7 @@ def check_train(train: Callable) -> None:
     """``train(model, dataset, budget, lr=..., device=..., augment=None, progress=False)`` returns the step losses."""
     task = "train"
     device = get_device()
-    model = ProbeNet(num_classes=2)
+    model = ProbeNet(num_classes=2).eval()  # as evaluate leaves it: the loop must switch to training mode itself
     before = [p.detach().clone() for p in model.parameters()]
     budget = Budget(steps=40, batch_size=8)
     steps = [0]
@@ -170,6 +170,8 @@ def check_train(train: Callable) -> None:
         raise CheckFailed(
             task, "the model was trained in eval mode for some steps: call model.train() before each training step"
         )
+    if model.training:
+        raise CheckFailed(task, "train must leave the model in eval mode (model.eval() after the last step)")
     if any(size != budget.batch_size for _, size in grad_calls):
         raise CheckFailed(task, f"batches must hold budget.batch_size={budget.batch_size} images")
     if augmented[0] == 0:
