@@ -210,6 +210,43 @@ HANDWRITTEN = [
     ),
     H("evaluate_train_mode", "evaluate without model.eval()", (("evaluate", "    model.eval()\n", ""),)),
     H(
+        "augment_flips_only",
+        "augment flips but never rotates, and leaves colours alone",
+        (
+            (
+                "augment",
+                "            v2.RandomApply([v2.RandomRotation(degrees=25)], p=0.5),\n            v2.ColorJitter(brightness=0.25),\n            v2.GaussianNoise(sigma=0.02),\n",
+                "",
+            ),
+        ),
+    ),
+    H(
+        "unet_average_pooling",
+        "the encoder downsamples with average pooling",
+        (("unet", "x = F.max_pool2d(x, 2)", "x = F.avg_pool2d(x, 2)"),),
+    ),
+    H(
+        "train_not_shuffled",
+        "the loader is not shuffled",
+        (("train", "shuffle=True", "shuffle=False"),),
+    ),
+    H(
+        "train_augmented_images_only",
+        "only the augmented images are used; the masks stay as loaded",
+        (
+            (
+                "train",
+                "            masks = torch.stack([mask for _, mask in pairs])\n",
+                "",
+            ),
+        ),
+    ),
+    H(
+        "train_default_lr",
+        "the signature's default learning rate changed to 1e-3",
+        (("train", "lr=1e-2, device=None", "lr=1e-3, device=None"),),
+    ),
+    H(
         "evaluate_no_argmax",
         "IoU of the logits",
         (("evaluate", "predictions.append(logits.argmax(dim=1).cpu())", "predictions.append(logits.cpu())"),),
