@@ -181,8 +181,8 @@ def test_a_class_at_a_single_pixel_is_present(solution):
 
 
 def test_unet_contract_average_pooling_and_loss_defaults_are_checked(solution):
-    """Average pooling in the encoder, a UNet that builds for an unknown ``up``, and a loss whose default
-    ``dice_weight`` is not 1.0 kept every point before."""
+    """Average pooling in the encoder, a forward that ignores its input, a UNet that builds for an unknown ``up``,
+    and a loss whose default ``dice_weight`` is not 1.0 kept the architecture and loss points before."""
     unet, loss = solution["UNet"], solution["segmentation_loss"]
 
     class AveragePooled(unet):
@@ -202,6 +202,12 @@ def test_unet_contract_average_pooling_and_loss_defaults_are_checked(solution):
         return loss(logits, target, weight_map=weight_map, dice_weight=dice_weight)
 
     _fails(checks.check_unet_skips, AveragePooled, phrase="average pooling")
+
+    class IgnoresInput(unet):  # features computed from a constant image; the hooks still see every level
+        def forward(self, x):
+            return super().forward(torch.ones_like(x))
+
+    _fails(checks.check_unet_skips, IgnoresInput, phrase="two different inputs gave the same output")
     _fails(checks.check_unet_shapes, AnyUp, phrase="raises ValueError")
     checks.check_unet_shapes(AnyUp, hidden=True)  # the hidden cases judge shapes only
     _fails(checks.check_segmentation_loss, dice_off_by_default, phrase="keep the signature's defaults")

@@ -290,6 +290,7 @@ def _check_skips(task: str, UNet: Callable, case: NetCase) -> None:  # noqa: N80
                     h.remove()
             if torch.allclose(out, reference, atol=1e-6):
                 unused.append(level)
+        other = call_student(task, model, torch.randn(x.shape, generator=torch.Generator().manual_seed(3)))
     if unused:
         levels = ", ".join(map(str, unused))
         raise CheckFailed(
@@ -298,6 +299,12 @@ def _check_skips(task: str, UNet: Callable, case: NetCase) -> None:  # noqa: N80
             f"features of encoder level(s) {levels} does not change the output: those skip connections are missing "
             "or unused. Each decoder level must concatenate the encoder features of the same resolution with the "
             "upsampled features (torch.cat(..., dim=1)).",
+        )
+    if torch.equal(other, reference):  # exactly: an untrained net with few skips may depend on x only faintly
+        raise CheckFailed(
+            task,
+            f"{case.describe()}: two different inputs gave the same output: forward must compute the logits from "
+            "its input x (through the encoder, the bottleneck and the decoder).",
         )
 
 
