@@ -648,6 +648,13 @@ def test_train_is_checked_with_the_signatures_defaults(solution):
         "            batches = iter(loader)\n",
     )
     _fails(checks.check_train, repeats, phrase="used the same batch")
+    never_zeroed = variant("        optimizer.zero_grad(set_to_none=True)\n", "")
+    _fails(checks.check_train, never_zeroed, phrase="optimizer.zero_grad()")
+    clipped = variant(
+        "        optimizer.step()\n",
+        "        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1)\n        optimizer.step()\n",
+    )
+    checks.check_train(clipped)  # clipping scales the step's own gradients: still fresh
     never_trains = variant("        model.train()\n", "")
     _fails(checks.check_train, never_trains, phrase="call model.train() before each training step")
     left_training = variant("    model.eval()\n    return losses", "    return losses")

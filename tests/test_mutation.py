@@ -141,8 +141,20 @@ def test_table_counts_score_and_surprise_rate():
 #: Per assignment: generated mutants sampled, and the cells left out of CI (the training cells and what they
 #: feed, too slow for CI: the full run judges those mutants by the trained model as grading does).
 _TRAINING = frozenset({"cell 51", "cell 53", "test_accuracy_val", "test_accuracy_hidden_1", "test_accuracy_hidden_2"})
+#: Assignment 2's U-Net training and what judges the trained network (its mutants' other cells are judged as graded).
+_UNET_TRAINING = frozenset(
+    {
+        "cell 51",
+        "test_result_val",
+        "test_result_hidden_1",
+        "test_result_hidden_2",
+        "test_result_hidden_3",
+        "test_trainability",
+    }
+)
 SAMPLES = {
     "01_layers": (60, frozenset(), frozenset()),
+    "02_unet": (30, _UNET_TRAINING, frozenset()),
     "03_architectures": (40, _TRAINING, frozenset({"make_resnet", "evaluate", "train"})),
     "04_visualization": (40, frozenset(), frozenset()),
 }

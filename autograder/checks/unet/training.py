@@ -35,6 +35,25 @@ class ProbeNet(nn.Module):
         self.calls: list[tuple[bool, bool, int]] = []  # (training, grad enabled, batch size)
         self.first_batch: torch.Tensor | None = None  # the images of the first training step
         self.batch_sums: list[torch.Tensor] = []  # each training step's per-image sums, to tell batches apart
+        self.fresh: dict[int, torch.Tensor] = {}  # each parameter's gradient from the latest backward pass only
+        for index, parameter in enumerate(self.parameters()):
+            parameter.register_hook(self._remember(index))
+
+    def _remember(self, index: int):
+        def hook(grad: torch.Tensor) -> None:
+            self.fresh[index] = grad.detach().clone()
+
+        return hook
+
+    def gradients_are_fresh(self) -> bool:
+        """Whether the gradients the optimizer is about to use are those of the latest backward pass alone, up to
+        one common scale (gradient clipping), rather than a sum over earlier steps' passes too."""
+        params = list(self.parameters())
+        if len(self.fresh) < len(params) or any(p.grad is None for p in params):
+            return True  # nothing to compare (a parameter outside the loss): other checks judge that
+        used = torch.cat([p.grad.detach().flatten().double().cpu() for p in params])
+        fresh = torch.cat([self.fresh[k].flatten().double().cpu() for k in range(len(params))])
+        return bool(torch.nn.functional.cosine_similarity(used, fresh, dim=0) > 0.999)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.calls.append((self.training, torch.is_grad_enabled(), x.shape[0]))
@@ -124,9 +143,12 @@ def check_train(train: Callable) -> None:
     before = [p.detach().clone() for p in model.parameters()]
     budget = Budget(steps=40, batch_size=8)
     steps = [0]
+    stale: list[int] = []  # the steps whose gradients still held earlier steps' gradients
 
     def count(optimizer, args, kwargs):
         steps[0] += 1
+        if not model.gradients_are_fresh():
+            stale.append(steps[0])
 
     handle = register_optimizer_step_pre_hook(count)
     augmented = [0]
@@ -164,6 +186,13 @@ def check_train(train: Callable) -> None:
         )
     if next(model.parameters()).device.type != device.type:
         raise CheckFailed(task, _model_not_moved(device))
+    if stale:
+        raise CheckFailed(
+            task,
+            f"at step {stale[0]} the gradients the optimizer used were not those of that step's batch: they still "
+            "held the earlier steps' gradients, which backward() adds to. Reset them before each backward pass: "
+            "optimizer.zero_grad().",
+        )
     not_moved_to_device(task, device, log)
     grad_calls = [(training, size) for training, grad, size in model.calls if grad]
     if any(not training for training, _ in grad_calls):
