@@ -1,6 +1,8 @@
 """Typical mistakes in Assignment 2, each made from the instructor's solution by one edit.
 
-``MISTAKES`` are the ones the end-to-end test grades (the eight the assignment's checks must name). For each:
+``MISTAKES`` are the ones the end-to-end test grades; ``EXTRA_MISTAKES`` are run through the notebook's own test
+cells in-process (tests/test_checks_unet.py), where no network is trained: together, the ten the assignment's
+checks must name. For each:
 the solution-cell edits, the graded cells that must lose their points (worked out from what each
 test checks), the cells that may lose points too (the trained model's mean IoU depends on how much the
 mistake hurts training), and a phrase the feedback must contain to name the mistake.
@@ -65,6 +67,12 @@ MISTAKES = [
         "softmax was applied before cross-entropy",
         may_fail=RESULT_CELLS | {"test_train"},
     ),
+]
+
+#: Five more typical mistakes, run through the notebook's test cells in-process (tests/test_checks_unet.py) rather
+#: than graded end to end: every end-to-end submission trains a network, and CI time is bounded. The three of
+#: ``evaluate`` leave training as the solution's, so grading them end to end trained the same network three times.
+EXTRA_MISTAKES = [
     Mistake(
         "iou_on_logits",
         (Mutation("evaluate", _ARGMAX, "predictions.append(logits.cpu())"),),
@@ -83,11 +91,6 @@ MISTAKES = [
         frozenset({"test_evaluate"}),
         "not moved to the model's device",
     ),
-]
-
-#: Two more typical mistakes, shown at the level of the checks (tests/test_checks_unet.py) rather than graded end
-#: to end: every end-to-end submission trains a network, and CI time is bounded.
-EXTRA_MISTAKES = [
     Mistake(
         "mask_augmented_separately",
         (Mutation("augment", _JOINT, _SEPARATE),),
