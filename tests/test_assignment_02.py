@@ -3,13 +3,13 @@ parallel workers) with real training, nbgrader's feedback.
 
 One temporary course is graded once for the module, on the CPU: the instructor's solution, the blank release and one
 submission per typical mistake of the network and its loss (``MISTAKES`` in tests/support/assignment02.py; the
-mistakes of ``evaluate``, whose training is the solution's, run through the notebook's test cells in-process). (A training cell that ignores the grading
-budget is shown to be cut in tests/test_assignment_03.py, whose training costs a quarter of this one's; the
-budget code is the same. That grading is deterministic — seeded training, evaluation without randomness — is shown
-in tests/test_checks_unet.py, where it costs seconds instead of a second graded submission.)
-Training runs for real, bounded by the grading budget; the trainability
-check's results are cached between submissions whose networks behave identically (``AUTOGRADER_CACHE``).
-When a GPU is present, every submission is graded on it as well and must earn the same points, cell by cell.
+mistakes of ``evaluate``, whose training is the solution's, run through the notebook's test cells in-process).
+(A training cell that ignores the grading budget is shown to be cut in tests/test_assignment_03.py, whose
+training costs a quarter of this one's; the budget code is the same. That grading is deterministic — seeded
+training, evaluation without randomness — is shown in tests/test_checks_unet.py, where it costs seconds instead
+of a second graded submission.) Training runs for real, bounded by the grading budget; the trainability check's
+results are cached between submissions whose networks behave identically (``AUTOGRADER_CACHE``). When a GPU is
+present, every submission is graded on it as well and must earn the same points, cell by cell.
 """
 
 from __future__ import annotations
