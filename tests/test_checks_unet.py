@@ -439,7 +439,8 @@ def test_probe_records_concatenation_axes():
 
 def test_data_not_moved_to_the_device_is_named_on_a_cpu_and_on_a_gpu():
     """On a CPU such code runs and only the call log shows the mistake; on a GPU its call fails with a device
-    mismatch, and that failure is explained the same way (the GPU run of the checks above shows it for real)."""
+    mismatch, and that failure is explained the same way (the GPU run of the checks above shows it for real); so is
+    a mismatch after something was moved (the model, but not every batch or its masks)."""
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
     mismatch = CheckFailed("evaluate", "raised RuntimeError: Expected all tensors to be on the same device")
     with record_calls() as idle:
@@ -447,8 +448,13 @@ def test_data_not_moved_to_the_device_is_named_on_a_cpu_and_on_a_gpu():
     with record_calls() as moved:
         torch.zeros(2).to("cpu")
     for device in (cpu, gpu):
-        for err in (None, mismatch):
-            not_moved_to_device("evaluate", device, moved, err)  # moved: nothing to name
+        not_moved_to_device("evaluate", device, moved)  # moved, and no failure: nothing to name
+    not_moved_to_device("evaluate", cpu, moved, mismatch)  # on a CPU the failure has another cause
+    with pytest.raises(CheckFailed, match="not every tensor the step uses") as info:  # moved, yet a GPU mismatch
+        not_moved_to_device("evaluate", gpu, moved, mismatch)
+    assert info.value.message.startswith(mismatch.message)
+    other = CheckFailed("evaluate", "raised RuntimeError: shape mismatch")
+    not_moved_to_device("evaluate", gpu, moved, other)  # not a device failure: left as it is
     with pytest.raises(CheckFailed, match="not moved to the model's device: on a GPU this fails"):
         not_moved_to_device("evaluate", cpu, idle)
     with pytest.raises(CheckFailed, match="Likely mistake: the data is not moved to the model's device") as info:

@@ -110,13 +110,27 @@ NOT_MOVED = "the data is not moved to the model's device"
 MOVE_HINT = "move each batch with .to(device), where device = next(model.parameters()).device"
 
 
+def _device_mismatch(message: str) -> bool:
+    """Whether a failure's message is PyTorch's complaint about tensors on different devices."""
+    text = message.lower()
+    return "same device" in text or ("cuda" in text and "should be the same" in text)
+
+
 def not_moved_to_device(task: str, device: torch.device, log: CallLog, err: CheckFailed | None = None) -> None:
     """Fail, naming the mistake, when the student's code (``log``) never moved a tensor to a device.
 
     On a CPU such code runs (``err`` is None) and only the log shows the mistake; on a GPU its first call fails
     with a device mismatch (``err``: that failure), which is then explained the same way rather than shown bare.
+    When something was moved and a GPU still reports a mismatch, some other tensor stayed behind: named too.
     """
     if log.moved_to_device:
+        if err is not None and device.type != "cpu" and _device_mismatch(err.message):
+            raise CheckFailed(
+                task,
+                f"{err.message}\nLikely mistake: something was moved, but not every tensor the step uses (a batch, "
+                f"its masks or targets, a prediction compared with CPU data); {MOVE_HINT}, and keep what you compare "
+                "on one device.",
+            ) from err
         return
     if err is None and device.type == "cpu":
         raise CheckFailed(task, f"{NOT_MOVED}: on a GPU this fails; {MOVE_HINT}.")
