@@ -21,6 +21,7 @@ SECTION_KEYWORDS = {
         "maximise a class",
         "DeepDream",
         "Saliency",
+        "photograph",
     ],
     "04_segmentation.ipynb": [
         "semantic",
