@@ -219,7 +219,7 @@ def test_lecture_03_shows_its_network_a_photograph_at_several_scales():
     assert "skdata.coins()" in code and "segmentation.watershed(filters.sobel(coins)" in code
     assert "assert len(regions) == 24" in code, "the coins are segmented, and their count is checked"
     assert _assigned_literal(code, "diameters")[0] == 12 and max(_assigned_literal(code, "diameters")) >= 60
-    assert "model.features(photo" in code, "the feature maps of the photograph are shown"
+    assert "model.features(coin_photo" in code, "the feature maps of the photograph are shown"
     blocks = " ".join(_full_mode_asserts(code))
     assert "circle[best] >= 0.75" in blocks and "circle[12] <= 0.25" in blocks, "scale dependence asserted"
     assert "cam_share > area" in blocks
@@ -260,3 +260,51 @@ def test_figure_helpers_draw_the_mean_and_every_seed():
     fig = augmentation.augmentation_effect({"without": [0.3, 0.35, 0.33]}, {"without": [1.0, 1.0, 1.0]})
     assert [round(b.get_height(), 6) for b in fig.axes[1].patches] == [round(float(np.mean([0.3, 0.35, 0.33])), 6)]
     plt.close("all")
+
+
+def test_lecture_03_figure_helpers_draw_what_they_are_given():
+    import numpy as np
+    import torch
+    from matplotlib import pyplot as plt
+
+    from cnnlab.figures import visualization
+
+    patches = [[torch.full((3, 7, 7), v) for v in (0.1, 0.2, 0.3)], [torch.zeros(3, 7, 7)] * 3]
+    fig = visualization.patch_rows([("layer 1", ["filter 0", "filter 5"], patches)] * 2)
+    assert len(fig.axes) == 12
+    assert fig.axes[0].get_title(loc="left") == "filter 0" and fig.axes[3].get_title(loc="left") == "filter 5"
+    assert np.allclose(fig.axes[1].images[0].get_array(), 0.2)
+
+    batch = torch.rand(4, 3, 16, 16)
+    fig = visualization.image_grid(
+        {"none": batch, "TV": batch}, ["a", "b", "c", "d"], {"none": list("wxyz")} | {"TV": list("wxyz")}
+    )
+    assert len(fig.axes) == 8 and fig.axes[0].get_title() == "none" and fig.axes[0].get_ylabel() == "a"
+    assert np.allclose(fig.axes[2].images[0].get_array(), batch[1].permute(1, 2, 0).numpy())
+
+    masks = torch.zeros(6, 16, 16)
+    masks[:, 4:12, 4:12] = 1
+    fig = visualization.maps_under_images(batch.repeat(2, 1, 1, 1)[:6], masks, list("abcdef"), {"saliency": masks})
+    assert len(fig.axes) == 12 and fig.axes[6].get_ylabel() == "saliency"
+
+    shares = {12: [0.0, 0.25, 0.0, 0.75], 36: [1.0, 0.0, 0.0, 0.0]}
+    fig = visualization.scale_sweep(
+        np.zeros((20, 20)), np.eye(20), [12, 36], shares, ["circle", "square", "tri", "star"], (26, 45)
+    )
+    lines = fig.axes[1].lines
+    assert [line.get_label() for line in lines] == ["circle", "square", "tri", "star"]
+    assert list(lines[0].get_ydata()) == [0.0, 1.0] and list(lines[3].get_ydata()) == [0.75, 0.0]
+
+    fig = visualization.feature_map_grid(
+        [[("input", np.ones((8, 8)), "gray")], [("a", np.zeros((4, 4)), "magma"), ("b", np.ones((4, 4)), "magma")]]
+    )
+    assert [ax.get_title() for ax in fig.axes] == ["input", "a", "", "b"]  # row by row
+    plt.close("all")
+
+
+def test_lecture_03_cells_are_not_pages_of_matplotlib():
+    for cell in _read(LECTURE_03).cells:
+        if cell.cell_type == "code":
+            drawing = [line for line in cell.source.splitlines() if re.search(r"\bax(es)?[\[.]|\bplt\.|fig\.", line)]
+            assert len(drawing) <= 6, f"a cell of lecture 03 has {len(drawing)} lines of drawing code"
+    assert "from cnnlab.figures.visualization import" in _text(LECTURE_03, "code")
