@@ -315,3 +315,32 @@ def test_lecture_03_cells_are_not_pages_of_matplotlib():
             drawing = [line for line in cell.source.splitlines() if re.search(r"\bax(es)?[\[.]|\bplt\.|fig\.", line)]
             assert len(drawing) <= 6, f"a cell of lecture 03 has {len(drawing)} lines of drawing code"
     assert "from cnnlab.figures.visualization import" in _text(LECTURE_03, "code")
+
+
+def test_lecture_03_skips_in_the_edition_the_checks_that_compare_replayed_results_with_the_students_network():
+    # In the student edition cnnlab.feature_visualization replays the results of a fast-mode run (REPLAYED): a
+    # full-mode run must neither ask for more results than were recorded nor judge the student's network by them.
+    from cnnlab import feature_visualization
+
+    assert feature_visualization.REPLAYED is False
+    assert "    REPLAYED,\n" in _read(LECTURE_03).cells[1].source
+    purity = _section_code(LECTURE_03, "3. Filter sensitivity")
+    assert re.search(r"if not fast_mode\(\) and not REPLAYED:\n\s+assert purity_rows\[3\] > purity_rows\[0\]", purity)
+    maximise = _section_code(LECTURE_03, "4. Images that maximise")
+    assert re.search(r"if not REPLAYED:\n\s+for name, score, prob, roughness in rows:\n\s+assert", maximise)
+    saliency = _section_code(LECTURE_03, "6. Saliency")
+    assert "count = 6 if REPLAYED else pick(24, 6)" in saliency
+    assert re.search(
+        r"if not fast_mode\(\) and not REPLAYED:\n\s+assert max\(grad_inside, occ_inside\) > area", saliency
+    )
+
+
+def test_the_edition_stand_in_declares_that_it_replays():
+    from autograder.edition import replay
+
+    text = replay.stand_in(["REPLAYED", "crop_box", "deepdream"])
+    assert "def crop_box(" in text and "def deepdream(" in text and "def REPLAYED" not in text
+    assert "\nREPLAYED = True\n" in text
+    namespace: dict = {"__file__": "/edition/cnnlab/feature_visualization.py"}
+    exec(compile(text, "feature_visualization.py", "exec"), namespace)
+    assert namespace["REPLAYED"] is True

@@ -78,6 +78,8 @@ from pathlib import Path
 
 import torch
 
+#: These functions replay recorded results: lecture 03 skips the checks that compare them with your own network.
+REPLAYED = True
 _RECORDING = Path(__file__).with_name("recorded") / "03_visualization.pt"
 _calls: dict[str, list] | None = None
 _done: dict[str, int] = {{}}
@@ -128,7 +130,8 @@ def imported_names(lecture: Path) -> list[str]:
 
 def stand_in(names: list[str]) -> str:
     """The text of the edition's ``cnnlab/feature_visualization.py``."""
-    return STAND_IN.format(functions="\n".join(_FUNCTION.format(name=n) for n in names).rstrip() + "\n")
+    functions = [n for n in names if n != "REPLAYED"]  # a constant of the stand-in itself
+    return STAND_IN.format(functions="\n".join(_FUNCTION.format(name=n) for n in functions).rstrip() + "\n")
 
 
 def record(root: Path, out: Path, timeout: int = 1200) -> Path:
