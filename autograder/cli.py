@@ -38,6 +38,7 @@ def _sandbox(args: argparse.Namespace):
         memory_mb=args.memory_mb or defaults.memory_mb,
         cpu_seconds=args.cpu_seconds or defaults.cpu_seconds,
         max_processes=args.max_processes or defaults.max_processes,
+        fork_server=not args.no_fork_server,
     )
 
 
@@ -50,6 +51,11 @@ def _add_sandbox(p: argparse.ArgumentParser) -> None:
     g.add_argument("--memory-mb", type=int, metavar="MIB", help=f"memory of one kernel (default {d.memory_mb})")
     g.add_argument("--cpu-seconds", type=int, metavar="S", help=f"CPU time of one kernel (default {d.cpu_seconds})")
     g.add_argument("--max-processes", type=int, metavar="N", help=f"processes and threads (default {d.max_processes})")
+    g.add_argument(
+        "--no-fork-server", action="store_true",
+        help="start every kernel with its own Python instead of forking it from a server that has imported the "
+        "notebook's modules once (the server is used only when grading as root)",
+    )  # fmt: skip
 
 
 def cmd_release(args: argparse.Namespace) -> int:

@@ -37,9 +37,10 @@ c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "assignments"
 c.Execute.timeout = 300
 """
-#: Pairs of single jobs (one sandboxed, one bare; the order alternates) behind the sandbox-overhead ratio. Two
-#: pairs, or whole runs in a fixed order, gave ratios from 1.01 to 1.12 for the same code on the same machine.
-OVERHEAD_PAIRS = 4
+#: Rounds of single jobs (one of each of :data:`ARMS`, the order rotating) behind the sandbox-overhead and fork
+#: server ratios. Two rounds, or whole runs in a fixed order, gave ratios from 1.01 to 1.12 for the same code on
+#: the same machine.
+OVERHEAD_ROUNDS = 4
 
 
 def make_course(root: Path, counts: dict[str, int]) -> GradingCourse:
@@ -110,18 +111,54 @@ def phase_lines(assignment: str, phases: list[dict[str, float]], cpu: Measured) 
     return lines + [f"| {assignment} | **CPU of the job** (worker and kernel) | {cpu.median:.2f} | |"]
 
 
-def overhead_jobs(course: GradingCourse, assignment: str, n: int) -> dict[str, list[float]]:
-    """Seconds of ``OVERHEAD_PAIRS`` single jobs each way, sandboxed and bare, the order alternating by pair.
+#: The ways one job is graded in the alternating rounds: sandboxed with kernels forked from the fork server,
+#: sandboxed with a fresh Python per kernel (one bubblewrap each), and without a sandbox.
+ARMS = {
+    "forked": SandboxPolicy(),
+    "sandboxed": SandboxPolicy(fork_server=False),
+    "bare": None,
+}
+
+
+def overhead_jobs(course: GradingCourse, assignment: str, n: int) -> dict[str, dict[str, list[float]]]:
+    """Seconds and CPU seconds of ``OVERHEAD_ROUNDS`` single jobs of each of :data:`ARMS`, the order rotating by
+    round so that drift on the machine cancels.
 
     Each job grades one submission on one worker (``s000``, ``s001``, … in turn, from the ``n`` there are); a
-    job's seconds are its own (kernel start to scores), not the worker pool's start.
+    job's seconds are its own (kernel start to scores), not the worker pool's start (nor the fork server's).
     """
-    jobs: dict[str, list[float]] = {"sandboxed": [], "bare": []}
-    for i in range(OVERHEAD_PAIRS):
-        pair = [("sandboxed", SandboxPolicy()), ("bare", None)]
-        for name, policy in pair if i % 2 == 0 else pair[::-1]:
-            jobs[name] += _ours(course, assignment, 1, policy, [f"s{i % n:03d}"])["jobs"].values
+    jobs: dict[str, dict[str, list[float]]] = {name: {"seconds": [], "cpu": []} for name in ARMS}
+    names = list(ARMS)
+    for i in range(OVERHEAD_ROUNDS):
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            run = _ours(course, assignment, 1, ARMS[name], [f"s{i % n:03d}"])
+            jobs[name]["seconds"] += run["jobs"].values
+            jobs[name]["cpu"] += run["cpu"].values
     return jobs
+
+
+def fork_server_start(course: GradingCourse, assignment: str) -> float | None:
+    """CPU seconds of starting the fork server for ``assignment``'s kernels (once per worker), or ``None`` where
+    it does not serve (not root)."""
+    import nbformat
+    import psutil
+
+    from autograder.sandbox import forkclient
+    from autograder.sandbox.command import SANDBOX_ENV, bwrap_argv, kernel_pythonpath
+    from autograder.sandbox.kernel import kernel_env
+
+    if not forkclient.available():
+        return None
+    nb = nbformat.read(course.root / "assignments" / assignment / f"{assignment}.ipynb", as_version=4)
+    cells = [c.source for c in nb.cells if c.cell_type == "code" and not c.metadata.get("nbgrader", {}).get("solution")]
+    env = {**kernel_env(), **SANDBOX_ENV, "PYTHONPATH": kernel_pythonpath()}
+    argv = bwrap_argv(SandboxPolicy(), [forkclient.jobs_dir()], "/", fork_server=True)
+    server = forkclient.ForkServer(argv, forkclient.server_env(env), forkclient.modules_to_preload(cells))
+    try:
+        tree = [psutil.Process(server.process.pid), *psutil.Process(server.process.pid).children(recursive=True)]
+        return sum(sum(p.cpu_times()[:2]) for p in tree)
+    finally:
+        server.close()
 
 
 def throughput_section(root: Path, counts: dict[str, int]) -> Section:
@@ -180,17 +217,29 @@ def throughput_section(root: Path, counts: dict[str, int]) -> Section:
                 f"< {limit} s" if limit else "", one.median < limit if limit else None)
         )  # fmt: skip
         jobs = overhead_jobs(course, assignment, n)
-        for name, label in (("sandboxed", "sandboxed"), ("bare", "--no-sandbox")):
-            measured = Measured(tuple(jobs[name]))
+        labels = {"forked": "sandboxed, forked kernels", "sandboxed": "sandboxed, --no-fork-server",
+                  "bare": "--no-sandbox"}  # fmt: skip
+        for name, label in labels.items():
+            measured, cpu = Measured(tuple(jobs[name]["seconds"])), Measured(tuple(jobs[name]["cpu"]))
             section.lines.append(
-                f"| {assignment} | one job at a time, {label} (alternating) | {len(jobs[name])} | | | "
-                f"{measured.text('.1f')} | |"
+                f"| {assignment} | one job at a time, {label} (rotating order) | {len(measured.values)} | | | "
+                f"{measured.text('.1f')}; CPU {cpu.text('.1f')} | |"
             )
-        sandboxed, bare = statistics.median(jobs["sandboxed"]), statistics.median(jobs["bare"])
+        sandboxed, bare = statistics.median(jobs["sandboxed"]["seconds"]), statistics.median(jobs["bare"]["seconds"])
         section.rows.append(
             Row(f"sandbox overhead, {assignment}", f"{sandboxed:.1f} s / job", f"{bare:.1f} s unsandboxed",
                 sandboxed / bare, "sandboxed / not", "< 1.10", sandboxed / bare < 1.10)
         )  # fmt: skip
+        forked_cpu, own_cpu = (statistics.median(jobs[k]["cpu"]) for k in ("forked", "sandboxed"))
+        section.rows.append(
+            Row(f"fork server, CPU of one {assignment} job", f"{forked_cpu:.1f} s forked",
+                f"{own_cpu:.1f} s own Python", forked_cpu / own_cpu, "forked / own Python", "", None)
+        )  # fmt: skip
+        start = fork_server_start(course, assignment)
+        if start is not None:
+            section.lines.append(
+                f"| {assignment} | fork server start, CPU s (once per worker and assignment) | | {start:.1f} | | | |"
+            )
         section.data[assignment] = {
             k: {"wall": v["wall"], "jobs": v["jobs"].values, "cpu": v["cpu"].values, "phases": v["phases"]}
             for k, v in runs.items()

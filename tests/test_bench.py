@@ -162,14 +162,17 @@ def test_training_for_a_budget_spends_it_and_learns(monkeypatch):
     assert torch.nn.functional.cross_entropy(model(images), masks).item() < before
 
 
-def test_the_sandbox_overhead_comes_from_single_jobs_in_alternating_order(monkeypatch, tmp_path):
+def test_the_sandbox_overhead_comes_from_single_jobs_in_rotating_order(monkeypatch, tmp_path):
     import bench.grading as grading
 
     calls = []
 
+    def arm(sandbox) -> str:
+        return "bare" if sandbox is None else "forked" if sandbox.fork_server else "sandboxed"
+
     def fake_ours(course, assignment, workers, sandbox, students=None):
-        calls.append((workers, sandbox is not None, students))
-        seconds = 10.0 + len(calls)  # a machine that slows down steadily: the alternating order cancels it
+        calls.append((workers, arm(sandbox), students))
+        seconds = 10.0 + len(calls)  # a machine that slows down steadily: the rotating order spreads it
         phases = {"kernel start": 1.0, "test cells": seconds - 1.0}
         return {"wall": 1.0, "jobs": Measured((seconds,)), "cpu": Measured((seconds / 2,)), "phases": [phases],
                 "peak_worker_mib": 1.0, "n": 1}  # fmt: skip
@@ -177,16 +180,24 @@ def test_the_sandbox_overhead_comes_from_single_jobs_in_alternating_order(monkey
     monkeypatch.setattr(grading, "make_course", lambda root, counts: None)
     monkeypatch.setattr(grading, "_nbgrader", lambda root, assignment: 40.0)
     monkeypatch.setattr(grading, "_ours", fake_ours)
-    monkeypatch.setattr(grading, "OVERHEAD_PAIRS", 4)
+    monkeypatch.setattr(grading, "fork_server_start", lambda course, assignment: 2.5)
+    monkeypatch.setattr(grading, "OVERHEAD_ROUNDS", 3)
     section = grading.throughput_section(tmp_path, {"03_architectures": 2})
-    assert calls[:2] == [(1, True, None), (2, True, None)]  # the whole batch on 1, then 2 workers
+    assert calls[:2] == [(1, "forked", None), (2, "forked", None)]  # the whole batch on 1, then 2 workers
     singles = calls[2:]
-    assert [(w, boxed) for w, boxed, _ in singles] == [(1, True), (1, False), (1, False), (1, True)] * 2
-    assert [students for *_, students in singles] == [["s000"]] * 2 + [["s001"]] * 2 + [["s000"]] * 2 + [["s001"]] * 2
+    order = [name for _, name, _ in singles]
+    assert order == ["forked", "sandboxed", "bare", "sandboxed", "bare", "forked", "bare", "forked", "sandboxed"]
+    assert [students for *_, students in singles] == [["s000"]] * 3 + [["s001"]] * 3 + [["s000"]] * 3
     jobs = section.data["03_architectures"]["overhead_jobs"]
-    assert jobs == {"sandboxed": [13.0, 16.0, 17.0, 20.0], "bare": [14.0, 15.0, 18.0, 19.0]}
+    assert jobs["forked"]["seconds"] == [13.0, 18.0, 20.0] and jobs["bare"]["seconds"] == [15.0, 17.0, 19.0]
+    assert jobs["sandboxed"]["cpu"] == [7.0, 8.0, 10.5]
+    # every arm ran once in each place of the order: the drift adds the same to each arm's total
+    assert sum(jobs["forked"]["seconds"]) == sum(jobs["sandboxed"]["seconds"]) == sum(jobs["bare"]["seconds"])
     (overhead,) = [row for row in section.rows if row.benchmark.startswith("sandbox overhead")]
-    assert overhead.ratio == 1.0 and overhead.met  # same medians: drift alone is no overhead
+    assert overhead.ratio == 16.0 / 17.0  # medians of the sandboxed and the bare jobs
+    (forked,) = [row for row in section.rows if row.benchmark.startswith("fork server")]
+    assert forked.ratio == 9.0 / 8.0
+    assert any("fork server start" in line and "2.5" in line for line in section.lines)
     # one job's phases: the median over the 1-worker run's jobs (here one job of 11 s), and its CPU
     assert "| 03_architectures | kernel start | 1.00 | 9% |" in section.lines
     assert "| 03_architectures | test cells | 10.00 | 91% |" in section.lines

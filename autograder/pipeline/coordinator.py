@@ -127,7 +127,10 @@ def describe_sandbox(sandbox: SandboxPolicy | None) -> str:
         if os.environ.get("AUTOGRADER_CACHE")
         else ""
     )
-    return f"{version}; {sandbox.describe()}{shared}"
+    from ..sandbox import forkclient
+
+    forked = "; kernels forked from a fork server" if sandbox.fork_server and forkclient.available() else ""
+    return f"{version}; {sandbox.describe()}{forked}{shared}"
 
 
 def journal_for(course: Course, assignment: str) -> Journal:

@@ -54,6 +54,9 @@ METADATA_KEY = "autograder"
 TIMEOUT_ENAME = "CellTimeoutError"
 #: What ``_silent`` asks the kernel for before each graded test cell: the student's hooks, as text.
 HOOK_PROBE = "__import__('autograder.verify.hooks', fromlist=['registered']).registered()"
+#: The record of a test cell for the outside verdict: started just before the cell, finished just after it.
+RECORD_START = "__import__('autograder.verify.record', fromlist=['start']).start({names!r})"
+RECORD_FINISH = "__import__('autograder.verify.record', fromlist=['finish']).finish()"
 #: What the grader asks the kernel for after it starts and after the last cell: the CPU seconds of the kernel and
 #: of the processes it waited for, as text (for the job's time breakdown only; a kernel could lie about it).
 CPU_PROBE = "'%.3f' % sum(__import__('os').times()[:4])"
@@ -145,6 +148,7 @@ class GuardedExecute(Execute):
         self._check_assign_resources(resources)
         self._problems: list[dict[str, Any]] = []
         self._records: dict[str, str | None] = {}
+        self._unfinished: str | None = None  # a test cell whose record is still to be finished
         self._record_bytes = 0
         self._hooks: str = ""
         self._dead: tuple[str, str] | None = None
@@ -185,6 +189,7 @@ class GuardedExecute(Execute):
                     for index, cell in enumerate(self.nb.cells):
                         remaining = self._remaining()
                         if remaining is not None and remaining <= 0:
+                            self._ask_kernel({})  # the last test cell's record, if it is still to be finished
                             raise NotebookTimeout
                         began = monotonic()
                         self.preprocess_cell(cell, resources, index)
@@ -213,7 +218,7 @@ class GuardedExecute(Execute):
         import math
 
         try:
-            text = self._silent("", CPU_PROBE, limit=32)
+            text = self._ask_kernel({"cpu": (CPU_PROBE, 32)}).get("cpu")
         except DeadKernelError:  # the next cell, or the end of the notebook, says so
             return
         try:
@@ -238,17 +243,33 @@ class GuardedExecute(Execute):
         with ExitStack() as stack:
             try:
                 stack.enter_context(
-                    self.setup_kernel(env=kernel_env(), cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                )
+                    self.setup_kernel(
+                        env=kernel_env(), cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                        preload=self._preload(),
+                    )
+                )  # fmt: skip
             except Exception as err:
                 raise KernelStartError(f"{KERNEL_START_FAILED}: {type(err).__name__}: {err}") from err
             yield
+
+    def _preload(self) -> list[str]:
+        """The modules the instructor's cells import (locked and test cells; nbgrader has restored them), which a
+        fork server may import once for every kernel (:func:`autograder.sandbox.forkclient.modules_to_preload`)."""
+        from ..sandbox.forkclient import modules_to_preload
+
+        def instructors(cell: NotebookNode) -> bool:
+            meta = cell.metadata.get("nbgrader", {})
+            graded_or_locked = bool(meta.get("locked") or meta.get("grade"))
+            return cell.cell_type == "code" and not meta.get("solution") and graded_or_locked
+
+        return modules_to_preload(cell.source for cell in self.nb.cells if instructors(cell))
 
     # --- the kernel's working copy -------------------------------------------------------------------------
     def _working_copy(self) -> str:
         """A fresh folder holding the files of the notebook's folder; the kernel runs there, the grader never
         looks into it again (whatever the kernel leaves there, links included, is deleted unread)."""
-        work = tempfile.mkdtemp(prefix="autograder-work-")
+        parent = getattr(self.kernel_manager_class, "work_parent", None)
+        work = tempfile.mkdtemp(prefix="autograder-work-", dir=parent() if callable(parent) else None)
         folder = ((self.resources or {}).get("metadata") or {}).get("path")
         if folder and os.path.isdir(folder):
             files, _ = read_tree(folder)
@@ -275,17 +296,20 @@ class GuardedExecute(Execute):
         test_cell = cell.cell_type == "code" and meta.get("grade") and not meta.get("solution")
         if cell.cell_type == "code" and not meta.get("locked"):
             self._note_hooks(_cell_name(cell, index), "; ".join(hooks_in(cell.source)))
-        if test_cell:
-            self._note_hooks(_cell_name(cell, index), self._silent("", HOOK_PROBE) or "")
         names = self._names_to_record(cell)
-        if names is not None:
-            self._records[cell.metadata.nbgrader["grade_id"]] = None
-            self._silent(f"__import__('autograder.verify.record', fromlist=['start']).start({names!r})")
+        if cell.cell_type == "code":
+            # one silent request before the cell: the last test cell's record, the hook probe, this one's record
+            questions = {"hooks": (HOOK_PROBE, 100_000)} if test_cell else {}
+            if names is not None:
+                self._records[cell.metadata.nbgrader["grade_id"]] = None
+                questions["start"] = (RECORD_START.format(names=names), 100)
+            answers = self._ask_kernel(questions)
+            if test_cell:
+                self._note_hooks(_cell_name(cell, index), answers.get("hooks") or "")
         hooks_before = self._hooks
         cell, resources = super().preprocess_cell(cell, resources, index)
         if names is not None:
-            finish = "__import__('autograder.verify.record', fromlist=['finish']).finish()"
-            self._keep_record(cell.metadata.nbgrader["grade_id"], self._silent("", finish, MAX_RECORD_BYTES))
+            self._unfinished = cell.metadata.nbgrader["grade_id"]  # finished with the next request
         if cell.cell_type == "code":
             self._limit_outputs(cell, index)
         if test_cell and hooks_before:
@@ -323,18 +347,36 @@ class GuardedExecute(Execute):
         self._record_bytes += len(record)
         self._records[grade_id] = record
 
-    def _silent(self, code: str, expression: str | None = None, limit: int = 100_000) -> str | None:
-        """Run ``code`` in the kernel without a trace in the notebook; the text value of ``expression`` when it
-        is a string of at most ``limit`` characters (longer answers, and no answer within
-        :data:`SILENT_TIMEOUT` seconds, give ``None``)."""
-        import ast
+    def _ask_kernel(self, questions: dict[str, tuple[str, int]]) -> dict[str, str | None]:
+        """Ask the kernel ``questions`` (name: (expression, longest answer)) in one silent request, together with
+        finishing the record of the last test cell when that is still to be done (:meth:`_silent`).
 
+        The kernel evaluates each expression on its own, in order (ipykernel's ``user_expressions``), so an error
+        in one does not keep the others from being answered; the record's finish comes first, as it would have
+        come straight after its cell.
+        """
+        unfinished, self._unfinished = self._unfinished, None
+        if unfinished is not None:
+            questions = {"finish": (RECORD_FINISH, MAX_RECORD_BYTES), **questions}
+        if not questions:
+            return {}
+        answers = self._silent("", {name: expression for name, (expression, _) in questions.items()},
+                               {name: limit for name, (_, limit) in questions.items()})  # fmt: skip
+        if unfinished is not None:
+            self._keep_record(unfinished, answers.get("finish"))
+        return answers
+
+    def _silent(
+        self, code: str, expressions: dict[str, str], limits: dict[str, int] | None = None
+    ) -> dict[str, str | None]:
+        """Run ``code`` in the kernel without a trace in the notebook; for each of ``expressions``, its text
+        value when it is a string of at most ``limits[name]`` characters (default 100,000); longer answers, and
+        no answer within :data:`SILENT_TIMEOUT` seconds, give ``None``."""
         from jupyter_core.utils import run_sync
 
         async def run() -> dict[str, Any] | None:
             msg_id = self.kc.execute(
-                code, silent=True, store_history=False, allow_stdin=False,
-                user_expressions={"value": expression} if expression else {},
+                code, silent=True, store_history=False, allow_stdin=False, user_expressions=expressions,
             )  # fmt: skip
             deadline = monotonic() + SILENT_TIMEOUT
             while monotonic() < deadline:
@@ -352,18 +394,10 @@ class GuardedExecute(Execute):
         except DeadKernelError:
             raise
         except Exception:
-            return None
-        if not expression or reply is None:
-            return None
-        value = reply["content"].get("user_expressions", {}).get("value", {})
-        text = value.get("data", {}).get("text/plain") if value.get("status") == "ok" else None
-        if not isinstance(text, str) or len(text) > 2 * limit + 2:  # repr() at most doubles a string, plus quotes
-            return None
-        try:
-            result = ast.literal_eval(text)
-        except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
-            return None
-        return result if isinstance(result, str) and len(result) <= limit else None
+            reply = None
+        found = (reply or {}).get("content", {}).get("user_expressions", {})
+        found = found if isinstance(found, dict) else {}
+        return {name: _text_answer(found.get(name), (limits or {}).get(name, 100_000)) for name in expressions}
 
     def _save_records(self) -> None:
         if not self.record_dir:
@@ -452,6 +486,23 @@ class GuardedExecute(Execute):
             cell.execution_count = None
             if is_grade(cell):
                 cell.outputs.append(_error("NotRun", f"not run: {reason} in {where}"))
+
+
+def _text_answer(value: Any, limit: int) -> str | None:
+    """The string a kernel's answer to one user expression holds, when it is one of at most ``limit`` characters."""
+    import ast
+
+    if not isinstance(value, dict) or value.get("status") != "ok":
+        return None
+    data = value.get("data")
+    text = data.get("text/plain") if isinstance(data, dict) else None
+    if not isinstance(text, str) or len(text) > 2 * limit + 2:  # repr() at most doubles a string, plus quotes
+        return None
+    try:
+        result = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+        return None
+    return result if isinstance(result, str) and len(result) <= limit else None
 
 
 def _content_size(content: Any, depth: int = 0) -> int:

@@ -147,18 +147,39 @@ def limit_argv(policy: SandboxPolicy, address_space: bool) -> list[str]:
     return argv + ["--"]
 
 
-def bwrap_argv(policy: SandboxPolicy, writable: Iterable[str], cwd: str, *, drop_root: bool | None = None) -> list[str]:
-    """The command prefix that runs a program confined by ``policy`` with only ``writable`` folders writable."""
+#: What the fork server keeps to give each kernel namespaces, mounts and a user of its own (it runs no student code).
+FORK_SERVER_CAPS = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
+
+
+def bwrap_argv(
+    policy: SandboxPolicy,
+    writable: Iterable[str],
+    cwd: str,
+    *,
+    drop_root: bool | None = None,
+    fork_server: bool = False,
+) -> list[str]:
+    """The command prefix that runs a program confined by ``policy`` with only ``writable`` folders writable.
+
+    ``fork_server``: the prefix of :mod:`autograder.sandbox.forkserver` instead, which sees what a kernel sees but
+    keeps root and :data:`FORK_SERVER_CAPS`, the machine's process ids and no limits (it applies ``policy`` to
+    each kernel it forks, with namespaces of the kernel's own).
+    """
     bwrap = bwrap_path()
     if bwrap is None:
         raise SandboxUnavailable(f"bubblewrap (bwrap) is not installed: {INSTALL_HINT}")
     drop_root = runs_as_root() if drop_root is None else drop_root
     gpus = gpu_devices()
-    argv = limit_argv(policy, address_space=not gpus)
-    argv += [bwrap, "--die-with-parent", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
+    argv = [] if fork_server else limit_argv(policy, address_space=not gpus)
+    argv += [bwrap, "--die-with-parent", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    if not fork_server:
+        argv.append("--unshare-pid")
     if not policy.network:
         argv.append("--unshare-net")
-    if drop_root:  # bwrap runs privileged (no user namespace); only the switch to "nobody" keeps its capability
+    if fork_server:
+        for cap in FORK_SERVER_CAPS:
+            argv += ["--cap-add", cap]
+    elif drop_root:  # bwrap runs privileged (no user namespace); only the switch to "nobody" keeps its capability
         argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:  # an unprivileged bwrap needs a user namespace
         argv.append("--unshare-user")
@@ -183,7 +204,7 @@ def bwrap_argv(policy: SandboxPolicy, writable: Iterable[str], cwd: str, *, drop
         argv += ["--setenv", name, value]
     argv += ["--setenv", "PYTHONPATH", kernel_pythonpath()]
     argv.append("--")
-    if drop_root:
+    if drop_root and not fork_server:
         uid = sandbox_uid()
         argv += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
     return argv

@@ -55,6 +55,10 @@ def kernel_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 class GuardedKernelManager(AsyncKernelManager):
     """A kernel manager whose clients accept messages of at most :data:`MAX_MESSAGE_BYTES`."""
 
+    async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
+        kw.pop("preload", None)  # the modules a fork server would import first: only sandboxed kernels fork
+        return await super()._async_pre_start_kernel(**kw)
+
     def client(self, **kwargs: Any):
         kc = super().client(**kwargs)
         # a context's socket options apply to the sockets it makes next: the channels, when they start

@@ -18,7 +18,9 @@ from typing import Any
 
 from traitlets import Bool, Integer
 
-from .command import bwrap_argv, hand_over
+from . import forkclient
+from .command import SANDBOX_ENV, bwrap_argv, hand_over, kernel_pythonpath, runs_as_root, sandbox_uid
+from .fontcache import SANDBOX_MPLCONFIGDIR, font_list
 from .kernel import GuardedKernelManager
 from .policy import MIB, SandboxPolicy
 
@@ -92,16 +94,34 @@ class SandboxedKernelManager(GuardedKernelManager):
     )
     max_file_mb = Integer(SandboxPolicy.max_file_mb, help="Largest file the kernel may write (MiB).").tag(config=True)
     network = Bool(SandboxPolicy.network, help="Let the kernel use the network (default: no).").tag(config=True)
+    fork_server = Bool(
+        True,
+        help="Fork kernels from a server that has imported their modules once (only when the grader is root; "
+        "each kernel still gets a sandbox of its own). AUTOGRADER_FORK_SERVER=0 switches it off.",
+    ).tag(config=True)
 
     _watchdog: MemoryWatchdog | None = None
     _sandbox_dir: str | None = None
+    _fork_plan: dict[str, Any] | None = None
+
+    @classmethod
+    def work_parent(cls) -> str | None:
+        """Where the grader should make a kernel's working copy: the folder the fork server sees, when it serves."""
+        return forkclient.jobs_dir() if forkclient.available() else None
+
+    def _forking(self) -> bool:
+        return self.fork_server and forkclient.available() and runs_as_root()
 
     @property
     def policy(self) -> SandboxPolicy:
-        return SandboxPolicy(self.memory_mb, self.cpu_seconds, self.max_processes, self.max_file_mb, self.network)
+        return SandboxPolicy(
+            self.memory_mb, self.cpu_seconds, self.max_processes, self.max_file_mb, self.network, self.fork_server
+        )
 
     async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
-        self._sandbox_dir = tempfile.mkdtemp(prefix="autograder-kernel-")
+        preload = kw.pop("preload", None) or []
+        forking = self._forking()
+        self._sandbox_dir = tempfile.mkdtemp(prefix="autograder-kernel-", dir=self.work_parent() if forking else None)
         self.transport = "ipc"
         self.ip = os.path.join(self._sandbox_dir, "kernel")
         self.connection_file = os.path.join(self._sandbox_dir, "kernel.json")
@@ -110,9 +130,66 @@ class SandboxedKernelManager(GuardedKernelManager):
         hand_over([self._sandbox_dir, cwd])
         shared = shared_cache()
         writable = [self._sandbox_dir, cwd, *([shared] if shared else [])]
-        return bwrap_argv(self.policy, writable, cwd) + list(kernel_cmd), kw
+        bwrapped = bwrap_argv(self.policy, writable, cwd) + list(kernel_cmd)
+        self._fork_plan = None
+        if forking:
+            self._fork_plan = self._plan_fork(list(kernel_cmd), kw, cwd, writable, list(preload), bwrapped)
+        return (list(kernel_cmd) if self._fork_plan else bwrapped), kw
+
+    def _plan_fork(
+        self, kernel_cmd: list[str], kw: dict[str, Any], cwd: str, writable: list[str], preload: list[str],
+        bwrapped: list[str],
+    ) -> dict[str, Any] | None:  # fmt: skip
+        """What the fork server needs to start this kernel, or ``None`` when it cannot (another kernel program,
+        a folder it cannot see)."""
+        import sys
+
+        launcher = kernel_cmd[1:3] == ["-m", "ipykernel_launcher"] and "-f" in kernel_cmd
+        same_python = bool(kernel_cmd) and os.path.realpath(kernel_cmd[0]) == os.path.realpath(sys.executable)
+        jobs = forkclient.jobs_dir()
+        shared = shared_cache()
+        seen = all(os.path.commonpath([jobs, p]) == jobs or p == shared for p in writable)
+        if not (launcher and same_python and seen):
+            return None
+        env = {k: v for k, v in dict(kw.get("env") or os.environ).items() if k != "JPY_PARENT_PID"}
+        env.update(SANDBOX_ENV)
+        env["PYTHONPATH"] = kernel_pythonpath()
+        fonts = font_list()
+        address_space = next((a for a in bwrapped if a.startswith("--as=")), None)
+        request = {
+            "connection_file": kernel_cmd[kernel_cmd.index("-f") + 1],
+            "cwd": cwd,
+            "uid": sandbox_uid(),
+            "env": env,
+            "writable": writable,
+            "readonly_files": [f"{SANDBOX_MPLCONFIGDIR}/{os.path.basename(fonts)}"] if fonts else [],
+            "limits": {
+                "cpu": self.cpu_seconds,
+                "nproc": self.max_processes,
+                "fsize": self.max_file_mb * MIB,
+                "address_space": int(address_space.split("=")[1]) if address_space else None,
+            },
+        }
+        server_writable = [jobs, *([shared] if shared else [])]
+        server_argv = bwrap_argv(self.policy, server_writable, "/", fork_server=True)
+        return {"argv": server_argv, "env": env, "modules": preload, "request": request, "fallback": bwrapped}
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        plan = self._fork_plan
+        if plan is not None:
+            try:
+                process = forkclient.fork_kernel(plan["argv"], plan["env"], plan["modules"], plan["request"])
+            except forkclient.ForkServerError as err:
+                self.log.warning("the fork server gave no kernel (%s); starting it with bubblewrap", err)
+                kernel_cmd = plan["fallback"]
+            else:
+                assert self.provisioner is not None
+                provisioner: Any = self.provisioner
+                provisioner.process, provisioner.pid, provisioner.pgid = process, process.pid, None
+                provisioner.cwd = plan["request"]["cwd"]
+                self._reconcile_connection_info(provisioner.connection_info)
+                self._watchdog = MemoryWatchdog(process.pid, self.memory_mb * MIB).start()
+                return
         await super()._async_launch_kernel(kernel_cmd, **kw)
         process = getattr(self.provisioner, "process", None)
         if process is not None:
@@ -125,6 +202,12 @@ class SandboxedKernelManager(GuardedKernelManager):
         process = getattr(self.provisioner, "process", None)
         if process is None:
             return None
+        if isinstance(process, forkclient.ForkedKernel):
+            pid = process.kernel_pid()
+            try:
+                return psutil.Process(pid) if pid is not None else None
+            except psutil.Error:
+                return None
         try:
             for child in psutil.Process(process.pid).children(recursive=True):
                 if child.name() not in WRAPPERS:
@@ -148,7 +231,10 @@ class SandboxedKernelManager(GuardedKernelManager):
     interrupt_kernel = _async_interrupt_kernel  # AsyncKernelManager binds the name to the base method
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        process = getattr(self.provisioner, "process", None)
         await super()._async_cleanup_resources(restart=restart)
+        if isinstance(process, forkclient.ForkedKernel):
+            process.close()
         if self._watchdog is not None:
             self._watchdog.stop()
         if self._sandbox_dir is not None:

@@ -21,6 +21,9 @@ class SandboxPolicy:
     max_processes: int = 256
     max_file_mb: int = 1024
     network: bool = False
+    #: Fork kernels from a server of pre-imported interpreters (a grader running as root), each into a sandbox
+    #: of its own; otherwise every kernel starts Python and its imports inside a bubblewrap of its own.
+    fork_server: bool = True
 
     def describe(self) -> str:
         """One line for reports: the limits in words."""
