@@ -56,7 +56,9 @@ def run(name: str, args: argparse.Namespace, scratch: Path) -> Section:
         full = {"01_layers": 16, "02_unet": 4, "03_architectures": 4, "04_visualization": 4}
         # Assignment 3's grading (a 40 s training, five runs for its overhead pairs) is in --full only: with it
         # the default suite took about 16 minutes
-        counts = full if args.full else {"01_layers": 4, "04_visualization": 1}
+        # 16 submissions of Assignment 1 in the default run too: its throughput target is for a batch, whose
+        # workers and fork servers start once (4 submissions measured mostly their start)
+        counts = full if args.full else {"01_layers": 16, "04_visualization": 1}
         return grading.throughput_section(scratch / "throughput", counts)
     if name == "scaling":
         return grading.scaling_section(scratch / "scaling", [1, 4, 16, 64] if args.full else [1, 4, 16], args.out)

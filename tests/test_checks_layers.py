@@ -223,3 +223,17 @@ def test_guard_allows_numpy_and_restores_everything():
     assert all(isinstance(m, types.ModuleType) for k, m in sys.modules.items() if k.split(".")[0] == "scipy")
     assert np.convolve([1, 2], [1]).tolist() == [1, 2]
     import torch.nn.functional as F  # noqa: F401, imports still work afterwards
+
+
+@pytest.mark.parametrize(
+    "module, covered",
+    [("torch", True), ("torch.nn.functional", True), ("torchaudio", False), ("numpy", False), ("my.torch", False),
+     ("scipy.signal", True), ("skimage", True), ("scipyx", False), ("", False)],
+)  # fmt: skip
+def test_a_forbidden_library_covers_its_submodules_and_nothing_else(module, covered):
+    from autograder.checks.forbidden import LIBRARY_CONVOLUTIONS, METRIC_LIBRARIES
+
+    assert LIBRARY_CONVOLUTIONS.covers(module) is covered
+    # a forbidden submodule of an allowed package: the package stays allowed, its siblings too
+    assert METRIC_LIBRARIES.covers("cnnlab.metrics.iou") and METRIC_LIBRARIES.covers("cnnlab.metrics")
+    assert not METRIC_LIBRARIES.covers("cnnlab") and not METRIC_LIBRARIES.covers("cnnlab.metricsplus")

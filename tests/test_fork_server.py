@@ -224,7 +224,7 @@ def test_interrupts_exits_and_crashes_are_seen_as_with_bubblewrap():
         ]:
             async with Kernel() as k:
                 with pytest.raises((RuntimeError, TimeoutError)):  # the kernel died: no reply
-                    await k.run(code, timeout=10)
+                    await k.run(code, timeout=5)
                 for _ in range(50):
                     if k.km.exit_reason():
                         break
@@ -302,5 +302,28 @@ def test_killing_the_kernel_ends_its_whole_sandbox():
                 await asyncio.sleep(0.1)
             assert not psutil.pid_exists(first)
             assert not await k.km.is_alive()
+
+    run(go())
+
+
+def test_the_memory_limit_counts_the_kernels_memory_once():
+    """The sandbox's first process shares every page of the server with the kernel: only the kernel's side counts.
+
+    With torch imported ahead (about 0.6 GiB resident in each forked process), a kernel holding 0.5 GiB more stays
+    within 1.4 GiB; counting the first process's copy of the server too would have put it over.
+    """
+    fill = "import numpy\nblock = numpy.ones({mb} * 2**20 // 8)\nprint('held')"
+
+    async def go():
+        async with Kernel(preload=["torch"], memory_mb=1400) as k:
+            out, reply = await k.run(fill.format(mb=500))
+            assert out.strip() == "held"
+            await asyncio.sleep(1)  # the watchdog looks ten times a second
+            assert await k.km.is_alive()
+        async with Kernel(preload=["torch"], memory_mb=1400) as k:
+            with pytest.raises((RuntimeError, TimeoutError)):
+                await k.run(fill.format(mb=1000) + "\nimport time\ntime.sleep(30)", timeout=20)
+            found = k.km.exit_reason()
+            assert found is not None and found[0] == "memory_limit", found
 
     run(go())

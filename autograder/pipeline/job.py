@@ -377,6 +377,10 @@ def _grade_in(root: Path, job: GradeJob, result: GradeResult) -> None:
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.utils import capture_log
 
+    from .schemas import compile_once
+
+    compile_once()
+
     config = copy.deepcopy(job.config)
     config.CourseDirectory.root = str(root)
     config.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"

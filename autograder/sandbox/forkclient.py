@@ -222,10 +222,12 @@ class ForkServer:
         if answer.startswith("pid "):
             return ForkedKernel(int(answer.split()[1]), ours)
         ours.close()
-        raise ForkServerError(answer.removeprefix("error ") or f"no kernel within {SPAWN_TIMEOUT} s")
+        if not readable:
+            raise ForkServerError(f"no kernel within {SPAWN_TIMEOUT} s")
+        raise ForkServerError(answer.removeprefix("error ") or "the fork server's supervisor ended without a word")
 
     def close(self) -> None:
-        """Stop the server (the kernels it forked keep running until their graders end them)."""
+        """Stop the server; kernels it forked and that still run end with it."""
         with contextlib.suppress(OSError):
             self._control.close()
         with contextlib.suppress(Exception):

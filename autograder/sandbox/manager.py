@@ -38,10 +38,14 @@ WRAPPERS = {"prlimit", "bwrap", "setpriv"}
 
 
 class MemoryWatchdog:
-    """Kills a process tree whose resident memory, summed over its processes, goes above ``limit_bytes``."""
+    """Kills a process tree whose resident memory, summed over its processes, goes above ``limit_bytes``.
 
-    def __init__(self, pid: int, limit_bytes: int, interval: float = 0.1) -> None:
-        self.pid, self.limit_bytes, self.interval = pid, limit_bytes, interval
+    ``count_root=False`` leaves the root's own memory out of the sum (a forked sandbox's first process shares the
+    fork server's pages with the kernel and does nothing else; counting them twice would shrink the limit).
+    """
+
+    def __init__(self, pid: int, limit_bytes: int, interval: float = 0.1, count_root: bool = True) -> None:
+        self.pid, self.limit_bytes, self.interval, self.count_root = pid, limit_bytes, interval, count_root
         self.exceeded: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name=f"memory-watchdog-{pid}", daemon=True)
@@ -66,7 +70,7 @@ class MemoryWatchdog:
             except psutil.Error:
                 return
             used = 0
-            for proc in procs:
+            for proc in procs if self.count_root else procs[1:]:
                 try:
                     used += proc.memory_info().rss
                 except psutil.Error:
@@ -188,7 +192,7 @@ class SandboxedKernelManager(GuardedKernelManager):
                 provisioner.process, provisioner.pid, provisioner.pgid = process, process.pid, None
                 provisioner.cwd = plan["request"]["cwd"]
                 self._reconcile_connection_info(provisioner.connection_info)
-                self._watchdog = MemoryWatchdog(process.pid, self.memory_mb * MIB).start()
+                self._watchdog = MemoryWatchdog(process.pid, self.memory_mb * MIB, count_root=False).start()
                 return
         await super()._async_launch_kernel(kernel_cmd, **kw)
         process = getattr(self.provisioner, "process", None)
