@@ -327,3 +327,13 @@ def test_the_memory_limit_counts_the_kernels_memory_once():
             assert found is not None and found[0] == "memory_limit", found
 
     run(go())
+
+
+def test_a_pool_worker_removes_its_folder_of_jobs_when_it_ends():
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        folder = pool.submit(forkclient.jobs_dir).result()
+        assert os.path.isdir(folder)
+    assert not os.path.exists(folder)  # a pool worker ends without running atexit

@@ -63,8 +63,16 @@ def jobs_dir() -> str:
     global _jobs_dir
     if _jobs_dir is None or not os.path.isdir(_jobs_dir):
         _jobs_dir = tempfile.mkdtemp(prefix="autograder-jobs-")
-        atexit.register(shutil.rmtree, _jobs_dir, True)
+        _at_exit(shutil.rmtree, _jobs_dir, True)
     return _jobs_dir
+
+
+def _at_exit(function: Any, *args: Any) -> None:
+    """Run ``function(*args)`` when this process ends: a plain exit, or a pool worker's (which skips ``atexit``)."""
+    from multiprocessing import util
+
+    atexit.register(function, *args)
+    util.Finalize(None, function, args=args, exitpriority=0)
 
 
 def modules_to_preload(sources: Iterable[str]) -> list[str]:
@@ -248,7 +256,7 @@ def _close_all() -> None:
     _servers.clear()
 
 
-atexit.register(_close_all)
+_at_exit(_close_all)
 
 
 def server_env(kernel_env: dict[str, str]) -> dict[str, str]:
