@@ -337,3 +337,30 @@ def test_a_pool_worker_removes_its_folder_of_jobs_when_it_ends():
         folder = pool.submit(forkclient.jobs_dir).result()
         assert os.path.isdir(folder)
     assert not os.path.exists(folder)  # a pool worker ends without running atexit
+
+
+def test_packages_under_tmp_stay_visible_and_read_only_under_the_private_tmp(tmp_path, monkeypatch):
+    """A checkout under /tmp (CI's fresh clone) is hidden by each kernel's fresh /tmp unless shown again."""
+    assert str(tmp_path).startswith("/tmp/")
+    package = tmp_path / "checkout" / "mypkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("ANSWER = 42\n")
+    real = command.package_dirs
+    monkeypatch.setattr(command, "package_dirs", lambda names=command.KERNEL_PACKAGES: [*real(names), str(package)])
+    import autograder.sandbox.manager as manager
+
+    monkeypatch.setattr(manager, "package_dirs", command.package_dirs)
+    code = (
+        "import mypkg, os\n"
+        "try:\n    open(os.path.join(os.path.dirname(mypkg.__file__), 'x'), 'w')\n    print(mypkg.ANSWER, 'writable')\n"
+        "except OSError:\n    print(mypkg.ANSWER, 'read-only')"
+    )
+
+    async def go():
+        async with Kernel() as k:
+            assert isinstance(k.km.provisioner.process, forkclient.ForkedKernel)
+            out, reply = await k.run(code)
+            assert reply["status"] == "ok", out
+            assert out.split() == ["42", "read-only"]
+
+    run(go())

@@ -273,8 +273,9 @@ def fork_kernel(
     """A kernel from the fork server started with bubblewrap command ``argv``, ``env`` and ``modules``.
 
     ``request``: ``connection_file``, ``cwd``, ``uid``, ``env`` (the kernel's), ``writable`` (folders the kernel
-    may write: under :func:`jobs_dir` or bound into the server), ``readonly_files`` (files under ``/tmp`` the server
-    sees, shown read-only to the kernel too) and ``limits``.
+    may write: under :func:`jobs_dir` or bound into the server), ``readonly`` (folders and files the server sees
+    that the kernel must see too, read-only, even under its private ``/tmp``), ``open_folders`` (folders made
+    writable for everyone in that ``/tmp``) and ``limits``.
     """
     key = (tuple(argv), tuple(sorted(server_env(env).items())), tuple(modules))
     with _servers_lock:

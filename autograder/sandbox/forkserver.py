@@ -191,29 +191,41 @@ def sandbox_init(request: dict[str, Any], ready: int, keep: set[int]) -> int:
             return 128 - code if code < 0 else code
 
 
+#: Where each kernel gets fresh, empty mounts (what the server sees there is hidden from the kernel).
+PRIVATE_MOUNTS = ("/tmp", "/dev/shm")
+
+
+def _hidden(path: str) -> bool:
+    return any(path == root or path.startswith(root + "/") for root in PRIVATE_MOUNTS)
+
+
 def _build_sandbox(request: dict[str, Any]) -> None:
     """Mounts, limits and the kernel's user (see the module's docstring, step 2)."""
     linux.mount_private_tree()
-    # what stays visible is opened before the private /tmp hides it
-    shown = {path: os.open(path, os.O_PATH) for path in request["writable"]}
-    lent = {path: os.open(path, os.O_PATH) for path in request.get("readonly_files", [])}
+    # what the private mounts would hide and the kernel must see (its working copy and connection folder; the
+    # Python and packages of a checkout under /tmp, read-only; matplotlib's font list) is opened first
+    wanted = [(path, False) for path in request["writable"]] + [(path, True) for path in request.get("readonly", [])]
+    shown = sorted(
+        (path, readonly, os.path.isdir(path), os.open(path, os.O_PATH))
+        for path, readonly in wanted
+        if _hidden(path) and os.path.exists(path)
+    )
     linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV)
     linux.mount_tmpfs("/tmp", 0o1777)
     if os.path.isdir("/dev/shm"):
         linux.mount_tmpfs("/dev/shm", 0o1777)
-    for folder in ("/tmp/home", *{os.path.dirname(t) for t in lent}):
+    for folder in ("/tmp/home", *request.get("open_folders", [])):
         os.makedirs(folder, exist_ok=True)
         os.chmod(folder, 0o777)
-    for path, fd in shown.items():
-        if not os.path.isdir(path):
+    for path, readonly, is_dir, fd in shown:
+        if not os.path.exists(path):
             _make_parents(path)
-            os.mkdir(path, 0o700)
-            linux.bind(f"/proc/self/fd/{fd}", path)
-        os.close(fd)
-    for target, fd in lent.items():
-        with open(target, "w"):
-            pass
-        linux.bind(f"/proc/self/fd/{fd}", target, readonly=True)
+            if is_dir:
+                os.mkdir(path, 0o755)
+            else:
+                with open(path, "w"):
+                    pass
+        linux.bind(f"/proc/self/fd/{fd}", path, readonly=readonly)
         os.close(fd)
     with contextlib.suppress(OSError):
         socket.sethostname("sandbox")

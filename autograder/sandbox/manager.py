@@ -19,7 +19,16 @@ from typing import Any
 from traitlets import Bool, Integer
 
 from . import forkclient
-from .command import SANDBOX_ENV, bwrap_argv, hand_over, kernel_pythonpath, runs_as_root, sandbox_uid
+from .command import (
+    SANDBOX_ENV,
+    bwrap_argv,
+    hand_over,
+    kernel_pythonpath,
+    package_dirs,
+    python_dirs,
+    runs_as_root,
+    sandbox_uid,
+)
 from .fontcache import SANDBOX_MPLCONFIGDIR, font_list
 from .kernel import GuardedKernelManager
 from .policy import MIB, SandboxPolicy
@@ -159,6 +168,7 @@ class SandboxedKernelManager(GuardedKernelManager):
         env.update(SANDBOX_ENV)
         env["PYTHONPATH"] = kernel_pythonpath()
         fonts = font_list()
+        lent_fonts = [f"{SANDBOX_MPLCONFIGDIR}/{os.path.basename(fonts)}"] if fonts else []
         address_space = next((a for a in bwrapped if a.startswith("--as=")), None)
         request = {
             "connection_file": kernel_cmd[kernel_cmd.index("-f") + 1],
@@ -166,7 +176,10 @@ class SandboxedKernelManager(GuardedKernelManager):
             "uid": sandbox_uid(),
             "env": env,
             "writable": writable,
-            "readonly_files": [f"{SANDBOX_MPLCONFIGDIR}/{os.path.basename(fonts)}"] if fonts else [],
+            # what the kernel reads at the same paths as in the server, which its private /tmp would hide: a
+            # checkout or an interpreter under /tmp, matplotlib's font list
+            "readonly": [*python_dirs(), *package_dirs(), *lent_fonts],
+            "open_folders": [SANDBOX_MPLCONFIGDIR],
             "limits": {
                 "cpu": self.cpu_seconds,
                 "nproc": self.max_processes,
