@@ -306,27 +306,42 @@ def test_killing_the_kernel_ends_its_whole_sandbox():
     run(go())
 
 
-def test_the_memory_limit_counts_the_kernels_memory_once():
-    """The sandbox's first process shares every page of the server with the kernel: only the kernel's side counts.
-
-    With torch imported ahead (about 0.6 GiB resident in each forked process), a kernel holding 0.5 GiB more stays
-    within 1.4 GiB; counting the first process's copy of the server too would have put it over.
-    """
-    fill = "import numpy\nblock = numpy.ones({mb} * 2**20 // 8)\nprint('held')"
+def test_a_forked_kernel_over_its_memory_limit_is_stopped():
+    code = "import numpy\nblock = numpy.ones(700 * 2**20 // 8)\nimport time\ntime.sleep(30)"
 
     async def go():
-        async with Kernel(preload=["torch"], memory_mb=1400) as k:
-            out, reply = await k.run(fill.format(mb=500))
-            assert out.strip() == "held"
-            await asyncio.sleep(1)  # the watchdog looks ten times a second
-            assert await k.km.is_alive()
-        async with Kernel(preload=["torch"], memory_mb=1400) as k:
+        async with Kernel(preload=["numpy"], memory_mb=500) as k:
             with pytest.raises((RuntimeError, TimeoutError)):
-                await k.run(fill.format(mb=1000) + "\nimport time\ntime.sleep(30)", timeout=20)
+                await k.run(code, timeout=8)
             found = k.km.exit_reason()
             assert found is not None and found[0] == "memory_limit", found
 
     run(go())
+
+
+@pytest.mark.parametrize("count_root", [True, False])
+def test_the_watchdog_can_leave_the_roots_own_memory_out(count_root):
+    """A forked sandbox's first process holds a copy of the server's pages and nothing else: the kernel's limit
+    leaves it out. Here the root holds 300 MiB, its child a little; the limit is 200 MiB."""
+    import subprocess
+    import time
+
+    from autograder.sandbox.manager import MemoryWatchdog
+
+    root = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys, time\nblock = bytearray(300 * 2**20)\n"
+         "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\ntime.sleep(60)"]
+    )  # fmt: skip
+    try:
+        time.sleep(1.5)
+        watchdog = MemoryWatchdog(root.pid, 200 * 2**20, count_root=count_root).start()
+        time.sleep(1.5)
+        watchdog.stop()
+        assert (watchdog.exceeded is not None) is count_root
+        assert (root.poll() is not None) is count_root
+    finally:
+        root.kill()
+        root.wait()
 
 
 def test_a_pool_worker_removes_its_folder_of_jobs_when_it_ends():
