@@ -201,6 +201,8 @@ def test_the_whole_batch_is_graded(corpus):
     assert set(corpus["records"]) == {"instructor", "flipped", *(a.name for a in ATTACKS)}
     assert corpus["feedback"].returncode == 0, corpus["feedback"].stderr
     assert "sandbox: bubblewrap" in corpus["run"].stdout
+    if os.geteuid() == 0:  # a grader running as root forks its kernels: the corpus is graded that way too
+        assert "kernels forked from a fork server" in corpus["run"].stdout
 
 
 @pytest.mark.parametrize("student, work", [("instructor", "correct"), ("flipped", "flipped")])
