@@ -143,17 +143,16 @@ def fork_server_start(course: GradingCourse, assignment: str) -> float | None:
     import nbformat
     import psutil
 
+    from autograder.pipeline.execute import preload_for
     from autograder.sandbox import forkclient
-    from autograder.sandbox.command import SANDBOX_ENV, bwrap_argv, kernel_pythonpath
     from autograder.sandbox.kernel import kernel_env
+    from autograder.sandbox.manager import env_inside, fork_server_argv
 
     if not forkclient.available():
         return None
     nb = nbformat.read(course.root / "assignments" / assignment / f"{assignment}.ipynb", as_version=4)
-    cells = [c.source for c in nb.cells if c.cell_type == "code" and not c.metadata.get("nbgrader", {}).get("solution")]
-    env = {**kernel_env(), **SANDBOX_ENV, "PYTHONPATH": kernel_pythonpath()}
-    argv = bwrap_argv(SandboxPolicy(), [forkclient.jobs_dir()], "/", fork_server=True)
-    server = forkclient.ForkServer(argv, forkclient.server_env(env), forkclient.modules_to_preload(cells))
+    env = forkclient.server_env(env_inside(kernel_env()))
+    server = forkclient.ForkServer(fork_server_argv(SandboxPolicy()), env, preload_for(nb))
     try:
         tree = [psutil.Process(server.process.pid), *psutil.Process(server.process.pid).children(recursive=True)]
         return sum(sum(p.cpu_times()[:2]) for p in tree)

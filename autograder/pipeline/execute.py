@@ -102,6 +102,20 @@ def _phase(cell: NotebookNode) -> str:
     return "setup cells"
 
 
+def preload_for(nb: NotebookNode) -> list[str]:
+    """The modules the instructor's cells of ``nb`` import (locked and test cells; in grading nbgrader has restored
+    them), which a fork server may import once for every kernel
+    (:func:`autograder.sandbox.forkclient.modules_to_preload`)."""
+    from ..sandbox.forkclient import modules_to_preload
+
+    def instructors(cell: NotebookNode) -> bool:
+        meta = cell.metadata.get("nbgrader", {})
+        graded_or_locked = bool(meta.get("locked") or meta.get("grade"))
+        return cell.cell_type == "code" and not meta.get("solution") and graded_or_locked
+
+    return modules_to_preload(cell.source for cell in nb.cells if instructors(cell))
+
+
 def _error(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
@@ -253,16 +267,7 @@ class GuardedExecute(Execute):
             yield
 
     def _preload(self) -> list[str]:
-        """The modules the instructor's cells import (locked and test cells; nbgrader has restored them), which a
-        fork server may import once for every kernel (:func:`autograder.sandbox.forkclient.modules_to_preload`)."""
-        from ..sandbox.forkclient import modules_to_preload
-
-        def instructors(cell: NotebookNode) -> bool:
-            meta = cell.metadata.get("nbgrader", {})
-            graded_or_locked = bool(meta.get("locked") or meta.get("grade"))
-            return cell.cell_type == "code" and not meta.get("solution") and graded_or_locked
-
-        return modules_to_preload(cell.source for cell in self.nb.cells if instructors(cell))
+        return preload_for(self.nb)
 
     # --- the kernel's working copy -------------------------------------------------------------------------
     def _working_copy(self) -> str:

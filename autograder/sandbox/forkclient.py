@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -135,9 +136,9 @@ class ForkedKernel:
 
     def wait(self, timeout: float | None = None) -> int | None:
         """Wait for the kernel to end (at most ``timeout`` seconds); its exit status."""
-        deadline = None if timeout is None else _now() + timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
         while self.returncode is None:
-            left = None if deadline is None else deadline - _now()
+            left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise subprocess.TimeoutExpired("forked kernel", timeout or 0)
             self._read(left)
@@ -176,12 +177,6 @@ class ForkedKernel:
         """Forget the kernel; the supervisor kills it if it still runs."""
         with contextlib.suppress(OSError):
             self._channel.close()
-
-
-def _now() -> float:
-    import time
-
-    return time.monotonic()
 
 
 class ForkServer:

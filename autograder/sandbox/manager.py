@@ -164,9 +164,7 @@ class SandboxedKernelManager(GuardedKernelManager):
         seen = all(os.path.commonpath([jobs, p]) == jobs or p == shared for p in writable)
         if not (launcher and same_python and seen):
             return None
-        env = {k: v for k, v in dict(kw.get("env") or os.environ).items() if k != "JPY_PARENT_PID"}
-        env.update(SANDBOX_ENV)
-        env["PYTHONPATH"] = kernel_pythonpath()
+        env = env_inside(dict(kw.get("env") or os.environ))
         fonts = font_list()
         lent_fonts = [f"{SANDBOX_MPLCONFIGDIR}/{os.path.basename(fonts)}"] if fonts else []
         address_space = next((a for a in bwrapped if a.startswith("--as=")), None)
@@ -187,9 +185,8 @@ class SandboxedKernelManager(GuardedKernelManager):
                 "address_space": int(address_space.split("=")[1]) if address_space else None,
             },
         }
-        server_writable = [jobs, *([shared] if shared else [])]
-        server_argv = bwrap_argv(self.policy, server_writable, "/", fork_server=True)
-        return {"argv": server_argv, "env": env, "modules": preload, "request": request, "fallback": bwrapped}
+        return {"argv": fork_server_argv(self.policy), "env": env, "modules": preload, "request": request,
+                "fallback": bwrapped}  # fmt: skip
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         plan = self._fork_plan
@@ -267,6 +264,20 @@ class SandboxedKernelManager(GuardedKernelManager):
         if code is None:
             return None
         return describe_exit(code, self.cpu_seconds)
+
+
+def env_inside(env: dict[str, str]) -> dict[str, str]:
+    """A kernel's environment inside the sandbox, as bubblewrap sets it: ``env`` with the sandbox's home, caches
+    and ``PYTHONPATH``, without the launching process's id."""
+    inside = {k: v for k, v in env.items() if k != "JPY_PARENT_PID"}
+    return {**inside, **SANDBOX_ENV, "PYTHONPATH": kernel_pythonpath()}
+
+
+def fork_server_argv(policy: SandboxPolicy) -> list[str]:
+    """The bubblewrap command of this process's fork server: it sees what a kernel sees, and writes only the
+    folder of jobs (and the shared trainability cache when there is one)."""
+    shared = shared_cache()
+    return bwrap_argv(policy, [forkclient.jobs_dir(), *([shared] if shared else [])], "/", fork_server=True)
 
 
 def shared_cache() -> str | None:
