@@ -120,8 +120,10 @@ ARMS = {
 }
 
 
-def overhead_jobs(course: GradingCourse, assignment: str, n: int) -> dict[str, dict[str, list[float]]]:
-    """Seconds and CPU seconds of ``OVERHEAD_ROUNDS`` single jobs of each of :data:`ARMS`, the order rotating by
+def overhead_jobs(
+    course: GradingCourse, assignment: str, n: int, rounds: int = OVERHEAD_ROUNDS
+) -> dict[str, dict[str, list[float]]]:
+    """Seconds and CPU seconds of ``rounds`` single jobs of each of :data:`ARMS`, the order rotating by
     round so that drift on the machine cancels.
 
     Each job grades one submission on one worker (``s000``, ``s001``, … in turn, from the ``n`` there are); a
@@ -129,7 +131,7 @@ def overhead_jobs(course: GradingCourse, assignment: str, n: int) -> dict[str, d
     """
     jobs: dict[str, dict[str, list[float]]] = {name: {"seconds": [], "cpu": []} for name in ARMS}
     names = list(ARMS)
-    for i in range(OVERHEAD_ROUNDS):
+    for i in range(rounds):
         for name in names[i % len(names) :] + names[: i % len(names)]:
             run = _ours(course, assignment, 1, ARMS[name], [f"s{i % n:03d}"])
             jobs[name]["seconds"] += run["jobs"].values
@@ -160,7 +162,7 @@ def fork_server_start(course: GradingCourse, assignment: str) -> float | None:
         server.close()
 
 
-def throughput_section(root: Path, counts: dict[str, int]) -> Section:
+def throughput_section(root: Path, counts: dict[str, int], rounds: int = OVERHEAD_ROUNDS) -> Section:
     """Seconds per submission: sequential nbgrader, ours on 1 and 2 workers; the sandbox's overhead per job."""
     course = make_course(root, counts)
     section = Section("grading", "Grading throughput: `autograder grade` against sequential `nbgrader autograde`")
@@ -215,7 +217,7 @@ def throughput_section(root: Path, counts: dict[str, int]) -> Section:
                 f"nbgrader {base / n:.0f}", base / n / one.median, "nbgrader / ours",
                 f"< {limit} s" if limit else "", one.median < limit if limit else None)
         )  # fmt: skip
-        jobs = overhead_jobs(course, assignment, n)
+        jobs = overhead_jobs(course, assignment, n, rounds)
         labels = {"forked": "sandboxed, forked kernels", "sandboxed": "sandboxed, --no-fork-server",
                   "bare": "--no-sandbox"}  # fmt: skip
         for name, label in labels.items():

@@ -181,8 +181,7 @@ def test_the_sandbox_overhead_comes_from_single_jobs_in_rotating_order(monkeypat
     monkeypatch.setattr(grading, "_nbgrader", lambda root, assignment: 40.0)
     monkeypatch.setattr(grading, "_ours", fake_ours)
     monkeypatch.setattr(grading, "fork_server_start", lambda course, assignment: 2.5)
-    monkeypatch.setattr(grading, "OVERHEAD_ROUNDS", 3)
-    section = grading.throughput_section(tmp_path, {"03_architectures": 2})
+    section = grading.throughput_section(tmp_path, {"03_architectures": 2}, rounds=3)
     assert calls[:2] == [(1, "forked", None), (2, "forked", None)]  # the whole batch on 1, then 2 workers
     singles = calls[2:]
     order = [name for _, name, _ in singles]
@@ -202,6 +201,28 @@ def test_the_sandbox_overhead_comes_from_single_jobs_in_rotating_order(monkeypat
     assert "| 03_architectures | kernel start | 1.00 | 9% |" in section.lines
     assert "| 03_architectures | test cells | 10.00 | 91% |" in section.lines
     assert "| 03_architectures | **CPU of the job** (worker and kernel) | 5.50 | |" in section.lines
+
+
+def test_the_grading_section_can_measure_one_assignment_with_its_own_counts(monkeypatch, tmp_path):
+    import bench.__main__ as cli
+    from bench import grading
+
+    seen = {}
+
+    def fake_section(root, counts, rounds=grading.OVERHEAD_ROUNDS):
+        seen.update(counts=counts, rounds=rounds)
+        return Section("grading", "fake")
+
+    monkeypatch.setattr(grading, "throughput_section", fake_section)
+    out = tmp_path / "out"
+    cli.main(["--only", "grading", "--grading", "02_unet=2", "--overhead-rounds", "1", "--out", str(out)])
+    assert seen == {"counts": {"02_unet": 2}, "rounds": 1}
+    cli.main(["--only", "grading", "--out", str(out)])
+    assert seen == {"counts": {"01_layers": 16, "04_visualization": 1}, "rounds": grading.OVERHEAD_ROUNDS}
+    for wrong in (["--grading", "02_unet"], ["--grading", "05_gan=1"], ["--grading", "02_unet=0"],
+                  ["--overhead-rounds", "0"]):  # fmt: skip
+        with pytest.raises(SystemExit):
+            cli.main(["--only", "grading", "--out", str(out), *wrong])
 
 
 def test_the_nbgrader_baseline_runs_plain_nbgrader_in_a_copy_of_the_course(tmp_path):
