@@ -557,6 +557,38 @@ def test_training_and_evaluation_are_deterministic(solution):
     assert notebook_run() == notebook_run()
 
 
+def test_the_recipe_trains_channels_last_and_a_network_that_cannot_is_trained_as_usual(solution, capsys):
+    """The trainability recipe trains in the channels-last layout (faster on a CPU); a UNet whose code cannot take
+    that layout (here a ``.view`` that merges the channel axis) is trained again from its initial weights in the
+    default layout and earns exactly what the same network earns there."""
+    from dataclasses import replace
+
+    from autograder.checks.hidden.unet_trainability import Recipe, check_trainability, train_with_recipe
+
+    unet = solution["UNet"]
+
+    class ViewingUNet(unet):
+        def forward(self, x):
+            return super().forward(x.view(x.shape[0], -1).view(x.shape))
+
+    recipe = Recipe(depth=2, base_channels=4, steps=12, train_images=64)
+    torch.manual_seed(0)
+    trained = train_with_recipe(unet(3, 5, depth=2, base_channels=4), recipe, torch.device("cpu"))
+    convs = [p for p in trained.parameters() if p.dim() == 4 and p.shape[1] > 1 and p.shape[2] > 1]
+    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous() for p in convs)
+    with pytest.raises(RuntimeError, match="view"):
+        torch.manual_seed(0)
+        train_with_recipe(ViewingUNet(3, 5, depth=2, base_channels=4), recipe, torch.device("cpu"))
+
+    def printed_miou(network, used) -> str:
+        check_trainability(network, 0.0, seed=424242, recipe=used)
+        return capsys.readouterr().out
+
+    default_layout = replace(recipe, channels_last=False)
+    assert printed_miou(ViewingUNet, recipe) == printed_miou(unet, default_layout)
+    assert "mean IoU" in printed_miou(unet, recipe)
+
+
 class _DoubleConvLayers(nn.Module):
     def __init__(self, in_ch: int, out_ch: int) -> None:
         super().__init__()

@@ -146,9 +146,11 @@ def check_conv2d(conv2d: Callable, hidden: bool = False, task: str = "conv2d") -
 def check_conv2d_is_vectorized(conv2d: Callable, conv2d_naive: Callable, min_speedup: float = 4.0) -> None:
     """The vectorized ``conv2d`` is much faster than the student's own ``conv2d_naive`` (generous bound).
 
-    Both run on the same medium case (best of three runs each); a truly vectorized version is usually 50–500
-    times faster. The check only fails when ``conv2d`` is less than ``min_speedup`` times faster. The grader's
-    outside replay (``autograder.verify``) checks the output again; the timing is judged in the kernel only.
+    Both run on the same medium case; a truly vectorized version is usually 50–500 times faster. The check only
+    fails when ``conv2d`` is less than ``min_speedup`` times faster. ``conv2d`` takes the best of three runs; the
+    naive version runs once (a run slowed down by the machine only makes the check more lenient, and its loops
+    are most of the check's time). The grader's outside replay (``autograder.verify``) checks the output again;
+    the timing is judged in the kernel only.
     """
     task = "conv2d (vectorized)"
     rng = np.random.default_rng(0)
@@ -158,9 +160,9 @@ def check_conv2d_is_vectorized(conv2d: Callable, conv2d_naive: Callable, min_spe
     if replaying():
         return
 
-    def best_time(fn: Callable) -> float:
+    def best_time(fn: Callable, runs: int = 3) -> float:
         times = []
-        for _ in range(3):
+        for _ in range(runs):
             start = time.perf_counter()
             call_student(task, fn, x, w, b, stride=1, padding=1, dilation=1)
             times.append(time.perf_counter() - start)
@@ -168,9 +170,9 @@ def check_conv2d_is_vectorized(conv2d: Callable, conv2d_naive: Callable, min_spe
 
     fast = best_time(conv2d)
     try:
-        slow = best_time(conv2d_naive)
+        slow = best_time(conv2d_naive, runs=1)
     except CheckFailed:  # their naive version is missing or broken: compare with a plain loop instead
-        slow = best_time(_loop_baseline)
+        slow = best_time(_loop_baseline, runs=1)
     if fast * min_speedup > slow:
         raise CheckFailed(
             task,
