@@ -9,6 +9,7 @@ under a fingerprint of the network's behaviour.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -158,13 +159,16 @@ def check_trainability(UNet: Callable, min_miou: float, *, seed: int, recipe: Re
     miou = _load(cache)
     if miou is None:
         try:
+            initial = copy.deepcopy(model.state_dict())
             try:
                 train_with_recipe(model, recipe, device)
             except Exception:
                 if not recipe.channels_last:
                     raise
-                # the network's code does not take the channels-last layout: the same recipe in the default one
+                # the network's code does not take the channels-last layout: the same recipe in the default one,
+                # from the same initial weights and buffers
                 model = build()
+                model.load_state_dict(initial)
                 train_with_recipe(model, recipe, device, channels_last=False)
             miou = miou_of(model, *split_data(seed, None))
         except CheckFailed:
