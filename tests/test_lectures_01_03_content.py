@@ -335,6 +335,49 @@ def test_lecture_03_skips_in_the_edition_the_checks_that_compare_replayed_result
     )
 
 
+def _cell_printing(start: str) -> str:
+    """The code cell of lecture 03 that starts with ``start``."""
+    (cell,) = [c for c in _read(LECTURE_03).cells if c.cell_type == "code" and c.source.startswith(start)]
+    return cell.source
+
+
+@pytest.mark.parametrize("replayed", [False, True])
+def test_lecture_03_states_only_what_its_numbers_show_and_says_when_they_are_replayed(replayed, capsys):
+    # In the student edition the strongest responses, the class-maximising images and the saliency maps are a
+    # recording of the instructor's fast-mode network: a full-mode run there printed "the class purity grows with
+    # depth, from 37% to 37%", a conclusion about the student's network that those numbers cannot carry.
+    import torch
+
+    def printed(start: str, **names) -> str:
+        exec(_cell_printing(start), {"REPLAYED": replayed, **names})
+        return capsys.readouterr().out
+
+    flat = printed("if REPLAYED:", purity_rows=[0.371, 0.36, 0.37, 0.372], fields=[(7,), (16,), (34,), (70,)],
+                   chance=0.37)  # fmt: skip
+    grown = printed("if REPLAYED:", purity_rows=[0.38, 0.6, 0.8, 0.96], fields=[(7,), (16,), (34,), (70,)],
+                    chance=0.37)  # fmt: skip
+    if replayed:
+        assert "replayed" in flat and "grows" not in flat and "say nothing about it" in flat and flat == grown
+    else:
+        assert "does not clearly grow" in flat and "from 37% in layer 1" in flat
+        assert " grows with depth, from 38% in layer 1 (receptive field 7 px) to 96% in layer 4" in grown
+
+    start = torch.tensor([0.1, 0.1, 0.1, 0.1])
+    rows = [
+        ("none", torch.tensor([2.0, 2.0, 2.0, 2.0]), None, 0.4),
+        ("TV", torch.tensor([2.0, 0.05, 2.0, 2.0]), None, 0.2),
+    ]
+    scores = printed("smoothest = ", tv_of={"none": 0.4, "TV": 0.2}, start_score=start, rows=rows)
+    assert "Not every setting raised every class score" in scores
+    assert ("replayed" in scores) == replayed
+    rows[1] = ("TV", torch.tensor([2.0, 0.5, 2.0, 2.0]), None, 0.2)
+    assert "Every setting raised" in printed("smoothest = ", tv_of={"none": 0.4, "TV": 0.2}, start_score=start,
+                                             rows=rows)  # fmt: skip
+
+    maps = printed("better = ", area=0.13, grad_inside=0.16, occ_inside=0.11, grad_iou=0.16, occ_iou=0.1)
+    assert ("replayed" in maps) == replayed and "(gradient saliency) reaches IoU 0.16" in maps
+
+
 def test_the_edition_stand_in_declares_that_it_replays():
     from autograder.edition import replay
 
