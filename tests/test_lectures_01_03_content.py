@@ -377,6 +377,12 @@ def test_lecture_03_states_only_what_its_numbers_show_and_says_when_they_are_rep
     maps = printed("better = ", area=0.13, grad_inside=0.16, occ_inside=0.11, grad_iou=0.16, occ_iou=0.1)
     assert ("replayed" in maps) == replayed and "(gradient saliency) reaches IoU 0.16" in maps
 
+    dream = _cell_printing("side = pick(256, 128)")
+    said = dream[dream.index("if REPLAYED:") :]
+    exec(said, {"REPLAYED": replayed, "before": {1: 0.5, 2: 0.3}, "energies": {1: 2.9, 2: 11.4}})
+    out = capsys.readouterr().out
+    assert ("replayed" in out) == replayed and "layer 3: mean squared activation 0.300 on the photo" in out
+
 
 def test_the_edition_stand_in_declares_that_it_replays():
     from autograder.edition import replay
