@@ -9,8 +9,6 @@ import socket
 import matplotlib
 import pytest
 
-from tests.support.ordering import longest_first
-
 matplotlib.use("Agg")
 os.environ.setdefault("COURSE_FAST", "1")
 
@@ -31,11 +29,6 @@ def _guarded_connect(self: socket.socket, address):  # type: ignore[no-untyped-d
         if host not in ("127.0.0.1", "::1", "localhost") and not str(host).startswith("127."):
             raise OSError(f"network access to {address!r} attempted during tests: the course must work offline")
     return _real_connect(self, address)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The longest test files first, so that pytest-xdist's workers finish together (tests/support/ordering.py)."""
-    items[:] = longest_first(items)
 
 
 @pytest.fixture(autouse=True)
