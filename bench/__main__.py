@@ -31,6 +31,8 @@ SECTIONS = ("data", "fields", "layers", "unet", "speed", "grading", "scaling", "
 #: Sections only ``--full`` (or ``--only``) runs: each takes longer than the default suite's budget allows.
 FULL_ONLY = ("fields", "ci")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "suite"
+#: The course's assignments, which the grading section can grade.
+ASSIGNMENTS = ("01_layers", "02_unet", "03_architectures", "04_visualization")
 
 
 def machine() -> str:
@@ -56,7 +58,7 @@ def run(name: str, args: argparse.Namespace, scratch: Path) -> Section:
     if name == "speed":
         return sections.speed_section(repeats=args.repeats)
     if name == "grading":
-        full = {"01_layers": 16, "02_unet": 4, "03_architectures": 4, "04_visualization": 4}
+        full = dict(zip(ASSIGNMENTS, (16, 4, 4, 4), strict=True))
         # Assignment 3's grading (a 40 s training, five runs for its overhead pairs) is in --full only: with it
         # the default suite took about 16 minutes
         # 16 submissions of Assignment 1 in the default run too: its throughput target is for a batch, whose
@@ -73,14 +75,16 @@ def run(name: str, args: argparse.Namespace, scratch: Path) -> Section:
 def grading_counts(text: str) -> tuple[str, int]:
     """``ASSIGNMENT=N`` (``--grading``): an assignment of the course and a positive number of submissions."""
     assignment, sep, count = text.partition("=")
-    known = ("01_layers", "02_unet", "03_architectures", "04_visualization")
-    if not sep or assignment not in known or not count.isdigit() or int(count) < 1:
-        choices = ", ".join(known)
+    if not sep or assignment not in ASSIGNMENTS or not count.isdigit() or int(count) < 1:
+        choices = ", ".join(ASSIGNMENTS)
         raise argparse.ArgumentTypeError(f"expected ASSIGNMENT=N with ASSIGNMENT one of {choices}, got {text!r}")
     return assignment, int(count)
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bench import grading
+
+    rounds = grading.OVERHEAD_ROUNDS
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for REPORT.md, results.json, plots")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
@@ -91,9 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--overhead-rounds",
         type=int,
-        default=4,
+        default=rounds,
         metavar="N",
-        help="grading section: rounds of single jobs per arm behind the overhead rows (default 4)",
+        help=f"grading section: rounds of single jobs per arm behind the overhead rows (default {rounds})",
     )
     args = parser.parse_args(argv)
     args.grading = dict(args.grading) if args.grading else None
