@@ -82,12 +82,16 @@ def test_a_kernel_comes_from_the_fork_server_with_its_modules_imported():
     run(go())
 
 
-@pytest.mark.parametrize("extra", [[], ["matplotlib_inline.backend_inline"]], ids=["pyplot", "inline-backend-too"])
-def test_plots_reach_the_outputs_as_in_a_kernel_started_afresh(extra):
+@pytest.mark.parametrize(
+    "preload",
+    [["matplotlib.pyplot"], forkclient.modules_to_preload(["import matplotlib.pyplot"])],
+    ids=["pyplot", "pyplot-and-its-backends"],
+)
+def test_plots_reach_the_outputs_as_in_a_kernel_started_afresh(preload):
     code = "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nprint('drawn')"
 
     async def go():
-        async with Kernel(preload=forkclient.modules_to_preload(["import matplotlib.pyplot"]) + extra) as k:
+        async with Kernel(preload=preload) as k:
             shown: list[str] = []
 
             def keep(msg: dict) -> None:
@@ -265,6 +269,31 @@ def test_only_trusted_packages_are_imported_ahead():
     assert {"numpy", "matplotlib.pyplot", "skimage", "skimage.data"} <= set(found)
     assert {"autograder.checks", "autograder.checks.layers", "torch.nn.functional", "torch._dynamo"} <= set(found)
     assert not {"os", "subprocess", "evil_module", "local", "tqdm"} & {name.split(".")[0] for name in found}
+
+
+def test_what_a_module_loads_on_first_use_is_imported_ahead_with_it():
+    found = forkclient.modules_to_preload(
+        ["import numpy as np\nimport matplotlib.pyplot as plt\nfrom skimage import data"]
+    )
+    # the kernel's fresh seeds, the renderer and the inline backend of its figures, the readers of sample images
+    assert {"numpy.random", "matplotlib.backends.backend_agg", "matplotlib_inline.backend_inline"} <= set(found)
+    assert "skimage.io" in found
+
+
+def test_a_sample_image_is_read_without_importing_its_readers_in_the_kernel():
+    code = (
+        "import sys\nbefore = set(sys.modules)\nfrom skimage import data\nimage = data.camera()\n"
+        "print(image.shape, sorted(m for m in set(sys.modules) - before if m.split('.')[0] in ('skimage', 'imageio',"
+        " 'scipy', 'PIL') and m.count('.') < 2 and not m.startswith(('skimage.data', 'PIL.'))))"
+    )
+
+    async def go():
+        async with Kernel(preload=forkclient.modules_to_preload(["from skimage import data"])) as k:
+            out, reply = await k.run(code)
+            assert reply["status"] == "ok", out
+            assert out.strip() == "(512, 512) []"  # skimage.io, imageio and SciPy came with the server
+
+    run(go())
 
 
 def test_the_server_runs_with_the_kernels_environment_only(monkeypatch):

@@ -37,14 +37,22 @@ MAX_SERVERS = 2
 SWITCH = "AUTOGRADER_FORK_SERVER"
 
 #: Packages whose modules a fork server may import ahead of a notebook (installed code the grader trusts, which
-#: behaves the same imported before IPython runs: not tqdm.auto or matplotlib's inline backend, which look for
-#: IPython when they are imported)...
+#: behaves the same imported before IPython runs: not tqdm.auto, which looks for IPython when it is imported)...
 PRELOADABLE = ("numpy", "matplotlib", "skimage", "scipy", "torch", "torchvision", "PIL", "cnnlab")
 #: ... and the grader's checks, which test cells import.
 PRELOADABLE_PREFIXES = ("autograder.checks",)
-#: What a module brings with it in a kernel: pyplot (its backend is chosen on first use, in the kernel), the
-#: compiler PyTorch's optimisers import on their first step.
-COMPANIONS = {"matplotlib": ("matplotlib.pyplot",), "torch": ("torch._dynamo",)}
+#: What a module brings with it in a kernel, imported on first use rather than with the module (each was a cost
+#: paid again in every kernel): NumPy's random generators (the kernel's fresh seeds import them); pyplot, the
+#: Agg renderer and the inline backend that draw a notebook's figures (the backend is switched on in the
+#: kernel once IPython runs, :func:`autograder.sandbox.forkserver.run_kernel`); scikit-image's ``io``, which
+#: its sample images (``skimage.data.camera()``) read through on first use, 0.35 s of CPU; the compiler
+#: PyTorch's optimisers import on their first step.
+COMPANIONS = {
+    "numpy": ("numpy.random",),
+    "matplotlib": ("matplotlib.pyplot", "matplotlib.backends.backend_agg", "matplotlib_inline.backend_inline"),
+    "skimage": ("skimage.io",),
+    "torch": ("torch._dynamo",),
+}
 
 
 class ForkServerError(RuntimeError):

@@ -4,17 +4,24 @@
   token, cloud credentials) never reach student code;
 - :class:`GuardedKernelManager`: jupyter_client's kernel manager whose clients refuse messages larger than
   :data:`MAX_MESSAGE_BYTES`, so that a kernel cannot make the grading process hold gigabytes in one message
-  (libzmq drops such a message and the connection; the cell then fails or times out).
+  (libzmq drops such a message and the connection; the cell then fails or times out), and which starts and
+  stops kernels without jupyter_client's fixed waits (:class:`PromptKernelClient`,
+  :meth:`GuardedKernelManager._async_wait`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from collections.abc import Mapping
+from queue import Empty
 from typing import Any
 
 import zmq
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
+from traitlets import DottedObjectName, Type
 
 #: Largest message a grading process accepts from a kernel (outputs, replies, records).
 MAX_MESSAGE_BYTES = 128 * 1024 * 1024
@@ -52,8 +59,61 @@ def kernel_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+#: Longest pause between two looks at a kernel that was told to stop (jupyter_client's fixed interval)...
+STOP_POLL_MAX_S = 0.1
+#: ... and the first: a killed kernel is gone within milliseconds, and the grader waits for it after every job.
+STOP_POLL_FIRST_S = 0.002
+
+
+class PromptKernelClient(AsyncKernelClient):
+    """jupyter_client's asynchronous client, ready as soon as the kernel is.
+
+    ``wait_for_ready`` is jupyter_client's, with one change: once the kernel has answered ``kernel_info`` on the
+    shell channel and a message has come through IOPub (which shows that IOPub is connected: the check that
+    matters), the messages already waiting on IOPub are dropped without then waiting 0.2 s for more, as
+    jupyter_client does, at every kernel start. Messages that arrive later belong to that ``kernel_info``
+    request; whoever reads IOPub next matches messages to its own request and skips them.
+    """
+
+    async def wait_for_ready(self, timeout: float | None = None) -> None:  # type: ignore[override]
+        """Return when the kernel answers on the shell channel and IOPub delivers; raise if it dies or times out."""
+        deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+        while True:
+            self.kernel_info()
+            try:
+                msg = await self.shell_channel.get_msg(timeout=1)
+            except Empty:
+                pass
+            else:
+                if msg["msg_type"] == "kernel_info_reply":
+                    try:
+                        await self.iopub_channel.get_msg(timeout=0.2)
+                    except Empty:
+                        pass  # IOPub not connected yet: ask again
+                    else:
+                        self._handle_kernel_info_reply(msg)
+                        break
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+        while await self.iopub_channel.msg_ready():
+            await self.iopub_channel.get_msg(timeout=0)
+
+
 class GuardedKernelManager(AsyncKernelManager):
     """A kernel manager whose clients accept messages of at most :data:`MAX_MESSAGE_BYTES`."""
+
+    client_class = DottedObjectName("autograder.sandbox.kernel.PromptKernelClient", config=True)
+    client_factory = Type(PromptKernelClient, klass=AsyncKernelClient, config=True)
+
+    async def _async_wait(self, pollinterval: float = STOP_POLL_MAX_S) -> None:
+        """Wait until the kernel has stopped, looking again after 2 ms, then twice as long each time up to
+        ``pollinterval`` (jupyter_client sleeps ``pollinterval`` first: 0.1 s after every kernel it kills)."""
+        pause = min(STOP_POLL_FIRST_S, pollinterval)
+        while await self._async_is_alive():
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, pollinterval)
 
     async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
         kw.pop("preload", None)  # the modules a fork server would import first: only sandboxed kernels fork
