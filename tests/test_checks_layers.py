@@ -237,3 +237,43 @@ def test_a_forbidden_library_covers_its_submodules_and_nothing_else(module, cove
     # a forbidden submodule of an allowed package: the package stays allowed, its siblings too
     assert METRIC_LIBRARIES.covers("cnnlab.metrics.iou") and METRIC_LIBRARIES.covers("cnnlab.metrics")
     assert not METRIC_LIBRARIES.covers("cnnlab") and not METRIC_LIBRARIES.covers("cnnlab.metricsplus")
+
+
+def test_a_library_imported_between_two_guarded_calls_is_out_of_reach_in_the_second():
+    from autograder.checks.forbidden import LIBRARY_CONVOLUTIONS
+
+    f = _student("import sys\ndef f(x):\n    return sys.modules[NAME].ODR", "f", {"NAME": "scipy.odr"})
+    saved = sys.modules.pop("scipy.odr", None)
+    try:
+        assert run_without_libraries(np.sum, np.ones(2)) == (2.0, [])  # a guarded call before it is loaded
+        import scipy.odr
+
+        assert "scipy.odr" in LIBRARY_CONVOLUTIONS.loaded()
+        _, touched = run_without_libraries(f, np.ones(2))
+        assert touched == ["scipy.odr.ODR"]
+        assert sys.modules["scipy.odr"] is scipy.odr  # put back after the call
+    finally:
+        if saved is not None:
+            sys.modules["scipy.odr"] = saved
+
+
+def test_the_loaded_forbidden_modules_are_exactly_those_it_covers():
+    from autograder.checks.forbidden import LIBRARY_CONVOLUTIONS, METRIC_LIBRARIES
+
+    lookalikes = {name: types.ModuleType(name) for name in ("scipyx", "torchaudiox.io", "cnnlab.metricsplus")}
+    sys.modules.update(lookalikes)
+    try:
+        for forbidden in (LIBRARY_CONVOLUTIONS, METRIC_LIBRARIES):
+            assert set(forbidden.loaded()) == {name for name in sys.modules if forbidden.covers(name)}
+            assert not set(forbidden.loaded()) & set(lookalikes)
+    finally:
+        for name in lookalikes:
+            del sys.modules[name]
+
+
+def test_a_value_of_a_forbidden_library_is_guarded_even_when_it_is_a_string():
+    sneaky = type("Sneaky", (str,), {"__module__": "scipy.signal"})  # a str subclass defined in a library
+    f = _student("def f(x):\n    return K.upper()", "f", {"K": sneaky("kernel"), "PLAIN": "kernel"})
+    assert run_without_libraries(f, np.ones(2))[1] == ["scipy.signal.upper"]  # a tripwire in its place
+    g = _student("def g(x):\n    return PLAIN.upper()", "g", {"PLAIN": "kernel", "N": 3})
+    assert run_without_libraries(g, np.ones(2)) == ("KERNEL", [])

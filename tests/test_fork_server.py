@@ -104,6 +104,42 @@ def test_plots_reach_the_outputs_as_in_a_kernel_started_afresh(preload):
     run(go())
 
 
+FIGURE_CELLS = [
+    "import matplotlib.pyplot as plt\nfrom matplotlib.backends.backend_agg import FigureCanvasAgg\n"
+    "renders = []\n_draw = FigureCanvasAgg.draw\n"
+    "def counted(self, *args, **kwargs):\n    renders.append(1)\n    return _draw(self, *args, **kwargs)\n"
+    "FigureCanvasAgg.draw = counted",
+    "plt.figure(figsize=(3, 2))\nplt.imshow([[0, 1], [2, 3]], cmap='gray')\nplt.title('two by two')\nplt.colorbar();",
+    "fig, axes = plt.subplots(1, 2, figsize=(4, 2))\naxes[0].plot([1, 3, 2])\naxes[1].bar([0, 1], [2, 1])",
+    "print(len(renders))",
+]
+
+
+async def _figures(preload: list[str]) -> tuple[list[bytes], int]:
+    """The PNGs two figure cells display, and how many times the figures were rendered, in a forked kernel."""
+    async with Kernel(preload=preload) as k:
+        pngs: list[bytes] = []
+
+        def keep(msg: dict) -> None:
+            if msg["msg_type"] == "display_data" and "image/png" in msg["content"]["data"]:
+                pngs.append(msg["content"]["data"]["image/png"])
+
+        for code in FIGURE_CELLS[:-1]:
+            reply = await k.kc.execute_interactive(code, timeout=60, output_hook=keep)
+            assert reply["content"]["status"] == "ok"
+        out, _ = await k.run(FIGURE_CELLS[-1])
+        return pngs, int(out)
+
+
+def test_figures_are_shown_before_pyplot_redraws_them_and_look_the_same():
+    standard, standard_renders = run(_figures(["matplotlib.pyplot"]))  # IPython's order: redraw, then show
+    shown_first, renders = run(_figures(forkclient.modules_to_preload(["import matplotlib.pyplot"])))
+    assert len(standard) == len(shown_first) == 2
+    assert shown_first == standard  # the same images, byte for byte
+    assert standard_renders == 6  # per figure: pyplot's redraw, and two for the PNG's tight bounding box
+    assert renders == 4  # the redraw, never seen, is gone
+
+
 def test_a_forked_kernel_is_confined_as_a_bubblewrapped_one():
     other = tempfile.mkdtemp(prefix="autograder-work-", dir=SandboxedKernelManager.work_parent())
     Path(other, "answers.txt").write_text("another student's work")

@@ -51,9 +51,20 @@ class Forbidden:
     instead: str = "write it with numpy"
     rule: str = "this task must be written with NumPy only"
 
+    @functools.cached_property
+    def roots(self) -> frozenset[str]:
+        """The top-level packages of :attr:`modules` (``cnnlab`` for ``cnnlab.metrics``)."""
+        return frozenset(name.partition(".")[0] for name in self.modules)
+
+    def loaded(self) -> list[str]:
+        """The names in ``sys.modules`` that :meth:`covers`, found on every guarded call: a name that does not
+        begin with one of :attr:`roots` is passed over at once, so the thousands of loaded modules cost little."""
+        prefixes = tuple(self.roots)  # a C-level test that leaves few names for the exact one
+        return [name for name in list(sys.modules) if name.startswith(prefixes) and self.covers(name)]
+
     def covers(self, module: str) -> bool:
         """Whether ``module`` is one of :attr:`modules` or under one (``torch.nn`` is under ``torch``)."""
-        # a dotted prefix of the name at a time: checked once per loaded module on every guarded call
+        # a dotted prefix of the name at a time
         end = module.find(".")
         while end != -1:
             if module[:end] in self.modules:
@@ -126,7 +137,13 @@ def forbidden_name(obj: object, forbidden: Forbidden = LIBRARY_CONVOLUTIONS) -> 
     return None
 
 
+#: Types whose values are never a library's: a notebook's namespace is mostly these (IPython's ``_i1``, ``_1``...).
+PLAIN_TYPES = frozenset({str, int, float, bool, bytes, type(None)})
+
+
 def _guard_value(value: object, log: list[str], forbidden: Forbidden) -> object:
+    if type(value) in PLAIN_TYPES:  # the exact types: a subclass may come from a library
+        return value
     name = forbidden_name(value, forbidden)
     return _Tripwire(name, log, forbidden.instead) if name else value
 
@@ -213,7 +230,7 @@ def _forbidden_holders(forbidden: Forbidden) -> list[tuple[dict, str, object]]:
 
 @contextlib.contextmanager
 def _libraries_hidden(log: list[str], forbidden: Forbidden) -> Iterator[None]:
-    saved_modules = {k: v for k, v in sys.modules.items() if forbidden.covers(k)}
+    saved_modules = {k: sys.modules[k] for k in forbidden.loaded()}
     held = [(ns, key, value) for ns, key, value in _forbidden_holders(forbidden) if ns.get(key) is value]
     saved_numpy = {name: getattr(np, name) for name in forbidden.numpy}
     # a forbidden submodule is also an attribute of its (allowed) package: ``cnnlab.metrics``
@@ -222,12 +239,11 @@ def _libraries_hidden(log: list[str], forbidden: Forbidden) -> Iterator[None]:
         for parent, _, child in (m.rpartition(".") for m in forbidden.modules)
         if parent and parent in sys.modules and not forbidden.covers(parent) and hasattr(sys.modules[parent], child)
     ]
+    wired = [*saved_modules, *(forbidden.modules - set(saved_modules))]
     try:
         # ``import torch`` now yields a tripwire, and importing a submodule of one fails.
-        for key in saved_modules:
+        for key in wired:
             sys.modules[key] = _Tripwire(key, log, forbidden.instead)  # type: ignore[assignment]
-        for root in forbidden.modules - set(saved_modules):
-            sys.modules[root] = _Tripwire(root, log, forbidden.instead)  # type: ignore[assignment]
         for package, child, _ in saved_attributes:
             setattr(package, child, _Tripwire(f"{package.__name__}.{child}", log, forbidden.instead))
         for name in forbidden.numpy:
@@ -242,8 +258,9 @@ def _libraries_hidden(log: list[str], forbidden: Forbidden) -> Iterator[None]:
             setattr(np, name, fn)
         for package, child, value in saved_attributes:
             setattr(package, child, value)
-        for key in [k for k, v in sys.modules.items() if isinstance(v, _Tripwire)]:
-            del sys.modules[key]
+        for key in wired:
+            if isinstance(sys.modules.get(key), _Tripwire):
+                del sys.modules[key]
         sys.modules.update(saved_modules)
 
 

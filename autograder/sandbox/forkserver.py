@@ -272,11 +272,30 @@ def run_kernel(request: dict[str, Any]) -> int:
     inline = sys.modules.get("matplotlib_inline.backend_inline")
     if inline is not None:  # imported before IPython ran: its hooks (figures shown after each cell) wait for it
         inline._enable_matplotlib_integration()
+        show_figures_before_redrawing(app.shell)
     app.start()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
     return 0
+
+
+def show_figures_before_redrawing(shell: Any) -> None:
+    """After each cell, let the inline backend show (and close) the cell's figures before pyplot redraws them.
+
+    IPython runs two hooks after a cell: pyplot's ``_draw_all_if_interactive``, which renders every changed
+    figure, then the inline backend's ``flush_figures``, which renders each figure again into its PNG (twice,
+    for the tight bounding box) and closes it. The first render is never seen: run the other way round, the
+    figures are shown and closed first and the redraw finds nothing to draw (a third of the drawing of a
+    figure). What the cell displays is the same; a figure the backend does not show or close (``plt.ioff()``,
+    ``close_figures`` off) is redrawn as before. A later switch of backend puts IPython's order back.
+    """
+    callbacks = shell.events.callbacks.get("post_execute", [])
+    flush = [f for f in callbacks if getattr(f, "__name__", "") == "flush_figures"]
+    redraw = [f for f in callbacks if getattr(f, "__name__", "") == "_draw_all_if_interactive"]
+    if len(flush) == 1 and len(redraw) == 1 and callbacks.index(redraw[0]) < callbacks.index(flush[0]):
+        callbacks.remove(flush[0])
+        callbacks.insert(callbacks.index(redraw[0]), flush[0])
 
 
 def _reseed() -> None:
