@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import nbformat
 import numpy as np
@@ -185,3 +186,24 @@ def test_changed_test_cells_are_named():
     kinds = {(kind, gid) for kind, gid, _ in changed_cells(protected, submitted)}
     assert kinds == {("test_cell_edited", "a"), ("test_cell_retyped", "b"), ("test_cell_deleted", "c")}
     assert changed_cells(protected, release) == []
+
+
+def test_a_hook_from_a_folder_the_student_named_site_packages_is_still_the_students(tmp_path, monkeypatch):
+    """Where the installed Python lives is settled when the hooks module is imported (in the fork server, before
+    any student code), so a ``site-packages`` folder put on ``sys.path`` later does not make a file installed."""
+    from autograder.verify import hooks
+
+    folder = tmp_path / "site-packages"
+    folder.mkdir()
+    (folder / "quiet_profiler.py").write_text("def profile(frame, event, arg):\n    return None\n")
+    monkeypatch.syspath_prepend(str(folder))
+    import quiet_profiler
+
+    sys.setprofile(quiet_profiler.profile)
+    try:
+        found = hooks.registered()
+    finally:
+        sys.setprofile(None)
+    assert found == "sys.setprofile: profile"
+    assert str(folder) not in " ".join(hooks.INSTALLED_ROOTS)
+    assert not hooks._written_by_student(json.dumps, hooks.INSTALLED_ROOTS)  # an installed function is not

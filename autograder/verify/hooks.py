@@ -33,6 +33,18 @@ def _installed_roots() -> tuple[str, ...]:
     return tuple(os.path.realpath(r) + os.sep for r in roots if r)
 
 
+#: Where the installed Python lives, found when this module is imported: in a kernel forked from the grader's
+#: fork server, before any student code (which could add a folder named ``site-packages`` to ``sys.path``) runs;
+#: and once, instead of before every test cell.
+INSTALLED_ROOTS = _installed_roots()
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_path(filename: str) -> str:
+    """``os.path.realpath``, once per file: a kernel's hooks are looked at before every test cell."""
+    return os.path.realpath(filename)
+
+
 def _function_of(hook: Any) -> Any:
     """The Python function or class behind a hook (bound methods and partials unwrapped, objects by class)."""
     for _ in range(10):
@@ -61,7 +73,7 @@ def _written_by_student(hook: Any, roots: tuple[str, ...]) -> bool:
         filename = getattr(getattr(fn, "__code__", None), "co_filename", None)
     if not filename or filename.startswith("<"):
         return True
-    return not os.path.realpath(filename).startswith(roots)
+    return not _real_path(filename).startswith(roots)
 
 
 def _name(hook: Any) -> str:
@@ -77,7 +89,7 @@ def registered() -> str:
         shell = get_ipython()
     except Exception:
         shell = None
-    roots = _installed_roots()
+    roots = INSTALLED_ROOTS
     found = []
     if shell is not None:
         for attr in ("input_transformers_cleanup", "input_transformers_post", "ast_transformers"):
