@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from ..course import Course
 from .files import write_tree
@@ -104,16 +105,53 @@ def record_result(course: Course, result: GradeResult) -> None:
     with course.gradebook() as gb:
         gb.update_or_create_student(result.student)
         timestamp = parse_utc(result.timestamp) if result.timestamp else None
-        gb.update_or_create_submission(result.assignment, result.student, timestamp=timestamp)
+        submission = gb.update_or_create_submission(result.assignment, result.student, timestamp=timestamp)
+        with gb.db.no_autoflush:
+            grades, comments, notebooks = _submission_rows(gb, submission.id)
         for cell in result.cells:
-            grade = gb.find_grade(cell["name"], cell["notebook"], result.assignment, result.student)
+            grade = _entry(grades, cell, "grade", result)
             grade.auto_score = cell["auto_score"]
             grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
         for notebook in {c["notebook"] for c in result.cells}:
-            nb = gb.find_submission_notebook(notebook, result.assignment, result.student)
+            nb = _entry(notebooks, {"notebook": notebook}, "notebook", result)
             nb.late_submission_penalty = result.penalties.get(notebook)
             nb.flagged = any(p.get("notebook") in (notebook, None) for p in result.problems)
         for c in result.comments:
-            comment = gb.find_comment(c["name"], c["notebook"], result.assignment, result.student)
+            comment = _entry(comments, c, "comment", result)
             comment.auto_comment = c["auto_comment"]
         gb.db.commit()
+
+
+def _submission_rows(gb: Any, submission_id: str) -> tuple[dict, dict, dict]:
+    """The grades and comments of one submission by (notebook, cell name), and its notebooks by name: three
+    queries, where nbgrader's ``find_grade`` takes one (of seven joins) per cell."""
+    from nbgrader.api import BaseCell, Comment, Grade, Notebook, SubmittedNotebook
+
+    def by_cell(model: Any) -> dict[tuple[str, str], Any]:
+        rows = (
+            gb.db.query(model, Notebook.name, BaseCell.name)
+            .join(BaseCell, BaseCell.id == model.cell_id)
+            .join(SubmittedNotebook, SubmittedNotebook.id == model.notebook_id)
+            .join(Notebook, Notebook.id == SubmittedNotebook.notebook_id)
+            .filter(SubmittedNotebook.assignment_id == submission_id)
+        )
+        return {(notebook, cell): entry for entry, notebook, cell in rows}
+
+    notebooks = {
+        name: nb
+        for nb, name in gb.db.query(SubmittedNotebook, Notebook.name)
+        .join(Notebook, Notebook.id == SubmittedNotebook.notebook_id)
+        .filter(SubmittedNotebook.assignment_id == submission_id)
+    }
+    return by_cell(Grade), by_cell(Comment), notebooks
+
+
+def _entry(found: dict, cell: dict, what: str, result: GradeResult) -> Any:
+    """The gradebook's entry for ``cell``, or nbgrader's ``MissingEntry`` as its ``find_*`` would raise."""
+    from nbgrader.api import MissingEntry
+
+    key = cell["notebook"] if what == "notebook" else (cell["notebook"], cell["name"])
+    if key not in found:
+        raise MissingEntry(f"No such {what}: {result.assignment}/{'/'.join([key] if isinstance(key, str) else key)}"
+                           f" for {result.student}")  # fmt: skip
+    return found[key]

@@ -34,6 +34,7 @@ from . import verdicts
 from .execute import KERNEL_START_FAILED, METADATA_KEY, PHASES, GuardedExecute, problem
 from .files import read_tree, rewrite_notebook, write_tree
 from .prepare import prepare_notebook
+from .scratchdb import volatile
 
 GRADED, FAILED = "graded", "failed"
 
@@ -373,9 +374,7 @@ def _last_error(log: str) -> str:
 
 
 def _grade_in(root: Path, job: GradeJob, result: GradeResult) -> None:
-    from nbgrader.converters import Autograde
     from nbgrader.coursedir import CourseDirectory
-    from nbgrader.utils import capture_log
 
     from .schemas import compile_once
 
@@ -395,6 +394,14 @@ def _grade_in(root: Path, job: GradeJob, result: GradeResult) -> None:
         config.GuardedExecute.kernel_manager_class = "autograder.sandbox.kernel.GuardedKernelManager"
     coursedir = CourseDirectory(config=config)
     (root / "gradebook.db").write_bytes(job.template_db)
+    with volatile(root / "gradebook.db"):  # thrown away with the scratch course: no waiting for the disk
+        _grade_scratch(root, job, result, config, coursedir)
+
+
+def _grade_scratch(root: Path, job: GradeJob, result: GradeResult, config: Config, coursedir: Any) -> None:
+    from nbgrader.converters import Autograde
+    from nbgrader.utils import capture_log
+
     write_tree(root / coursedir.source_directory / job.assignment, job.source_files)
     submitted = Path(coursedir.format_path(coursedir.submitted_directory, job.student, job.assignment))
     write_tree(submitted, job.files)
