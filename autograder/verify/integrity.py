@@ -101,10 +101,11 @@ def tampering_in(source: str) -> list[str]:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, TypeError):
         return []
+    nodes = list(ast.walk(tree))  # walked by every pass below: once, not once per pass
     shells = set(SHELL_FACTORIES)
     roots = set(GUARDED_ROOTS)
     found: list[str] = []
-    for node in ast.walk(tree):  # aliases: import autograder.checks.layers as L, from numpy import testing
+    for node in nodes:  # aliases: import autograder.checks.layers as L, from numpy import testing
         if isinstance(node, ast.Import):
             roots.update(a.asname for a in node.names if a.asname and a.name.split(".")[0] in GUARDED_MODULES)
         elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in GUARDED_MODULES:
@@ -116,7 +117,7 @@ def tampering_in(source: str) -> list[str]:
             return True
         return isinstance(root, ast.Call) and isinstance(root.func, ast.Name) and root.func.id in SHELL_FACTORIES
 
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
             func = node.value.func
             if isinstance(func, ast.Name) and func.id in SHELL_FACTORIES:
@@ -125,13 +126,13 @@ def tampering_in(source: str) -> list[str]:
     grown = True
     while grown:
         grown = False
-        for node in ast.walk(tree):
+        for node in nodes:
             if isinstance(node, ast.Assign) and _reference_chain(node.value) and guarded(node.value):
                 for target in node.targets:
                     if isinstance(target, ast.Name) and target.id not in roots:
                         roots.add(target.id)
                         grown = True
-    for node in ast.walk(tree):
+    for node in nodes:
         targets: list[ast.AST] = []
         if isinstance(node, (ast.Assign, ast.Delete)):
             targets = list(node.targets)
@@ -149,7 +150,7 @@ def tampering_in(source: str) -> list[str]:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             if node.func.attr in ("set_custom_exc", "register_magic_function") and guarded(node.func):
                 found.append(f"line {node.lineno}: calls {_dotted(node.func)}")
-    found += _evasions(tree, guarded)
+    found += _evasions(nodes, guarded)
     return found
 
 
@@ -175,12 +176,12 @@ def _bound_names(node: ast.AST) -> list[ast.AST]:
     return []
 
 
-def _evasions(tree: ast.AST, guarded) -> list[str]:
+def _evasions(nodes: list[ast.AST], guarded) -> list[str]:
     """The ways around the attribute checks: rebinding a name the test cells use (``checks = Fake()``), importing
     another module under such a name, writing a namespace through ``globals()``, ``vars()`` or ``__dict__``, and
-    running or importing code whose name or text is built at run time."""
+    running or importing code whose name or text is built at run time. ``nodes``: the cell's syntax tree, walked."""
     found: list[str] = []
-    for node in ast.walk(tree):
+    for node in nodes:
         line = getattr(node, "lineno", "?")
         for target in _bound_names(node):
             for name in ast.walk(target):  # the names bound, not those read on the way (``torch.backends.x = 1``)
