@@ -140,6 +140,19 @@ def test_figures_are_shown_before_pyplot_redraws_them_and_look_the_same():
     assert renders == 4  # the redraw, never seen, is gone
 
 
+@pytest.mark.parametrize("preloaded", [True, False], ids=["preloaded", "imported-by-the-cell"])
+def test_a_preloaded_module_warms_up_once_in_the_server(preloaded):
+    code = "from autograder.checks.layers import torch_values\nprint(torch_values._table is not None)"
+
+    async def go():
+        async with Kernel(preload=["autograder.checks.layers"] if preloaded else ["numpy"]) as k:
+            out, reply = await k.run(code)
+            assert reply["status"] == "ok", out
+            assert out.strip() == str(preloaded)  # Assignment 1's recorded values, read before the kernel forked
+
+    run(go())
+
+
 def test_a_forked_kernel_is_confined_as_a_bubblewrapped_one():
     other = tempfile.mkdtemp(prefix="autograder-work-", dir=SandboxedKernelManager.work_parent())
     Path(other, "answers.txt").write_text("another student's work")

@@ -50,11 +50,21 @@ MAX_REQUEST_BYTES = 1 << 20
 BASE_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel", "autograder.verify.hooks", "autograder.verify.record")
 
 
+#: A preloaded module may name what else to do once for all kernels (read its data): a function without arguments.
+WARMUP = "fork_server_warmup"
+
+
 def preload(modules: list[str]) -> None:
-    """Import the kernel's modules once (a module that fails to import is left to the kernel, as without this)."""
+    """Import the kernel's modules once (a module that fails to import is left to the kernel, as without this),
+    then run each one's :data:`WARMUP` function, if it has one (one that fails leaves the work to the kernel)."""
     for name in (*BASE_MODULES, *modules):
         with contextlib.suppress(Exception):
             importlib.import_module(name)
+    for name in (*BASE_MODULES, *modules):
+        warmup = getattr(sys.modules.get(name), WARMUP, None)
+        if callable(warmup):
+            with contextlib.suppress(Exception):
+                warmup()
     gc.collect()
     gc.freeze()  # what is imported stays shared with the kernels: their collector never writes to it
 
