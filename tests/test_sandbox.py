@@ -185,3 +185,32 @@ def test_a_font_list_appears_whole_or_not_at_all(tmp_path, monkeypatch):
     assert seen_while_building == []
     assert [p.name for p in folder.iterdir()] == ["fontlist-v390.json"]  # no temporary folder left behind
     assert json.loads((folder / "fontlist-v390.json").read_text()) == {"ttflist": []}
+
+
+def test_the_memory_watchdog_sees_the_same_process_tree_as_psutil():
+    import subprocess
+    import time
+
+    import psutil
+
+    from autograder.sandbox.manager import descendants
+
+    def spawning(code: str) -> str:
+        return f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {code!r}]); time.sleep(30)"
+
+    root = subprocess.Popen([sys.executable, "-c", spawning(spawning("import time; time.sleep(30)"))])
+    try:
+        expected: list[int] = []
+        for _ in range(200):  # until the grandchild has started
+            expected = sorted(p.pid for p in psutil.Process(root.pid).children(recursive=True))
+            if len(expected) == 2:
+                break
+            time.sleep(0.05)
+        assert len(expected) == 2
+        assert sorted(descendants(root.pid)) == expected
+        assert descendants(2**22 + 12345) == []  # no such process: nothing under it
+    finally:
+        for proc in psutil.Process(root.pid).children(recursive=True):
+            proc.kill()
+        root.kill()
+        root.wait()
