@@ -327,6 +327,7 @@ def test_what_a_module_loads_on_first_use_is_imported_ahead_with_it():
     # the kernel's fresh seeds, the renderer and the inline backend of its figures, the readers of sample images
     assert {"numpy.random", "matplotlib.backends.backend_agg", "matplotlib_inline.backend_inline"} <= set(found)
     assert "skimage.io" in found
+    assert "torchvision.transforms.functional" in forkclient.modules_to_preload(["from cnnlab.train import fit"])
 
 
 def test_a_sample_image_is_read_without_importing_its_readers_in_the_kernel():

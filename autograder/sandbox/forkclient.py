@@ -46,12 +46,14 @@ PRELOADABLE_PREFIXES = ("autograder.checks",)
 #: Agg renderer and the inline backend that draw a notebook's figures (the backend is switched on in the
 #: kernel once IPython runs, :func:`autograder.sandbox.forkserver.run_kernel`); scikit-image's ``io``, which
 #: its sample images (``skimage.data.camera()``) read through on first use, 0.35 s of CPU; the compiler
-#: PyTorch's optimisers import on their first step.
+#: PyTorch's optimisers import on their first step; torchvision, which the course library's feature
+#: visualisation imports when it first blurs an image (0.13 s).
 COMPANIONS = {
     "numpy": ("numpy.random",),
     "matplotlib": ("matplotlib.pyplot", "matplotlib.backends.backend_agg", "matplotlib_inline.backend_inline"),
     "skimage": ("skimage.io",),
     "torch": ("torch._dynamo",),
+    "cnnlab": ("torchvision.transforms.functional",),
 }
 
 
