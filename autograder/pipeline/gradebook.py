@@ -109,15 +109,15 @@ def record_result(course: Course, result: GradeResult) -> None:
         with gb.db.no_autoflush:
             grades, comments, notebooks = _submission_rows(gb, submission.id)
         for cell in result.cells:
-            grade = _entry(grades, cell, "grade", result)
+            grade = _entry(grades, (cell["notebook"], cell["name"]), "grade", result)
             grade.auto_score = cell["auto_score"]
             grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
         for notebook in {c["notebook"] for c in result.cells}:
-            nb = _entry(notebooks, {"notebook": notebook}, "notebook", result)
+            nb = _entry(notebooks, notebook, "notebook", result)
             nb.late_submission_penalty = result.penalties.get(notebook)
             nb.flagged = any(p.get("notebook") in (notebook, None) for p in result.problems)
         for c in result.comments:
-            comment = _entry(comments, c, "comment", result)
+            comment = _entry(comments, (c["notebook"], c["name"]), "comment", result)
             comment.auto_comment = c["auto_comment"]
         gb.db.commit()
 
@@ -146,12 +146,12 @@ def _submission_rows(gb: Any, submission_id: str) -> tuple[dict, dict, dict]:
     return by_cell(Grade), by_cell(Comment), notebooks
 
 
-def _entry(found: dict, cell: dict, what: str, result: GradeResult) -> Any:
-    """The gradebook's entry for ``cell``, or nbgrader's ``MissingEntry`` as its ``find_*`` would raise."""
+def _entry(found: dict, key: str | tuple[str, str], what: str, result: GradeResult) -> Any:
+    """The gradebook's entry under ``key`` (a notebook, or a notebook and a cell), or nbgrader's ``MissingEntry``
+    as its ``find_*`` would raise."""
     from nbgrader.api import MissingEntry
 
-    key = cell["notebook"] if what == "notebook" else (cell["notebook"], cell["name"])
     if key not in found:
-        raise MissingEntry(f"No such {what}: {result.assignment}/{'/'.join([key] if isinstance(key, str) else key)}"
-                           f" for {result.student}")  # fmt: skip
+        where = key if isinstance(key, str) else "/".join(key)
+        raise MissingEntry(f"No such {what}: {result.assignment}/{where} for {result.student}")
     return found[key]
