@@ -100,17 +100,31 @@ class Course:
             raise AutograderError(f"assignment {assignment!r} has no notebooks in {folder}")
         return names
 
-    def gradebook(self):
-        """nbgrader's ``Gradebook`` of the course (use as a context manager)."""
+    def gradebook(self, assignment: str = "ASSIGNMENT", *, create: bool = False):
+        """nbgrader's ``Gradebook`` of the course (use as a context manager).
+
+        An SQLite gradebook must exist already (``release`` makes it) unless ``create``: opening a missing one would
+        leave an empty ``gradebook.db`` in whatever folder a command was run by mistake. ``assignment`` names the
+        release to run in that error.
+        """
         from nbgrader.api import Gradebook
 
-        return Gradebook(self.db_url, self.course_id)
+        url = self.db_url
+        if not create and url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            path = Path(url.removeprefix("sqlite:///"))  # relative: to the working directory, as SQLite reads it
+            if not path.exists():
+                raise AutograderError(
+                    f"no gradebook at {path}: {self.root} is not a course that has released an assignment; run "
+                    f"the command in the course's directory (or pass --course), or `autograder release {assignment}` "
+                    "first"
+                )
+        return Gradebook(url, self.course_id)
 
     def released_notebooks(self, assignment: str) -> list[str]:
         """Notebook names of the assignment as recorded in the gradebook by ``release``; error if not released."""
         from nbgrader.api import MissingEntry
 
-        with self.gradebook() as gb:
+        with self.gradebook(assignment) as gb:
             try:
                 names = sorted(nb.name for nb in gb.find_assignment(assignment).notebooks)
             except MissingEntry:

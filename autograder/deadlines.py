@@ -180,7 +180,7 @@ def reassess_penalties(course: Course, assignment: str, students: list[str] | No
     quiet_gradebook_warnings()
     plugin = late_plugin(course)
     changes = []
-    with course.gradebook() as gb:
+    with course.gradebook(assignment) as gb:
         for submission in list(gb.find_assignment(assignment).submissions):
             student = submission.student_id
             if (students is not None and student not in students) or not _graded(submission):
@@ -233,7 +233,7 @@ def _change_line(c: PenaltyChange) -> str:
 
 def set_due(course: Course, assignment: str, when: datetime | None) -> DueReport:
     """Set the due date of ``assignment`` (an aware time; ``None`` only shows it) and reassess the late penalties."""
-    with course.gradebook() as gb:
+    with course.gradebook(assignment) as gb:
         a = _find_assignment(gb, assignment)
         previous = from_gradebook(a.duedate)
         if when is not None:
@@ -289,7 +289,7 @@ def extend(
     if hours_ is not None and not (0 <= hours_ < 24 * 366):
         raise AutograderError(f"--hours must be 0 (no extension) or more, and under a year; got {hours_:g}")
     quiet_gradebook_warnings()
-    with course.gradebook() as gb:
+    with course.gradebook(assignment) as gb:
         a = _find_assignment(gb, assignment)
         if a.duedate is None:
             raise AutograderError(
@@ -328,7 +328,7 @@ def extension_seconds(course: Course, assignment: str) -> dict[str, float]:
     """Each student's extension on ``assignment`` in seconds (those with one)."""
     from nbgrader.api import MissingEntry
 
-    with course.gradebook() as gb:
+    with course.gradebook(assignment) as gb:
         try:
             submissions = gb.find_assignment(assignment).submissions
         except MissingEntry:

@@ -67,7 +67,7 @@ def scores(course: Course, assignment: str) -> dict[str, dict[tuple[str, str], t
     """Per student, per (notebook, cell): (score, max score) from the gradebook (manual scores win)."""
     notebooks = course.released_notebooks(assignment)
     out: dict[str, dict[tuple[str, str], tuple[float, float]]] = {}
-    with course.gradebook() as gb:
+    with course.gradebook(assignment) as gb:
         for submission in gb.find_assignment(assignment).submissions:
             if not is_graded(submission):
                 continue
@@ -127,7 +127,7 @@ def final_grades(course: Course, assignment: str) -> dict[str, FinalGrade]:
     records = journal_for(course, assignment).latest()
     cells = scores(course, assignment)
     out = {}
-    with course.gradebook() as gb:
+    with course.gradebook(assignment) as gb:
         a = gb.find_assignment(assignment)
         max_score = float(a.max_score)
         for submission in a.submissions:
@@ -196,11 +196,11 @@ def export_csv(course: Course, assignment: str, out: Path) -> Path:
     """nbgrader's CSV export of the whole gradebook (one row per student and assignment)."""
     from nbgrader.plugins.export import CsvExportPlugin
 
-    out.mkdir(parents=True, exist_ok=True)
     path = out / "grades.csv"
     plugin = CsvExportPlugin(config=course.config)
     plugin.to = str(path)
-    with course.gradebook() as gb:
+    with course.gradebook(assignment) as gb:  # first: a folder without a gradebook gets no exports/ either
+        out.mkdir(parents=True, exist_ok=True)
         plugin.export(gb)
     return path
 
@@ -394,6 +394,7 @@ def export(
 
     ``roster``, ``column`` and ``comments`` apply to ``canvas`` and ``moodle`` (:func:`lms_export`).
     """
+    course.released_notebooks(assignment)  # before anything is written: a clear error when there is nothing to export
     out = Path(output) if output else course.root / "exports"
     result = ExportResult()
     if fmt == "csv":

@@ -228,7 +228,7 @@ def grade_one(root: Path, log=print) -> dict:
         submitted = _time(metadata.get("created_at"))
         if submitted is not None:
             (dest / "timestamp.txt").write_text(submitted.isoformat(" "))
-        with course.gradebook() as gb:
+        with course.gradebook(assignment) as gb:
             due = from_gradebook(gb.find_assignment(assignment).duedate)
             extension = _extension(metadata, due)
             if extension:

@@ -106,6 +106,24 @@ def test_unknown_assignment_is_named(tmp_path, capsys):
     assert "no assignment 'nope'" in err and "toy" in err
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["grade", TOY], ["feedback", TOY], ["due", TOY], ["extend", TOY, "bob", "--hours", "2"], ["export", TOY],
+     ["export", TOY, "--format", "gradescope"], ["export", TOY, "--format", "gradescope-autograder"],
+     ["similarity", TOY], ["collect", TOY, "--from", "."]],
+    ids=lambda c: " ".join(c[:1] + c[2:]),
+)  # fmt: skip
+def test_a_course_command_run_outside_a_course_says_so_and_leaves_the_folder_as_it_was(tmp_path, capsys, command):
+    folder = tmp_path / "not_a_course"
+    (folder / "notes").mkdir(parents=True)
+    (folder / "notes" / "todo.txt").write_text("grade assignment 1")
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    assert main(["--course", str(folder), *command]) == 2
+    err = capsys.readouterr().err
+    assert f"no gradebook at {folder / 'gradebook.db'}" in err and f"autograder release {TOY}" in err
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
+
+
 def test_grading_before_release_or_collect_says_what_to_run(tmp_path):
     make_course(tmp_path)
     with pytest.raises(AutograderError, match="autograder release toy"):

@@ -21,7 +21,7 @@ def course(tmp_path_factory) -> Course:
         f"c = get_config()  # noqa: F821\nc.CourseDirectory.root = {str(root)!r}\nc.CourseDirectory.course_id = 'c'\n"
     )
     course = Course.open(root)
-    with course.gradebook() as gb:
+    with course.gradebook(create=True) as gb:
         gb.update_or_create_assignment("hw")
         for nb in ("one", "two"):
             gb.update_or_create_notebook(nb, "hw")

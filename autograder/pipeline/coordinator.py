@@ -303,7 +303,7 @@ def _given_up(course: Course, assignment: str, sub: Submission, digest: str, why
     from .execute import problem
 
     result = GradeResult(assignment, sub.student, digest, GRADED)
-    with course.gradebook() as gb:
+    with course.gradebook(assignment) as gb:
         for nb in gb.find_assignment(assignment).notebooks:
             for cell in nb.grade_cells:
                 result.cells.append({"notebook": nb.name, "name": cell.name, "auto_score": 0.0,

@@ -20,7 +20,7 @@ from .job import GradeResult, quiet_gradebook_warnings
 
 def _definition(course: Course, assignment: str) -> dict:
     """The assignment as the course's gradebook defines it: due date, notebooks and all their cells."""
-    with course.gradebook() as gb:
+    with course.gradebook(assignment) as gb:
         a = gb.find_assignment(assignment)
         return {
             "duedate": a.duedate,
@@ -102,7 +102,7 @@ def record_result(course: Course, result: GradeResult) -> None:
         _replace_folder(dest, result.autograded)
     elif dest.exists():
         shutil.rmtree(dest)  # an earlier grading of an older submission must not stand in for this one
-    with course.gradebook() as gb:
+    with course.gradebook(result.assignment) as gb:
         gb.update_or_create_student(result.student)
         timestamp = parse_utc(result.timestamp) if result.timestamp else None
         submission = gb.update_or_create_submission(result.assignment, result.student, timestamp=timestamp)
