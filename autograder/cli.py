@@ -15,6 +15,21 @@ from pathlib import Path
 from .course import AutograderError, Course
 
 
+def _positive(unit: str):
+    """An argparse ``type``: a whole number above 0 (a limit of 0 or less would zero or break every grading)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number of {unit}, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be more than 0 {unit}, got {value}")
+        return value
+
+    return parse
+
+
 def _limits(args: argparse.Namespace):
     from .pipeline.job import Limits
 
@@ -23,9 +38,13 @@ def _limits(args: argparse.Namespace):
 
 def _add_limits(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("limits (default: the course's nbgrader settings)")
-    g.add_argument("--cell-timeout", type=int, metavar="S", help="seconds one cell may run")
-    g.add_argument("--notebook-timeout", type=int, metavar="S", help="seconds one notebook may run (default 1800)")
-    g.add_argument("--max-output", type=int, metavar="BYTES", help="largest output of one cell (default 1000000)")
+    g.add_argument("--cell-timeout", type=_positive("seconds"), metavar="S", help="seconds one cell may run")
+    g.add_argument(
+        "--notebook-timeout", type=_positive("seconds"), metavar="S", help="seconds one notebook may run (default 1800)"
+    )
+    g.add_argument(
+        "--max-output", type=_positive("bytes"), metavar="BYTES", help="largest output of one cell (default 1000000)"
+    )
 
 
 def _sandbox(args: argparse.Namespace):
@@ -48,9 +67,21 @@ def _add_sandbox(p: argparse.ArgumentParser) -> None:
     d = SandboxPolicy()
     g = p.add_argument_group("sandbox (bubblewrap; every student kernel runs in it)")
     g.add_argument("--no-sandbox", action="store_true", help="run student code unconfined (said in the report)")
-    g.add_argument("--memory-mb", type=int, metavar="MIB", help=f"memory of one kernel (default {d.memory_mb})")
-    g.add_argument("--cpu-seconds", type=int, metavar="S", help=f"CPU time of one kernel (default {d.cpu_seconds})")
-    g.add_argument("--max-processes", type=int, metavar="N", help=f"processes and threads (default {d.max_processes})")
+    g.add_argument(
+        "--memory-mb", type=_positive("MiB"), metavar="MIB", help=f"memory of one kernel (default {d.memory_mb})"
+    )
+    g.add_argument(
+        "--cpu-seconds",
+        type=_positive("seconds"),
+        metavar="S",
+        help=f"CPU time of one kernel (default {d.cpu_seconds})",
+    )
+    g.add_argument(
+        "--max-processes",
+        type=_positive("processes"),
+        metavar="N",
+        help=f"processes and threads (default {d.max_processes})",
+    )
     g.add_argument(
         "--no-fork-server", action="store_true",
         help="start every kernel with its own Python instead of forking it from a server that has imported the "
@@ -343,10 +374,12 @@ def build_parser() -> argparse.ArgumentParser:
         "removed) with copydetect; write exports/<ID>_similarity.html and .csv and print the top pairs.",
     )
     p.add_argument("assignment")
-    p.add_argument("--top", type=int, default=10, metavar="N", help="pairs printed and detailed (default 10)")
+    p.add_argument(
+        "--top", type=_positive("pairs"), default=10, metavar="N", help="pairs printed and detailed (default 10)"
+    )
     p.add_argument(
         "--min-match",
-        type=int,
+        type=_positive("characters"),
         default=25,
         metavar="CHARS",
         help="shortest match that counts, in characters of tokenized code (default 25, copydetect's)",

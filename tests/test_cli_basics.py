@@ -124,6 +124,22 @@ def test_a_course_command_run_outside_a_course_says_so_and_leaves_the_folder_as_
     assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
 
 
+@pytest.mark.parametrize("option", ["--cell-timeout", "--notebook-timeout", "--max-output", "--memory-mb",
+                                    "--cpu-seconds", "--max-processes"])  # fmt: skip
+@pytest.mark.parametrize("value", ["0", "-5", "ten"])
+def test_a_limit_of_zero_or_less_or_not_a_number_is_refused_before_anything_runs(tmp_path, capsys, option, value):
+    root = tmp_path  # the arguments are refused before the course is opened
+    sandbox_option = option in ("--memory-mb", "--cpu-seconds", "--max-processes")  # grading's only
+    for command in (["grade", TOY],) if sandbox_option else (["grade", TOY], ["release", TOY]):
+        with pytest.raises(SystemExit) as stop:
+            main(["--course", str(root), *command, option, value])
+        assert stop.value.code == 2
+        err = capsys.readouterr().err
+        assert f"argument {option}: " in err
+        assert (f"got {value!r}" if value == "ten" else "must be more than 0 ") in err
+    assert not any(root.iterdir())
+
+
 def test_grading_before_release_or_collect_says_what_to_run(tmp_path):
     make_course(tmp_path)
     with pytest.raises(AutograderError, match="autograder release toy"):
