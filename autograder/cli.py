@@ -108,6 +108,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     from .pipeline.coordinator import grade
+    from .pipeline.execute import KERNEL_START_FAILED
 
     resources = dict(_resource(r) for r in args.resources) if args.resources else None
     report = grade(
@@ -128,6 +129,13 @@ def cmd_grade(args: argparse.Namespace) -> int:
         f"graded {len(report.graded)}{stale} ({len(flagged)} flagged), skipped {len(report.skipped)} already graded, "
         f"{len(report.failed)} not graded; sandbox: {report.sandbox}"
     )
+    if report.failed and not report.graded and all(KERNEL_START_FAILED in r.log for r in report.failed):
+        print(
+            "No kernel could start: the machine, not the students' code. If the sandbox's limits are small "
+            "(--memory-mb, --max-processes), raise them; after three such runs a submission is given up and scores "
+            "0 until graded again with --force.",
+            file=sys.stderr,
+        )
     return 1 if report.failed else 0
 
 

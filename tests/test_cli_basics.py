@@ -11,9 +11,20 @@ from autograder.cli import main
 from autograder.course import AutograderError, Course
 from autograder.pipeline import execute, workers
 from autograder.pipeline.coordinator import grade
-from autograder.pipeline.job import GRADED, GradeResult, Limits, submission_digest
+from autograder.pipeline.job import GRADED, GradeResult, Limits, failure_reason, submission_digest
 from autograder.pipeline.journal import Journal
-from tests.support.toycourse import TOY, make_course, released_course
+from autograder.sandbox import command as sandbox_command
+from tests.support.toycourse import (
+    SOLVED_ADD,
+    SOLVED_MUL,
+    TOY,
+    cli,
+    make_course,
+    release_of,
+    released_course,
+    student_notebook,
+    write_submission,
+)
 
 
 def test_gpu_plan_deals_gpus_round_robin_and_leaves_cpu_workers_alone():
@@ -287,3 +298,28 @@ def test_a_dying_worker_pool_is_replaced_and_no_submission_is_retried_forever(tm
     scores = Course.open(root)
     with scores.gradebook() as gb:
         assert gb.find_submission(TOY, "b").score == 0
+
+
+def test_failure_reason_names_the_error_not_nbgraders_closing_line():
+    log = (
+        "Traceback (most recent call last):\n  ...\nautograder.pipeline.execute.KernelStartError: the kernel could "
+        "not start: RuntimeError: Kernel died before replying to kernel_info\n[ERROR] There was an error processing "
+        "assignment\nnbgrader.converters.base.NbGraderException: Please see the the above traceback for details\n"
+    )
+    assert failure_reason(log).endswith("the kernel could not start: RuntimeError: Kernel died before replying to "
+                                        "kernel_info")  # fmt: skip
+    assert failure_reason("one line\nthe last line\n") == "the last line"
+    assert failure_reason("") == "unknown error"
+
+
+@pytest.mark.skipif(sandbox_command.bwrap_path() is None, reason="bubblewrap is not installed")
+def test_when_no_kernel_can_start_the_ta_reads_why_and_what_to_change(tmp_path):
+    root = released_course(tmp_path / "course")
+    write_submission(root / "submitted" / "ann" / TOY, student_notebook(release_of(root), SOLVED_ADD, SOLVED_MUL))
+    run = cli("grade", TOY, "--workers", "1", "--no-progress", "--memory-mb", "20", course=root, check=False)
+    assert run.returncode == 1
+    assert "ann: NOT GRADED (" in run.stdout and "the kernel could not start" in run.stdout
+    assert "Please see the" not in run.stdout
+    assert "No kernel could start" in run.stderr and "--memory-mb" in run.stderr
+    [record] = [json.loads(line) for line in (root / ".autograder" / f"{TOY}.jsonl").read_text().splitlines()]
+    assert record["status"] == "failed" and "the kernel could not start" in record["error"]

@@ -24,7 +24,16 @@ from ..deadlines import extension_seconds
 from ..sandbox import SandboxPolicy, SandboxUnavailable, check_sandbox
 from .files import SUBMISSION_LIMITS, read_tree
 from .gradebook import assignment_template, record_result
-from .job import GRADED, GradeJob, GradeResult, Limits, grade_submission, read_folder, submission_digest
+from .job import (
+    GRADED,
+    GradeJob,
+    GradeResult,
+    Limits,
+    failure_reason,
+    grade_submission,
+    read_folder,
+    submission_digest,
+)
 from .journal import Journal
 from .workers import InlineExecutor, count_gpus, dask_executor, default_workers, local_executor
 
@@ -140,7 +149,7 @@ def journal_for(course: Course, assignment: str) -> Journal:
 def summarize(result: GradeResult) -> str:
     """One line for the console: the student, the score, the device, and what went wrong."""
     if result.status != GRADED:
-        tail = result.log.strip().splitlines()[-1] if result.log.strip() else "unknown error"
+        tail = failure_reason(result.log)
         return f"{result.student}: NOT GRADED ({tail}); it will be retried on the next run"
     text = f"{result.student}: {result.score:g}/{result.max_score:g} in {result.seconds:.0f} s on {result.device}"
     for p in result.problems:
@@ -272,7 +281,7 @@ def _run(assignment, todo, make_job, factory, report, course, journal, progress,
                 if result.status != GRADED:
                     failures = journal.failures(sub.student, digests[sub.student]) + 1
                     if failures >= MAX_FAILED_RUNS:
-                        tail = result.log.strip().splitlines()[-1] if result.log.strip() else "unknown error"
+                        tail = failure_reason(result.log)
                         why = f"{failures} runs could not grade it (last: {tail[:300]})"
                         result = _given_up(course, assignment, sub, digests[sub.student], why)
                 if result.status == GRADED:

@@ -263,7 +263,10 @@ class GuardedExecute(Execute):
                     )
                 )  # fmt: skip
             except Exception as err:
-                raise KernelStartError(f"{KERNEL_START_FAILED}: {type(err).__name__}: {err}") from err
+                known = getattr(self.km, "exit_reason", None)
+                why = known() if callable(known) else None  # the sandbox's limits, when it stopped the kernel
+                because = f" ({why[1]})" if why else ""
+                raise KernelStartError(f"{KERNEL_START_FAILED}: {type(err).__name__}: {err}{because}") from err
             yield
 
     def _preload(self) -> list[str]:

@@ -364,8 +364,9 @@ def grade_submission(job: GradeJob) -> GradeResult:
     return result
 
 
-def _last_error(log: str) -> str:
-    """The last exception that nbgrader's log names (for the problem's message), else its last line."""
+def failure_reason(log: str) -> str:
+    """The last exception that nbgrader's log names, else its last line: what a TA reads when a job failed (not
+    nbgrader's closing "Please see the above traceback")."""
     import re
 
     lines = [line.strip() for line in log.strip().splitlines() if line.strip()]
@@ -426,7 +427,7 @@ def _grade_scratch(root: Path, job: GradeJob, result: GradeResult, config: Confi
             result.log += "\n" + outcome.get("error", "")
             if KERNEL_START_FAILED in result.log:
                 return  # the machine's fault, not the student's: not graded, retried by the next run
-            result.problems.append(problem("ungradable", f"nbgrader could not grade it: {_last_error(result.log)}"))
+            result.problems.append(problem("ungradable", f"nbgrader could not grade it: {failure_reason(result.log)}"))
             _zero_submission(job, coursedir)
     else:
         _zero_submission(job, coursedir)

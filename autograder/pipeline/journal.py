@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .job import FAILED, GRADED, GradeResult
+from .job import FAILED, GRADED, GradeResult, failure_reason
 
 
 class Journal:
@@ -52,7 +52,7 @@ class Journal:
 
     def append_failure(self, result: GradeResult, digest: str) -> dict[str, Any]:
         """Durably note that a run could not grade ``result``'s submission (it is retried, a few times)."""
-        tail = result.log.strip().splitlines()[-1] if result.log.strip() else "unknown error"
+        tail = failure_reason(result.log)
         record = {"student": result.student, "assignment": result.assignment, "digest": digest,
                   "status": FAILED, "error": tail[:500]}  # fmt: skip
         self._write(record)
