@@ -258,6 +258,10 @@ HANDWRITTEN = [
 
 _EMPTY = "when the box misses the image, the slices on both sides are empty, so the guarded copy changes nothing"
 _DETAIL = "the first octave's detail is zeros, and zeros resized to any size are zeros"
+_GUARD = (
+    "the checks' network gives mean|g| of 2e-3 to 2e-2, so the guard against dividing by zero changes no step by "
+    "1e-5 of itself"
+)
 
 EQUIVALENT: dict[str, str] = {
     "filter_grid:3:8:drop_method:1": "the grid is a float32 tensor (torch.ones' default): tiles are converted as they are written",
@@ -283,6 +287,12 @@ EQUIVALENT: dict[str, str] = {
     "deepdream:16:47:number:2": _DETAIL,
     "deepdream:18:15:drop_keyword:3": "align_corners defaults to False for bilinear interpolation",
     "deepdream:19:17:drop_keyword:3": "align_corners defaults to False for bilinear interpolation",
+    "deepdream:5:13:name_swap:1": "a sum of squares instead of their mean scales the gradient by a constant, which "
+    "the step's normalisation by mean|g| removes",
+    "deepdream:7:29:binop:1": _GUARD,
+    "deepdream:7:29:drop_operand:1": _GUARD,
+    "deepdream:7:49:number:1": _GUARD,
+    "deepdream:7:49:number:2": _GUARD,
     "saliency:4:8:drop_method:2": "x.detach() is a new tensor: requires_grad_ on it leaves the caller's x alone",
     "saliency:4:8:drop_method:3": "the task's images do not require grad, so x.clone() is already a leaf of its own",
     "occlusion:10:49:number:2": "the model sees a batch of one image, so row -1 is row 0",

@@ -62,19 +62,25 @@ def _tile(tiles: np.ndarray, ncols: int, pad: int) -> np.ndarray:
 
 
 def filter_grid(w: torch.Tensor, ncols: int, pad: int) -> dict[str, np.ndarray | None]:
-    """The grid of ``w``, and the grids of the whole tensor (or each colour channel) normalised at once."""
+    """The grid of ``w``, and the grids of the whole tensor (or each colour channel) normalised at once, and of
+    grey filters scaled over all their channels instead of the channel shown."""
     w = w.detach()
     shown = w.permute(0, 2, 3, 1) if w.shape[1] == 3 else w[:, 0]
     whole = (shown - shown.min()) / (shown.max() - shown.min() + 1e-8)
-    per_channel = None
+    per_channel = all_channels = None
     if w.shape[1] == 3:
         lo = shown.amin(dim=(1, 2), keepdim=True)
         hi = shown.amax(dim=(1, 2), keepdim=True)
         per_channel = _tile(((shown - lo) / (hi - lo + 1e-8)).numpy(), ncols, pad)
+    elif w.shape[1] > 1:
+        lo = w.amin(dim=(1, 2, 3), keepdim=True)
+        hi = w.amax(dim=(1, 2, 3), keepdim=True)
+        all_channels = _tile(((w - lo) / (hi - lo + 1e-8))[:, 0].numpy(), ncols, pad)
     return {
         "expected": feature_visualization.tile_filters(w, ncols, pad),
         "whole": _tile(whole.numpy(), ncols, pad),
         "per_channel": per_channel,
+        "all_channels": all_channels,
     }
 
 
@@ -137,8 +143,16 @@ def receptive_field_box(layers) -> dict[str, object]:
 # top-k patches
 
 
-def top_k_patches(net, images, channel, k, layers, fill) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    return feature_visualization.top_k_patches(net, images, channel, k, layers, fill=fill)
+@torch.no_grad()
+def top_k_patches(net, images, channel, k, layers, fill) -> dict[str, object]:
+    """The reference's ``(indices, positions, patches)``, and the indices of the k weakest images and of the images
+    ranked by their mean response."""
+    fmap = net(images)[:, channel].flatten(1)
+    return {
+        "expected": feature_visualization.top_k_patches(net, images, channel, k, layers, fill=fill),
+        "weakest": fmap.amax(dim=1).argsort(stable=True)[:k],
+        "by_mean": fmap.mean(dim=1).argsort(descending=True, stable=True)[:k],
+    }
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -170,10 +184,32 @@ def class_objective(net, x, targets, penalty: str | None, lam: float) -> dict[st
     }
 
 
+def _adam_ascent(net, targets, penalty, lam, steps, lr, size, seed, *, mean=False, zero_grad=True):
+    """``maximise_class`` with a mistake: the loss averaged over the images, or the gradients never zeroed."""
+    net.eval()
+    gen = torch.Generator().manual_seed(seed)
+    x = (0.5 + 0.02 * torch.randn(len(targets), 3, size, size, generator=gen)).requires_grad_(True)
+    optimizer = torch.optim.Adam([x], lr=lr)
+    for _ in range(steps):
+        objective = feature_visualization.class_objective(net, x, targets, penalty, lam)
+        if zero_grad:
+            optimizer.zero_grad()
+        (-(objective.mean() if mean else objective.sum())).backward()
+        optimizer.step()
+        with torch.no_grad():
+            x.clamp_(0, 1)
+    return x.detach()
+
+
 def maximise_class(net, targets, penalty: str, lam: float, steps: int, lr: float, size: int, seed: int):
-    return feature_visualization.maximise_class(
-        net, targets, penalty=PENALTIES[penalty], lam=lam, steps=steps, lr=lr, size=size, seed=seed
-    )
+    fn = PENALTIES[penalty]
+    return {
+        "expected": feature_visualization.maximise_class(
+            net, targets, penalty=fn, lam=lam, steps=steps, lr=lr, size=size, seed=seed
+        ),
+        "mean": _adam_ascent(net, targets, fn, lam, steps, lr, size, seed, mean=True),
+        "no_zero_grad": _adam_ascent(net, targets, fn, lam, steps, lr, size, seed, zero_grad=False),
+    }
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -219,10 +255,16 @@ def _input_gradient(net, x, y, fn):
 def gradient_saliency(net, x, y) -> dict[str, torch.Tensor]:
     net.eval()
     grad = _input_gradient(net, x, y, lambda out: out)
+    expected = feature_visualization.gradient_saliency(net, x, y)
+    lo, hi = expected.amin(dim=(1, 2), keepdim=True), expected.amax(dim=(1, 2), keepdim=True)
+    log_softmax = _input_gradient(net, x, y, lambda out: out.log_softmax(1)).abs().amax(dim=1)
     return {
-        "expected": feature_visualization.gradient_saliency(net, x, y),
+        "expected": expected,
         "softmax": _input_gradient(net, x, y, lambda out: out.softmax(1)).abs().amax(dim=1),
-        "log_softmax": _input_gradient(net, x, y, lambda out: out.log_softmax(1)).abs().amax(dim=1),
+        "log_softmax": log_softmax,
+        "cross_entropy": log_softmax / len(x),  # F.cross_entropy's mean over the batch
+        "scaled_by_max": expected / hi,
+        "min_max": (expected - lo) / (hi - lo),
         "no_abs": grad.amax(dim=1),
         "sum": grad.abs().sum(dim=1),
         "mean": grad.abs().mean(dim=1),
@@ -230,9 +272,12 @@ def gradient_saliency(net, x, y) -> dict[str, torch.Tensor]:
     }
 
 
-def _occlusion_variant(net, image, label, patch, stride, fill, *, half=False, logits=False):
+def _occlusion_variant(net, image, label, patch, stride, fill, *, half=False, logits=False, summed=False, end=1):
+    """The map with a mistake: the square centred on (i, j) (``half``), the logit's drop, the drops summed, or the
+    corners running to ``range(0, h - patch + end, stride)`` (``end=0``: the last square missed; ``end=patch``:
+    squares past the edge, cut off by it)."""
     h, w = image.shape[-2:]
-    positions = [(i, j) for i in range(0, h - patch + 1, stride) for j in range(0, w - patch + 1, stride)]
+    positions = [(i, j) for i in range(0, h - patch + end, stride) for j in range(0, w - patch + end, stride)]
     batch = image.repeat(len(positions), 1, 1, 1)
     for b, (i, j) in enumerate(positions):
         batch[b, :, i : i + patch, j : j + patch] = fill
@@ -244,7 +289,7 @@ def _occlusion_variant(net, image, label, patch, stride, fill, *, half=False, lo
     for d, (i, j) in zip(drop, positions):
         heat[max(i - k, 0) : i - k + patch, max(j - k, 0) : j - k + patch] += d
         hits[max(i - k, 0) : i - k + patch, max(j - k, 0) : j - k + patch] += 1
-    return heat / hits.clamp_min(1)
+    return heat if summed else heat / hits.clamp_min(1)
 
 
 def occlusion_map(net, image, label: int, patch: int, stride: int, fill: float) -> dict[str, torch.Tensor]:
@@ -254,6 +299,9 @@ def occlusion_map(net, image, label: int, patch: int, stride: int, fill: float) 
         "half": _occlusion_variant(net, image, label, patch, stride, fill, half=True),
         "logits": _occlusion_variant(net, image, label, patch, stride, fill, logits=True),
         "unfilled": _occlusion_variant(net, image, label, patch, stride, 0.5),
+        "summed": _occlusion_variant(net, image, label, patch, stride, fill, summed=True),
+        "last_missed": _occlusion_variant(net, image, label, patch, stride, fill, end=0),
+        "past_the_edge": _occlusion_variant(net, image, label, patch, stride, fill, end=patch),
     }
 
 

@@ -51,13 +51,25 @@ def _tripwire(name: str, log: list[str]) -> Callable:
     return tripwire
 
 
+def _student_globals(fn: Callable) -> list[dict]:
+    """The globals of ``fn`` and of every function it wraps: a decorator (``@torch.no_grad()``,
+    ``functools.wraps``) returns a wrapper whose globals are the decorator's module, not the notebook's."""
+    found: list[dict] = []
+    seen: set[int] = set()
+    while fn is not None and id(fn) not in seen and len(seen) < 20:
+        seen.add(id(fn))
+        if isinstance(fn, types.FunctionType) and all(g is not fn.__globals__ for g in found):
+            found.append(fn.__globals__)
+        fn = getattr(fn, "__wrapped__", None)
+    return found
+
+
 @contextmanager
 def _library_hidden(fn: Callable, log: list[str]) -> Iterator[None]:
     functions = _library_functions()
     saved: list[tuple[dict, str, object]] = []
     namespaces = [vars(m) for m in LIBRARIES]
-    if isinstance(fn, types.FunctionType):
-        namespaces.append(fn.__globals__)
+    namespaces += [g for g in _student_globals(fn) if all(g is not n for n in namespaces)]
     for namespace in namespaces:
         for key, value in list(namespace.items()):
             if id(value) in functions:
@@ -73,7 +85,11 @@ def _library_hidden(fn: Callable, log: list[str]) -> Iterator[None]:
 def own_call(task: str, fn: Callable, *args: object, **kwargs: object) -> object:
     """Call the student's ``fn`` (as ``call_student``), refusing any use of ``cnnlab.feature_visualization`` or
     ``cnnlab.plotting``."""
-    name = _library_functions().get(id(fn))
+    functions, inner, seen = _library_functions(), fn, 0
+    name = functions.get(id(fn))
+    while not name and seen < 20 and getattr(inner, "__wrapped__", None) is not None:  # a decorated reference
+        inner, seen = inner.__wrapped__, seen + 1
+        name = functions.get(id(inner))
     if name:
         raise CheckFailed(task, f"{task} is {name}, the reference implementation: write the function yourself")
     log: list[str] = []
@@ -91,7 +107,11 @@ def own_call(task: str, fn: Callable, *args: object, **kwargs: object) -> object
 
 def require_defaults(task: str, fn: Callable, defaults: dict[str, object]) -> None:
     """The function's signature gives the defaults the task states (they are part of its contract: the notebook's
-    own cells and the figures call it without them)."""
+    own cells and the figures call it without them).
+
+    A tuple default may also be written ``None`` (the idiom against mutable defaults, ``shift = shift or (0, 0)``
+    inside): the check then calls the function without that argument, so its behaviour, not its spelling, is judged.
+    """
     import inspect
 
     try:
@@ -110,7 +130,7 @@ def require_defaults(task: str, fn: Callable, defaults: dict[str, object]) -> No
 
 def _same_default(got: object, value: object) -> bool:
     if isinstance(value, tuple):
-        return isinstance(got, (tuple, list)) and list(got) == list(value)
+        return got is None or (isinstance(got, (tuple, list)) and list(got) == list(value))
     if value is None:
         return got is None
     return type(got) in (int, float) and got == value
@@ -127,8 +147,10 @@ def generator(seed: int) -> torch.Generator:
 
 
 def require_tensor(task: str, value: object, shape: tuple[int, ...], case: str, name: str = "the result") -> None:
+    """``value`` is a finite ``torch.Tensor`` of ``shape`` (a NumPy array of that shape is named as such)."""
     if not isinstance(value, torch.Tensor):
-        raise CheckFailed(task, f"{name} must be a torch.Tensor, got {type(value).__name__} for {case}")
+        kind = f"{type(value).__module__.split('.')[0]}.{type(value).__name__}"
+        raise CheckFailed(task, f"{name} must be a torch.Tensor, got {kind} for {case}")
     if tuple(value.shape) != shape:
         raise CheckFailed(task, f"{name} has shape {tuple(value.shape)}, expected {shape} for {case}")
     if not torch.isfinite(value).all():
@@ -156,9 +178,15 @@ def first_match(got: torch.Tensor, mistakes: list[tuple[torch.Tensor, str]], tol
 
 class ProbeNet(nn.Module):
     """A small seeded CNN with ``features(x)`` (one map per block) and a classifier; BatchNorm and dropout
-    make train mode visible."""
+    make train mode visible.
 
-    def __init__(self, seed: int, width: int = 6, classes: int = 4, dropout: float = 0.3) -> None:
+    ``gain`` scales the first block's BatchNorm weight, so every activation by about ``gain`` and the gradients of
+    their squares by ``gain**2``. DeepDream's checks use 10: the step's ``mean|g|`` is then 2e-3 to 2e-2 (not 3e-5
+    to 2e-4), far above the guard against dividing by zero, so ``+ 1e-8``, ``clamp_min(1e-8)`` or no guard give one
+    answer.
+    """
+
+    def __init__(self, seed: int, width: int = 6, classes: int = 4, dropout: float = 0.3, gain: float = 1.0) -> None:
         super().__init__()
         torch.manual_seed(seed)
         self.block1 = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
@@ -169,6 +197,7 @@ class ProbeNet(nn.Module):
             self.fc.weight.mul_(10)
             self.block1[1].running_mean.uniform_(-0.2, 0.2)
             self.block1[1].running_var.uniform_(0.5, 1.5)
+            self.block1[1].weight.fill_(gain)
         self.eval()
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -191,5 +220,5 @@ def left_in_train_mode(before: list[torch.Tensor], model: nn.Module) -> bool:
 
 TRAIN_MODE = (
     "model left in train mode: call model.eval() first (in train mode BatchNorm uses the batch's statistics "
-    "and updates its running ones, and dropout zeroes random units, so the map is not the trained network's)"
+    "and updates its running ones, and dropout zeroes random units, so the result is not the trained network's)"
 )

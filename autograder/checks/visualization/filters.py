@@ -36,6 +36,23 @@ PER_CHANNEL = (
     "each colour channel normalised on its own: use one minimum and one maximum per filter, over all its "
     "channels, or the colours of the filter change"
 )
+ALL_CHANNELS = (
+    "a grey filter scaled over all its input channels: it shows channel 0 only, so take its minimum and maximum "
+    "over channel 0 (the values shown)"
+)
+
+
+def _columns_hint(got_shape: tuple[int, ...], expected_shape: tuple[int, ...], n: int, ncols: int, pad: int) -> str:
+    """Why a grid of ``got_shape`` would be too narrow: one column per filter when there are fewer than ``ncols``."""
+    cols = min(n, ncols)
+    kw = (expected_shape[1] - (ncols + 1) * pad) // ncols
+    narrow = (expected_shape[0], cols * kw + (cols + 1) * pad, *expected_shape[2:])
+    if cols < ncols and tuple(got_shape) == narrow:
+        return (
+            f"\nLikely mistake: only {cols} columns for {n} filters (torchvision's make_grid uses min(nrow, F) "
+            "columns): the grid is always ncols tiles wide, the unused tiles white"
+        )
+    return ""
 
 
 def _filter_cases(seed: int) -> list[tuple[torch.Tensor, int, int]]:
@@ -83,12 +100,18 @@ def check_filter_grid(filter_grid, seed: int = 0) -> None:
                     FILTER_TASK,
                     f"the grid has shape {got.shape}, expected {expected.shape} for {case} "
                     "(rows * kh + (rows + 1) * pad "
-                    "pixels high, ncols * kw + (ncols + 1) * pad wide, and a last axis of 3 only for RGB filters)",
+                    "pixels high, ncols * kw + (ncols + 1) * pad wide, and a last axis of 3 only for RGB filters)"
+                    + _columns_hint(got.shape, expected.shape, len(w), ncols, pad),
                 )
             if np.allclose(got, expected, atol=1e-5):
                 continue
             hint = ""
-            for alt, message in [(grids["whole"], WHOLE_TENSOR), (grids["per_channel"], PER_CHANNEL)]:
+            alternatives = [
+                (grids["whole"], WHOLE_TENSOR),
+                (grids["per_channel"], PER_CHANNEL),
+                (grids["all_channels"], ALL_CHANNELS),
+            ]
+            for alt, message in alternatives:
                 if alt is not None and np.allclose(got, alt, atol=1e-5):
                     hint = message
             if not hint and np.allclose(got, expected, atol=1e-2):
@@ -182,6 +205,17 @@ DUPLICATES = (
 )
 
 
+WEAKEST = (
+    "the k weakest images: sort by the largest response in descending order (argsort(descending=True), or "
+    "torch.topk, which takes the largest by default)"
+)
+WEAKEST_FIRST = "the right images, weakest first (argsort(...)[-k:] keeps ascending order): list them strongest first"
+BY_MEAN = (
+    "the images ranked by their mean response over the positions: rank them by their strongest position, "
+    "max over (p, q)"
+)
+
+
 def check_top_k_patches(top_k_patches, seed: int = 0) -> None:
     """Indices, positions and patches equal the reference's on a seeded network."""
     layers = TOPK_LAYERS if seed == 0 else TOPK_LAYERS[:3] + grader_only("visualization").TOPK_LAST_LAYERS
@@ -202,19 +236,23 @@ def check_top_k_patches(top_k_patches, seed: int = 0) -> None:
                     TOPK_TASK, f"must return (indices, positions, patches), got {type(got).__name__}"
                 ) from None
             key = f"seed={seed},channel={channel},k={k},fill={fill}"
-            e_idx, e_pos, e_patches = expect(
-                "visualization", "top_k_patches", key, net, images, channel, k, layers, fill
-            )
+            answers = expect("visualization", "top_k_patches", key, net, images, channel, k, layers, fill)
+            e_idx, e_pos, e_patches = answers["expected"]
             idx = torch.as_tensor(idx).long().flatten().cpu()
             if idx.tolist() != e_idx.tolist():
                 if len(set(idx.tolist())) < len(idx.tolist()):
                     raise CheckFailed(
                         TOPK_TASK, f"indices {idx.tolist()} repeat an image for {case}.\nLikely mistake: {DUPLICATES}"
                     )
+                hint = {
+                    tuple(e_idx.flip(0).tolist()): WEAKEST_FIRST,
+                    tuple(answers["weakest"].tolist()): WEAKEST,
+                    tuple(answers["by_mean"].tolist()): BY_MEAN,
+                }.get(tuple(idx.tolist()), "")
                 raise CheckFailed(
                     TOPK_TASK,
                     f"indices {idx.tolist()}, expected {e_idx.tolist()} for {case}: rank the images by their largest "
-                    "response in the channel, strongest first",
+                    "response in the channel, strongest first" + (f".\nLikely mistake: {hint}" if hint else ""),
                 )
             pos = torch.as_tensor(pos).long().cpu()
             if tuple(pos.shape) != (k, 2) or not torch.equal(pos, e_pos):

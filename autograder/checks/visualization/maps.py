@@ -4,8 +4,9 @@ Both run on a seeded ``ProbeNet`` handed over in **train mode**: it has BatchNor
 forward pass in train mode changes) and dropout, so a function that forgets ``model.eval()`` is caught and
 named. The maps are compared with the grader's references (``autograder.checks.expected``: computed by
 ``hidden.visualization`` when graded, recorded in the student edition), and so are the typical mistakes (the
-softmax probability instead of the logit, no absolute value, channels summed, the occlusion sign reversed, the
-window misaligned by half a patch), named when they match. The hidden tests' targets and settings are the grader's.
+softmax probability or a loss instead of the logit, no absolute value, channels summed, a normalised map, the
+occlusion sign reversed, the window misaligned by half a patch, the drops summed, the last square missed or squares
+past the edge), named when they match. The hidden tests' targets and settings are the grader's.
 """
 
 from __future__ import annotations
@@ -30,6 +31,19 @@ SALIENCY_TASK = "gradient_saliency"
 OCCLUSION_TASK = "occlusion_map"
 
 
+NORMALISED = (
+    "the map normalised (divided by its maximum, or scaled to [0, 1]): return max_c |gradient| itself; "
+    "scale it only where you draw it"
+)
+
+
+def _require_tensor(task: str, got: object, case: str) -> None:
+    """The map is a ``torch.Tensor`` (a NumPy array of the right shape is named as what it is)."""
+    if not isinstance(got, torch.Tensor):
+        kind = f"{type(got).__module__.split('.')[0]}.{type(got).__name__}"
+        raise CheckFailed(task, f"the map must be a torch.Tensor, got {kind} for {case}")
+
+
 def check_saliency(gradient_saliency, seed: int = 0) -> None:
     """``gradient_saliency(model, x, y)`` equals ``max_c |d logit_y / d x_c|`` of the network in eval mode."""
     net = ProbeNet(seed + 11)
@@ -44,15 +58,17 @@ def check_saliency(gradient_saliency, seed: int = 0) -> None:
         raise CheckFailed(
             SALIENCY_TASK,
             f"the input x was changed (it now requires grad) for {case}: differentiate a copy, "
-            "x = x.detach().clone().requires_grad_(True)",
+            "x = x.detach().clone().requires_grad_(True) (on the caller's x, x.grad would add up over calls, "
+            "and the images could no longer be shown or converted with .numpy())",
         )
     if left_in_train_mode(state, net):
         raise CheckFailed(
             SALIENCY_TASK, f"BatchNorm's running statistics changed for {case}.\nLikely mistake: {TRAIN_MODE}"
         )
     require = (4, 14, 14)
-    if not isinstance(got, torch.Tensor) or tuple(got.shape) != require:
-        shape = tuple(got.shape) if hasattr(got, "shape") else type(got).__name__
+    _require_tensor(SALIENCY_TASK, got, case)
+    if tuple(got.shape) != require:
+        shape = tuple(got.shape)
         hint = " (reduce over the channels with a max of |gradient|)" if shape == (4, 3, 14, 14) else ""
         raise CheckFailed(SALIENCY_TASK, f"the map has shape {shape}, expected {require} for {case}{hint}")
     net.eval()
@@ -68,8 +84,16 @@ def check_saliency(gradient_saliency, seed: int = 0) -> None:
             ),
             (
                 maps["log_softmax"],
-                "saliency taken from the log-probability instead of the logit (the class score before softmax)",
+                "saliency taken from the log-probability (the cross-entropy loss, summed) instead of the logit "
+                "(the class score before softmax): differentiate model(x)[n, y_n], not a loss",
             ),
+            (
+                maps["cross_entropy"],
+                "saliency taken from the cross-entropy loss (F.cross_entropy, averaged over the batch) instead of "
+                "the logit: differentiate the class score model(x)[n, y_n], summed over the batch, not a loss",
+            ),
+            (maps["scaled_by_max"], NORMALISED),
+            (maps["min_max"], NORMALISED),
             (maps["no_abs"], "no absolute value: take max_c |gradient|, a negative gradient counts too"),
             (maps["sum"], "the channels summed: take the max over channels of |gradient|"),
             (maps["mean"], "the channels averaged: take the max over channels of |gradient|"),
@@ -102,9 +126,9 @@ def check_occlusion(occlusion_map, seed: int = 0) -> None:
                 raise CheckFailed(
                     OCCLUSION_TASK, f"BatchNorm's running statistics changed for {case}.\nLikely mistake: {TRAIN_MODE}"
                 )
-            if not isinstance(got, torch.Tensor) or tuple(got.shape) != (18, 15):
-                shape = tuple(got.shape) if hasattr(got, "shape") else type(got).__name__
-                raise CheckFailed(OCCLUSION_TASK, f"the map has shape {shape}, expected (18, 15) for {case}")
+            _require_tensor(OCCLUSION_TASK, got, case)
+            if tuple(got.shape) != (18, 15):
+                raise CheckFailed(OCCLUSION_TASK, f"the map has shape {tuple(got.shape)}, expected (18, 15) for {case}")
             net.eval()
             key = f"seed={seed},label={label},patch={patch},stride={stride},fill={fill}"
             maps = expect("visualization", "occlusion_map", key, net, image, label, patch, stride, fill)
@@ -132,6 +156,21 @@ def check_occlusion(occlusion_map, seed: int = 0) -> None:
                     (
                         maps["unfilled"],
                         "the square not filled with `fill`",
+                    ),
+                    (
+                        maps["summed"],
+                        "the drops summed over the squares that cover a pixel: divide by how many squares cover it "
+                        "(the mean drop)",
+                    ),
+                    (
+                        maps["last_missed"],
+                        "the last square of each row and column missed (an off-by-one in the range): the corners "
+                        "run over range(0, H - patch + 1, stride), so a square at H - patch counts",
+                    ),
+                    (
+                        maps["past_the_edge"],
+                        "squares placed past the edge of the image, cut off by it: only corners i <= H - patch "
+                        "(range(0, H - patch + 1, stride)) keep the whole square inside",
                     ),
                 ],
             )

@@ -4,7 +4,8 @@ Each runs on a seeded ``ProbeNet`` (not the student's trained network, so the po
 noise): the objective must rise, and the result must equal the grader's reference on the same network and seed
 (``autograder.checks.expected``: computed by ``hidden.visualization`` when graded, recorded in the student
 edition). The typical mistakes (descent instead of ascent, the regulariser's sign, a softmax probability for the
-logit, an unnormalised DeepDream step) come with the expected values and are named when they match. The
+logit, the loss averaged or the gradients never zeroed, an unnormalised DeepDream step) come with the expected
+values and are named when they match; so is a model left in train mode (its BatchNorm statistics change). The
 objective before and after is measured with the student's own ``class_objective`` (checked first), and the TV
 penalty handed to ``class_objective`` and ``maximise_class`` is the student's ``tv_penalty`` (checked first).
 """
@@ -16,10 +17,13 @@ import torch
 from ..common import CheckFailed, case_of, grader_only
 from ..expected import expect
 from .common import (
+    TRAIN_MODE,
     ProbeNet,
+    batchnorm_state,
     close,
     first_match,
     generator,
+    left_in_train_mode,
     own_call,
     require_defaults,
     require_detached,
@@ -33,6 +37,15 @@ WRONG_SIGN = "the regulariser added with the wrong sign: the objective is Phi_La
 DESCENT = (
     "gradient descent instead of ascent: the objective fell. Minimise -objective (or step along +gradient) "
     "so that the class score rises"
+)
+MEAN_LOSS = (
+    "the loss averaged over the images, -objective.mean(), instead of summed: Adam nearly ignores the scale of "
+    "the loss, but not where a pixel's gradient is as small as its eps (1e-8); minimise -objective.sum(), as the "
+    "task says"
+)
+NO_ZERO_GRAD = (
+    "the gradients never zeroed: x.grad adds up over the steps, so each step follows the sum of all the gradients "
+    "so far; call optimizer.zero_grad() before every backward()"
 )
 
 
@@ -107,8 +120,6 @@ def check_class_maximisation(tv_penalty, class_objective, maximise_class, seed: 
                     + (f"\nLikely mistake: {hint}" if hint else ""),
                 )
 
-    net.train()  # the function must put it in eval mode
-
     def objective(images: torch.Tensor, penalty=None, lam: float = 0.0) -> torch.Tensor:
         with torch.no_grad():
             return own_call("class_objective", class_objective, net, images, targets, penalty, lam)
@@ -118,6 +129,8 @@ def check_class_maximisation(tv_penalty, class_objective, maximise_class, seed: 
         with case_of(index, len(cases)):
             penalty = penalties[name]
             case = f"penalty={name}_penalty, lam={lam}, steps={steps}, lr={lr}, size=16, seed={seed}"
+            net.train()  # the function must put it in eval mode
+            state = batchnorm_state(net)
             got = own_call(
                 CLASS_TASK,
                 maximise_class,
@@ -130,15 +143,26 @@ def check_class_maximisation(tv_penalty, class_objective, maximise_class, seed: 
                 size=16,
                 seed=seed,
             )
+            if left_in_train_mode(state, net):
+                raise CheckFailed(
+                    CLASS_TASK, f"BatchNorm's running statistics changed for {case}.\nLikely mistake: {TRAIN_MODE}"
+                )
             require_tensor(CLASS_TASK, got, (3, 3, 16, 16), case, "the images")
             require_detached(CLASS_TASK, got, case)
             net.eval()
             start = (0.5 + 0.02 * torch.randn(3, 3, 16, 16, generator=generator(seed))).clamp(0, 1)
             before = objective(start, penalty, lam)
             after = objective(got.detach(), penalty, lam)
+            key = f"seed={seed},targets={targets.tolist()},penalty={name},lam={lam},steps={steps},lr={lr}"
+            images = expect("visualization", "maximise_class", key, net, targets, name, lam, steps, lr, 16, seed)
+            # a known loop mistake first: without zero_grad the objective can fall although the signs are right
+            hint = ""
+            if not close(got, images["expected"], 1e-3):
+                hint = first_match(got, [(images["mean"], MEAN_LOSS), (images["no_zero_grad"], NO_ZERO_GRAD)], 1e-3)
             if float(after.mean()) <= float(before.mean()):
-                score_before, score_after = objective(start), objective(got.detach())
-                hint = DESCENT if float(score_after.mean()) <= float(score_before.mean()) else WRONG_SIGN
+                if not hint:
+                    score_before, score_after = objective(start), objective(got.detach())
+                    hint = DESCENT if float(score_after.mean()) <= float(score_before.mean()) else WRONG_SIGN
                 raise CheckFailed(
                     CLASS_TASK,
                     f"the objective fell from {before.mean():.4f} to {after.mean():.4f} for {case}."
@@ -146,15 +170,14 @@ def check_class_maximisation(tv_penalty, class_objective, maximise_class, seed: 
                 )
             if not (float(got.min()) >= 0 and float(got.max()) <= 1):  # NaN fails too
                 raise CheckFailed(CLASS_TASK, f"the images leave [0, 1] for {case}: clip x after every step")
-            key = f"seed={seed},targets={targets.tolist()},penalty={name},lam={lam},steps={steps},lr={lr}"
-            expected = expect("visualization", "maximise_class", key, net, targets, name, lam, steps, lr, 16, seed)
-            if not close(got, expected, 1e-3):
+            if not close(got, images["expected"], 1e-3):
                 raise CheckFailed(
                     CLASS_TASK,
                     f"the objective rose ({before.mean():.4f} -> {after.mean():.4f}) but the images differ from the "
                     f"reference for {case}: start from 0.5 + 0.02 * randn drawn from "
                     "torch.Generator().manual_seed(seed), "
-                    "take `steps` Adam steps (lr) on -objective.sum(), and clip to [0, 1] after each",
+                    "take `steps` Adam steps (lr) on -objective.sum(), and clip to [0, 1] after each"
+                    + (f".\nLikely mistake: {hint}" if hint else ""),
                 )
 
 
@@ -173,13 +196,14 @@ def check_deepdream(dream_step, deepdream, seed: int = 0) -> None:
     require_defaults(
         DREAM_TASK, deepdream, {"octaves": 3, "scale": 1.5, "steps": 20, "lr": 0.02, "jitter": 6, "seed": 0}
     )
-    net = ProbeNet(seed + 7)
+    net = ProbeNet(seed + 7, gain=10.0)  # mean|g| far above the step's 1e-8 guard (see ProbeNet)
     image = _images(seed + 3, 1, 20)
     cases = list([(0, 0.02, (0, 0)), (1, 0.05, (0, 0)), (1, 0.05, (2, -3))])
     for index, (layer, lr, shift) in enumerate(cases):
         with case_of(index, len(cases)):
             case = f"layer={layer}, lr={lr}, shift={shift}, image of shape (1, 3, 20, 20)"
             net.train()
+            state = batchnorm_state(net)
             given = image.clone()
             if shift == (0, 0):  # the default shift
                 got = own_call("dream_step", dream_step, net, given, layer, lr)
@@ -190,6 +214,10 @@ def check_deepdream(dream_step, deepdream, seed: int = 0) -> None:
                     "dream_step",
                     f"the input x was changed (it now requires grad) for {case}: differentiate a detached copy, "
                     "x = x.detach().requires_grad_(True)",
+                )
+            if left_in_train_mode(state, net):
+                raise CheckFailed(
+                    "dream_step", f"BatchNorm's running statistics changed for {case}.\nLikely mistake: {TRAIN_MODE}"
                 )
             require_tensor("dream_step", got, (1, 3, 20, 20), case, "the new image")
             require_detached("dream_step", got, case)
