@@ -36,6 +36,8 @@ def check_kernel_effects(answers: dict) -> None:
 
 
 def check_number(task: str, got: object, expected: int, explanation: str) -> None:
-    """A numeric short answer."""
-    if not isinstance(got, (int, np.integer)) or got != expected:
+    """A numeric short answer (an integer)."""
+    if isinstance(got, (float, np.floating)) and got == expected:
+        raise CheckFailed(task, f"{got!r} is the right number as a float: give the answer as an int, {expected}.")
+    if isinstance(got, bool) or not isinstance(got, (int, np.integer)) or got != expected:
         raise CheckFailed(task, f"{got!r} is not right. {explanation}")

@@ -3,19 +3,24 @@ a student's function with library convolutions out of reach, and PyTorch's answe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .. import common
 from ..common import (
+    TOLERANCE,
     CheckFailed,
     Mistake,
+    as_array,
     boundary,
     call_student,
     describe_call,
     grader_only,
+    rel_error,
 )
 from ..forbidden import run_without_libraries
 from ..references import grader_reference
@@ -179,3 +184,122 @@ def _crop_mistakes(expected: np.ndarray, padding: int, name: str) -> list[Mistak
             )
         )
     return out
+
+
+# ------------------------------------------------------------------------------- comparing with names
+#: A mistake whose output is computed only when the student's answer is wrong: a function of no arguments that
+#: returns the mistakes it makes on this case (none when the mistake is impossible there). The right answers of
+#: the instructor's notebook never compute them, so they cost a correct notebook nothing (no PyTorch either).
+LazyMistakes = Callable[[], Iterable[Mistake]]
+
+
+def compare_outputs(
+    task: str,
+    got: object,
+    expected: np.ndarray,
+    case: str,
+    mistakes: Sequence[Mistake] = (),
+    lazy: Sequence[LazyMistakes] = (),
+    name: str = "output",
+    tolerance: float = TOLERANCE,
+    diagnose: Callable[[np.ndarray], str] | None = None,
+    size_rule: str | None = None,
+) -> None:
+    """``common.compare`` (looked up when called), and when ``got`` is wrong, more names for the mistake.
+
+    Before ``compare`` names the listed ``mistakes``, these are named here: one of the ``lazy`` mistakes that
+    ``got`` equals; an array of integers (values truncated when stored); the right values in the wrong shape (a
+    reshape missing or too many, keepdims) or with the axes in another order (a transpose missing); and, where the
+    output's size follows a rule (``size_rule``, said in the message), an output of the wrong size whose first rows
+    and columns are right.
+    """
+    got = as_array(task, got, name)
+    expected = np.asarray(expected)
+    if not _wrong(got, expected, tolerance):
+        return
+    exact = [m for make in lazy for m in _made(make) if _equals(got, m.output, tolerance)]
+    if exact:
+        common.compare(task, got, expected, case, exact, name, tolerance)
+    if got.shape == expected.shape and got.dtype.kind in "biu":
+        raise CheckFailed(
+            task,
+            f"{name} is wrong for {case}.\nLikely mistake: {name} is an array of {got.dtype} (integers), so every "
+            "value was truncated when it was stored: make the array you fill a float array (np.zeros(shape) is "
+            "float64; np.zeros_like(a) takes the dtype of a, and dtype=int truncates).",
+        )
+    if got.shape != expected.shape and not any(_equals(got, m.output, tolerance) for m in mistakes):
+        hint = _layout_hint(got, expected, tolerance, name)
+        if not hint and size_rule:
+            hint = _size_hint(got, expected, tolerance, size_rule)
+        if hint:
+            raise CheckFailed(
+                task, f"{name} has shape {got.shape}, expected {expected.shape} for {case}.\nLikely mistake: {hint}"
+            )
+    common.compare(task, got, expected, case, mistakes, name, tolerance, diagnose)
+
+
+def _layout_hint(got: np.ndarray, expected: np.ndarray, tolerance: float, name: str) -> str:
+    """When ``got`` holds the right values in another shape: with its axes in another order (a transpose), or in
+    the same order (a reshape)."""
+    if got.size != expected.size or got.size == 0 or not np.all(np.isfinite(got)):
+        return ""
+    if got.ndim == expected.ndim and got.ndim <= 6:
+        for order in itertools.permutations(range(got.ndim)):
+            moved = got.transpose(order)
+            if moved.shape == expected.shape and rel_error(moved, expected) < tolerance:
+                return (
+                    f"the values are right but the axes are in another order: {name}.transpose{order} is right. A "
+                    "product such as np.tensordot or a matrix product puts the axes it keeps in its own order: "
+                    "transpose them back."
+                )
+    if rel_error(got.reshape(expected.shape), expected) < tolerance:
+        return (
+            f"the values are right, in the right order, but {name} must have shape {expected.shape}: a reshape is "
+            "missing or one too many (keepdims=True, or an axis of length 1 left in, gives this)."
+        )
+    return ""
+
+
+def _wrong(got: np.ndarray, expected: np.ndarray, tolerance: float) -> bool:
+    if got.shape != expected.shape or not np.all(np.isfinite(got)):
+        return True
+    return not rel_error(got, expected) < tolerance
+
+
+def _made(make: LazyMistakes) -> list[Mistake]:
+    try:
+        return [m for m in make() if m.output is not None]
+    except RuntimeError:  # impossible for this case (PyTorch refused, e.g. a kernel larger than its input)
+        return []
+
+
+def _equals(got: np.ndarray, output: np.ndarray | None, tolerance: float) -> bool:
+    return (
+        output is not None
+        and output.shape == got.shape
+        and bool(np.all(np.isfinite(got)))
+        and rel_error(got, output) < tolerance
+    )
+
+
+def _size_hint(got: np.ndarray, expected: np.ndarray, tolerance: float, rule: str) -> str:
+    """When ``got`` has the expected leading axes and its top-left block (the rows and columns both have) is right:
+    what is off is the number of output positions."""
+    if got.ndim != expected.ndim or got.ndim < 2 or got.shape[:-2] != expected.shape[:-2] or got.size == 0:
+        return ""
+    rows, cols = min(got.shape[-2], expected.shape[-2]), min(got.shape[-1], expected.shape[-1])
+    if rows == 0 or cols == 0 or not np.all(np.isfinite(got[..., :rows, :cols])):
+        return ""
+    if rel_error(got[..., :rows, :cols], expected[..., :rows, :cols]) >= tolerance:
+        return ""
+    return (
+        f"the values it has are right, but its last two axes are {got.shape[-2]} x {got.shape[-1]} instead of "
+        f"{expected.shape[-2]} x {expected.shape[-1]}: {rule}"
+    )
+
+
+#: How many output positions a convolution has (the message of an output of the wrong size).
+CONV_SIZE_RULE = (
+    "the number of output positions is off. Along each axis it is (H + 2p - d(k - 1) - 1) // s + 1: a dilated "
+    "kernel spans d(k - 1) + 1 pixels, and a window must fit entirely in the padded input."
+)

@@ -18,6 +18,7 @@ from ..common import (
     replaying,
 )
 from .cases import (
+    CONV_SIZE_RULE,
     ConvCase,
     _call_conv,
     _conv1d_matrix_ref,
@@ -25,6 +26,7 @@ from .cases import (
     _conv_ref,
     _hidden,
     _seed,
+    compare_outputs,
     conv_cases,
     run_numpy_only,
 )
@@ -100,6 +102,31 @@ def _conv_mistakes(c: ConvCase) -> list[Mistake]:
     return out
 
 
+def _padded_after(c: ConvCase) -> list[Mistake]:
+    """The output of an input padded at the bottom and on the right only: computed only for a wrong answer
+    (``compare_outputs``), so a right one costs nothing. (Padded at the top and on the left only, the output is
+    the right one with fewer positions: the size hint names that, ``_size_rule``.)"""
+    if not c.padding:
+        return []
+    p = c.padding
+    xp = np.pad(c.x, ((0, 0), (0, 0), (0, p), (0, p)))
+    message = (
+        f"the input was padded on one side only: np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) adds p = {p} zeros "
+        "above, below, on the left and on the right; (p, 0) or (0, p) pads one side."
+    )
+    return [Mistake(_conv_ref(xp, c.w, c.b, c.stride, 0, c.dilation), message)]
+
+
+def _size_rule(c: ConvCase) -> str:
+    """What an output of the wrong size whose first rows and columns are right is told (``compare_outputs``)."""
+    if not c.padding:
+        return CONV_SIZE_RULE
+    return (
+        f"{CONV_SIZE_RULE} An input padded on one side only gives these values too: np.pad(x, ((0, 0), (0, 0), "
+        f"(p, p), (p, p))) adds p = {c.padding} zeros above, below, on the left and on the right."
+    )
+
+
 # ------------------------------------------------------------------------------------ 1-D warm-up
 def check_conv1d_matrix(conv1d_matrix: Callable, hidden: bool = False) -> None:
     """``conv1d_matrix(w, n) @ x`` equals the valid 1-D cross-correlation of ``x`` (length n) with ``w``."""
@@ -113,7 +140,7 @@ def check_conv1d_matrix(conv1d_matrix: Callable, hidden: bool = False) -> None:
             m = as_array(task, run_numpy_only(task, conv1d_matrix, w, n), "the matrix")
             expected_m = _conv1d_matrix_ref(w, n)
             flipped = _conv1d_matrix_ref(w[::-1].copy(), n)
-            compare(
+            compare_outputs(
                 task,
                 m,
                 expected_m,
@@ -140,23 +167,42 @@ def check_conv2d(conv2d: Callable, hidden: bool = False, task: str = "conv2d") -
         with case_of(index, len(cases)):
             got = _call_conv(task, conv2d, c, c.x.copy(), c.w.copy(), c.b.copy())
             expected = _conv_ref(c.x, c.w, c.b, c.stride, c.padding, c.dilation)
-            compare(task, got, expected, c.describe(), _conv_mistakes(c))
+            compare_outputs(
+                task,
+                got,
+                expected,
+                c.describe(),
+                _conv_mistakes(c),
+                lazy=[lambda c=c: _padded_after(c)],
+                size_rule=_size_rule(c),
+            )
+
+
+#: The timing case of ``check_conv2d_is_vectorized``: x (N, C, H, W) and w (F, C, kh, kw), stride 1, padding 1.
+TIMING_SHAPES = ((1, 2, 64, 64), (2, 2, 3, 3))
 
 
 def check_conv2d_is_vectorized(conv2d: Callable, conv2d_naive: Callable, min_speedup: float = 4.0) -> None:
     """The vectorized ``conv2d`` is much faster than the student's own ``conv2d_naive`` (generous bound).
 
-    Both run on the same medium case; a truly vectorized version is usually 50–500 times faster. The check only
-    fails when ``conv2d`` is less than ``min_speedup`` times faster. ``conv2d`` takes the best of three runs; the
-    naive version runs once (a run slowed down by the machine only makes the check more lenient, and its loops
-    are most of the check's time). The grader's outside replay (``autograder.verify``) checks the output again;
-    the timing is judged in the kernel only.
+    Both run on the same case: one image with few channels and filters and many output positions (64 x 64), so
+    that what a version costs is mostly how many Python steps it takes per output position. A version with no
+    Python loop over output positions is then 30 to 500 times faster than any loop over them, however the rest is
+    written: an ``einsum`` without BLAS over a strided view, or a naive version that loops over positions only,
+    vectorized over images and filters (where images and filters are many, those two can come within a factor
+    of 3). And a "vectorized" version that still loops over positions takes at least half as long as the naive
+    one. The check only fails when ``conv2d`` is less than ``min_speedup`` times faster. ``conv2d`` takes the best
+    of three runs; the naive version runs once (a run slowed down by the machine only makes the check more
+    lenient, and its loops are most of the check's time). The grader's outside replay (``autograder.verify``)
+    checks the output again; the timing is judged in the kernel only.
     """
     task = "conv2d (vectorized)"
     rng = np.random.default_rng(0)
-    x, w, b = rng.standard_normal((4, 3, 24, 24)), rng.standard_normal((8, 3, 3, 3)), rng.standard_normal(8)
+    x, w = rng.standard_normal(TIMING_SHAPES[0]), rng.standard_normal(TIMING_SHAPES[1])
+    b = rng.standard_normal(TIMING_SHAPES[1][0])
     expected = _conv_ref(x, w, b, 1, 1, 1)
-    compare(task, run_numpy_only(task, conv2d, x, w, b, stride=1, padding=1, dilation=1), expected, "the timing case")
+    got = run_numpy_only(task, conv2d, x, w, b, stride=1, padding=1, dilation=1)
+    compare_outputs(task, got, expected, "the timing case", size_rule=CONV_SIZE_RULE)
     if replaying():
         return
 
@@ -185,7 +231,9 @@ def check_conv2d_is_vectorized(conv2d: Callable, conv2d_naive: Callable, min_spe
 def _loop_baseline(x, w, b, stride=1, padding=1, dilation=1):
     """The speed baseline when the student's naive version is unusable: the work of a loop over output positions
     and filters (one window product and sum each), what a naive convolution costs. It is not a convolution: every
-    position reads the same window (the timing case, 3x3 with padding 1, has one output per input pixel)."""
+    position reads the same window (the timing case, 3x3 with padding 1, has one output per input pixel).
+    Where images or filters are many this costs less than a naive version's loops over them too: the check is then
+    the more lenient; the timing case has one image and two filters."""
     f, _, kh, kw = w.shape
     window = np.ascontiguousarray(x[:, :, :kh, :kw])
     out = np.zeros((x.shape[0], f, x.shape[2] * x.shape[3]))

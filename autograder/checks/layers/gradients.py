@@ -11,7 +11,6 @@ from ..common import (
     CheckFailed,
     Mistake,
     case_of,
-    compare,
     describe_call,
     numerical_gradient,
     overlap_hint,
@@ -23,6 +22,7 @@ from .cases import (
     _conv_ref,
     _crop_mistakes,
     _seed,
+    compare_outputs,
     conv_cases,
     run_numpy_only,
 )
@@ -45,8 +45,74 @@ def _db_mistakes(dout: np.ndarray) -> list[Mistake]:
     return out
 
 
+#: What a dx of the wrong size whose first rows and columns are right misses (``compare_outputs``).
+DX_SIZE_RULE = (
+    "dx has the shape of x. The rows and columns at the bottom or on the right that no window reaches (when "
+    "H + 2p - d(k - 1) - 1 is not a multiple of s) get a zero gradient, but they must be there: a transposed "
+    "convolution of dout leaves them out, so pad its result with zeros to x's shape (PyTorch's output_padding)."
+)
+
+
+def _gradients(got: object, task: str) -> tuple:
+    """The three gradients a backward pass returned: a tuple or a list of three (both unpack the same)."""
+    if not isinstance(got, (tuple, list)) or len(got) != 3:
+        kind = type(got).__name__ if not isinstance(got, (tuple, list)) else f"{type(got).__name__} of {len(got)}"
+        raise CheckFailed(task, f"must return a tuple (dx, dw, db), got {kind}")
+    return tuple(got)
+
+
+def _setting_ignored(c: ConvCase, dout: np.ndarray, part: int) -> list[Mistake]:
+    """Gradients (``part`` 0: dx, 1: dw) of a backward pass that ignores the stride or the dilation: output
+    position (i, j) taken to read the window at (i, j) instead of (i s, j s), or the kernel taps taken next to each
+    other instead of d apart. Its loops run over dout's positions, so it is the gradient of the convolution with
+    that setting at 1, with dout in the top-left corner of that convolution's larger output."""
+    name = "dx" if part == 0 else "dw"
+    out = []
+    for stride, dilation, message in (
+        (
+            1,
+            c.dilation,
+            f"the stride was ignored in the backward pass: output position (i, j) read the window at (i * s, j * s) "
+            f"of the padded input, so {name} must pair dout[..., i, j] with that window (s = {c.stride}), not with "
+            "the one at (i, j).",
+        ),
+        (
+            c.stride,
+            1,
+            f"the dilation was ignored in the backward pass: the kernel taps are d = {c.dilation} pixels apart, so "
+            f"{name} must pair tap (a, b) with the pixel at (i * s + a * d, j * s + b * d).",
+        ),
+    ):
+        if (stride, dilation) == (c.stride, c.dilation):
+            continue
+        case = ConvCase(c.x, c.w, c.b, stride, c.padding, dilation)
+        larger = np.zeros(_conv_ref(c.x, c.w, c.b, stride, c.padding, dilation).shape)
+        larger[:, :, : dout.shape[2], : dout.shape[3]] = dout
+        out.append(Mistake(_conv_grads(case, larger)[part], message))
+    return out
+
+
+def _one_image(c: ConvCase, dout: np.ndarray) -> list[Mistake]:
+    """dw of the first or of the last image alone: a loop over the batch that assigns (=) instead of adding."""
+    n = c.x.shape[0]
+    if n == 1:
+        return []
+    out = []
+    for index, which in ((0, "first"), (n - 1, "last")):
+        one = ConvCase(c.x[index : index + 1], c.w, c.b, c.stride, c.padding, c.dilation)
+        out.append(
+            Mistake(
+                _conv_grads(one, dout[index : index + 1])[1],
+                f"dw is the {which} image's contribution only: add up (+=, or sum over axis 0) the contributions "
+                f"of all N = {n} images; an assignment in the loop over the batch keeps only one of them.",
+            )
+        )
+    return out
+
+
 def check_conv2d_backward(conv2d_backward: Callable, part: str, hidden: bool = False) -> None:
-    """``conv2d_backward(dout, x, w, b, stride, padding, dilation)`` returns torch autograd's ``(dx, dw, db)``.
+    """``conv2d_backward(dout, x, w, b, stride, padding, dilation)`` returns torch autograd's ``(dx, dw, db)`` (a
+    tuple, or a list).
 
     ``part`` is ``"dx"``, ``"dw"`` or ``"db"``: each is graded on its own.
     """
@@ -59,9 +125,9 @@ def check_conv2d_backward(conv2d_backward: Callable, part: str, hidden: bool = F
         with case_of(index, len(cases)):
             expected_shape = _conv_ref(c.x, c.w, c.b, c.stride, c.padding, c.dilation).shape
             dout = rng.standard_normal(expected_shape)
-            got = _call_conv(task, conv2d_backward, c, dout.copy(), c.x.copy(), c.w.copy(), c.b.copy())
-            if not isinstance(got, tuple) or len(got) != 3:
-                raise CheckFailed(task, f"must return a tuple (dx, dw, db), got {type(got).__name__}")
+            got = _gradients(
+                _call_conv(task, conv2d_backward, c, dout.copy(), c.x.copy(), c.w.copy(), c.b.copy()), task
+            )
             dx, dw, db = _conv_grads(c, dout)
             n = c.x.shape[0]
             if part == "dx":
@@ -75,14 +141,16 @@ def check_conv2d_backward(conv2d_backward: Callable, part: str, hidden: bool = F
                     ),
                 ]
                 coverage = _coverage_dx(c)
-                compare(
+                compare_outputs(
                     task,
                     got[0],
                     dx,
                     c.describe(),
                     [m for m in mistakes if m.output is not None],
+                    lazy=[lambda c=c, dout=dout: _setting_ignored(c, dout, 0)],
                     name="dx",
                     diagnose=lambda g, coverage=coverage, dx=dx: overlap_hint(g, dx, coverage),
+                    size_rule=DX_SIZE_RULE,
                 )
             elif part == "dw":
                 mistakes = [
@@ -97,9 +165,20 @@ def check_conv2d_backward(conv2d_backward: Callable, part: str, hidden: bool = F
                         "dw is flipped spatially: dw[f, c, a, b] pairs dout with x[c, i + a, j + b], no flip.",
                     ),
                 ]
-                compare(task, got[1], dw, c.describe(), mistakes, name="dw")
+                compare_outputs(
+                    task,
+                    got[1],
+                    dw,
+                    c.describe(),
+                    mistakes,
+                    lazy=[
+                        lambda c=c, dout=dout: _setting_ignored(c, dout, 1),
+                        lambda c=c, dout=dout: _one_image(c, dout),
+                    ],
+                    name="dw",
+                )
             else:
-                compare(task, got[2], db, c.describe(), _db_mistakes(dout), name="db")
+                compare_outputs(task, got[2], db, c.describe(), _db_mistakes(dout), name="db")
 
 
 def _flip_dx(c: ConvCase, dout: np.ndarray) -> np.ndarray | None:
@@ -127,13 +206,13 @@ def check_conv2d_backward_numerically(conv2d_backward: Callable) -> None:
             def loss_w(wv: np.ndarray, x=x, b=b, dout=dout, s=s, p=p, d=d) -> float:
                 return float((_conv_ref(x, wv, b, s, p, d) * dout).sum())
 
-            got = run_numpy_only(task, conv2d_backward, dout, x, w, b, stride=s, padding=p, dilation=d)
-            if not isinstance(got, tuple) or len(got) != 3:
-                raise CheckFailed(task, f"must return a tuple (dx, dw, db), got {type(got).__name__}")
+            got = _gradients(
+                run_numpy_only(task, conv2d_backward, dout, x, w, b, stride=s, padding=p, dilation=d), task
+            )
             case = f"the numerical-gradient case {describe_call(x=x, w=w, stride=s, padding=p, dilation=d)}"
             dx = numerical_gradient(loss_x, x)
             coverage = _coverage_dx(ConvCase(x, w, b, s, p, d))
-            compare(
+            compare_outputs(
                 task,
                 got[0],
                 dx,
@@ -142,5 +221,6 @@ def check_conv2d_backward_numerically(conv2d_backward: Callable) -> None:
                 name="dx",
                 tolerance=1e-6,
                 diagnose=lambda g, dx=dx, coverage=coverage: overlap_hint(g, dx, coverage, 1e-6),
+                size_rule=DX_SIZE_RULE,
             )
-            compare(task, got[1], numerical_gradient(loss_w, w), case, name="dw", tolerance=1e-6)
+            compare_outputs(task, got[1], numerical_gradient(loss_w, w), case, name="dw", tolerance=1e-6)

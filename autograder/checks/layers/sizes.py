@@ -49,23 +49,45 @@ def check_conv_output_size(conv_output_size: Callable, hidden: bool = False) -> 
 def _check_size_case(task: str, conv_output_size: Callable, i: int, k: int, s: int, p: int, d: int) -> None:
     expected = _torch_size(i, k, s, p, d)
     got = call_student(task, conv_output_size, i, k, s, p, d)
-    if isinstance(got, float) and got.is_integer():
+    case = f"i={i}, k={k}, s={s}, p={p}, d={d}"
+    if isinstance(got, (float, np.floating)) and float(got).is_integer():
         raise CheckFailed(task, f"return an int, not a float ({got!r}): use integer division //")
-    if not isinstance(got, (int, np.integer)):
-        raise CheckFailed(task, f"must return an int, got {type(got).__name__} for i={i}, k={k}, s={s}, p={p}, d={d}")
+    if isinstance(got, (float, np.floating)):
+        raise CheckFailed(
+            task,
+            f"got {got!r} for {case}, a fraction: a window must fit entirely in the padded input, so round the "
+            "number of steps down with integer division //.",
+        )
+    if isinstance(got, bool) or not isinstance(got, (int, np.integer)):
+        raise CheckFailed(task, f"must return an int, got {type(got).__name__} for {case}")
     if got != expected:
-        case = f"i={i}, k={k}, s={s}, p={p}, d={d}"
-        if got == _torch_size(i, k, s, p, 1) and d > 1:
-            hint = " Likely mistake: dilation ignored; a dilated kernel spans d*(k-1)+1 pixels."
-        elif got == _torch_size(i, k, 1, p, d):
-            hint = " Likely mistake: stride ignored."
-        elif got == _torch_size(i, k, s, 0, d):
-            hint = " Likely mistake: padding ignored (it adds 2p to the input size)."
-        elif s > 1 and got == expected + 1:
-            hint = " Likely mistake: rounding; the window must fit entirely, so round down (floor)."
-        else:
-            hint = ""
-        raise CheckFailed(task, f"got {got} for {case}, expected {expected}.{hint}")
+        raise CheckFailed(task, f"got {got} for {case}, expected {expected}.{_size_hint(got, expected, i, k, s, p, d)}")
+
+
+def _size_hint(got: int, expected: int, i: int, k: int, s: int, p: int, d: int) -> str:
+    """The typical mistake ``got`` is the answer of (each measured with PyTorch, one setting changed), or ""."""
+    if got == _torch_size(i, k, s, p, 1) and d > 1:
+        return " Likely mistake: dilation ignored; a dilated kernel spans d*(k-1)+1 pixels."
+    if got == _torch_size(i, k, 1, p, d):
+        return " Likely mistake: stride ignored."
+    if got == _torch_size(i, k, s, 0, d):
+        return " Likely mistake: padding ignored (it adds 2p to the input size)."
+    if s > 1 and got == expected + 1:
+        return " Likely mistake: rounding; the window must fit entirely, so round down (floor)."
+    # the kernel's span off by one or more: d*k (one input pixel short per d - 1) or d*(k-1) (one more)
+    if d > 1 and got == _torch_size(i - (d - 1), k, s, p, d):
+        return (
+            " Likely mistake: the dilated kernel was taken to span d*k pixels; its k taps are d apart, so it spans "
+            "d*(k-1)+1."
+        )
+    if got == _torch_size(i + 1, k, s, p, d):
+        return (
+            " Likely mistake: off by one; the kernel spans d*(k-1)+1 pixels (not d*(k-1)), so the size is "
+            "(i + 2p - d*(k-1) - 1) // s + 1."
+        )
+    if got == expected - 1:
+        return " Likely mistake: off by one; count the first position too: (i + 2p - d*(k-1) - 1) // s + 1."
+    return ""
 
 
 @grader_reference
@@ -109,7 +131,13 @@ def check_receptive_field(receptive_field: Callable, hidden: bool = False) -> No
 def _check_rf_case(task: str, receptive_field: Callable, layers: list[tuple[int, int, int]]) -> None:
     expected = _rf_reference(layers)
     got = call_student(task, receptive_field, list(layers))
-    if isinstance(got, bool) or not isinstance(got, (int, np.integer)) or got != expected:
+    if isinstance(got, (float, np.floating)) and float(got).is_integer():
+        got = int(got)  # a whole number of pixels, in a float (np.prod of an empty list is 1.0): the same answer
+    if isinstance(got, bool) or not isinstance(got, (int, np.integer)):
+        raise CheckFailed(
+            task, f"got {got!r} for layers {layers}: the receptive field is a whole number of pixels, an int."
+        )
+    if got != expected:
         # the typical mistakes, measured the same way on stacks that make them: strides ignored (stride 1),
         # strides and dilation ignored, and each layer's own stride counted in its growth (dilation d * s)
         hint = ""

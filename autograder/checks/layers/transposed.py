@@ -8,11 +8,11 @@ from collections.abc import Callable
 import numpy as np
 
 from ..common import (
+    TOLERANCE,
     CheckFailed,
     Mistake,
     as_array,
     case_of,
-    compare,
     describe_call,
     finite,
     overlap_hint,
@@ -23,6 +23,7 @@ from .cases import (
     _hidden,
     _seed,
     _transpose_ref,
+    compare_outputs,
     run_numpy_only,
 )
 
@@ -49,7 +50,7 @@ def check_conv_matrix(conv_matrix: Callable, hidden: bool = False) -> None:
             expected = _conv_ref(basis, w, None, s, p, 1).reshape(c * h * wd, -1).T
             flipped = _conv_ref(basis, w[:, :, ::-1, ::-1], None, s, p, 1).reshape(c * h * wd, -1).T
             case = describe_call(w=w, input_shape=(c, h, wd), stride=s, padding=p)
-            compare(
+            compare_outputs(
                 task,
                 m,
                 expected,
@@ -97,18 +98,25 @@ def check_conv_transpose2d(conv_transpose2d: Callable, hidden: bool = False) -> 
                 Mistake(_transpose_ref(x, w, None, s, p), "the bias b was not added."),
                 *_crop_mistakes(expected, p, "the output")[1:],
             ]
-            compare(
+            compare_outputs(
                 task,
                 got,
                 expected,
                 describe_call(x=x, w=w, stride=s, padding=p),
                 mistakes,
                 diagnose=lambda g, expected=expected, coverage=coverage: overlap_hint(g, expected, coverage),
+                size_rule="the output size is off. Along each axis it is (H - 1) * s - 2p + k: the stamps span "
+                "(H - 1) * s + k pixels, and p are cropped from each border.",
             )
 
 
 def check_adjoint(conv2d: Callable, conv_transpose2d: Callable) -> None:
-    """⟨conv2d(x), y⟩ = ⟨x, conv_transpose2d(y)⟩ for the student's own functions (no bias)."""
+    """⟨conv2d(x), y⟩ = ⟨x, conv_transpose2d(y)⟩ for the student's own functions (no bias).
+
+    The two sides must agree to the assignment's tolerance (``TOLERANCE``, relative), the accuracy every output is
+    held to: functions right to that accuracy (computed in float32, say) satisfy the identity to it, and a
+    transposed convolution that is not the adjoint misses it by far more (a flipped kernel, a wrong crop or stride:
+    a relative difference of 1e-2 or more)."""
     task = "adjoint identity"
     rng = np.random.default_rng(60)
     cases = [(1, 0), (2, 1)]
@@ -125,7 +133,7 @@ def check_adjoint(conv2d: Callable, conv_transpose2d: Callable) -> None:
                     task, f"conv2d(x) or conv_transpose2d(y) contains NaN or infinite values (stride {s}, padding {p})"
                 )
             lhs, rhs = float((out * y).sum()), float((x * back).sum())
-            if not abs(lhs - rhs) <= 1e-8 * max(abs(lhs), abs(rhs), 1.0):  # "not <=": NaN fails too
+            if not abs(lhs - rhs) <= TOLERANCE * max(abs(lhs), abs(rhs), 1.0):  # "not <=": NaN fails too
                 raise CheckFailed(
                     task,
                     f"<conv2d(x), y> = {lhs:.6f} but <x, conv_transpose2d(y)> = {rhs:.6f} (stride {s}, padding {p})",
