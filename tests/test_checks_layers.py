@@ -277,3 +277,12 @@ def test_a_value_of_a_forbidden_library_is_guarded_even_when_it_is_a_string():
     assert run_without_libraries(f, np.ones(2))[1] == ["scipy.signal.upper"]  # a tripwire in its place
     g = _student("def g(x):\n    return PLAIN.upper()", "g", {"PLAIN": "kernel", "N": 3})
     assert run_without_libraries(g, np.ones(2)) == ("KERNEL", [])
+
+
+def test_whole_number_answers_may_be_numpy_integers_but_not_floats_or_bools():
+    keys = ["vgg_block", "conv_params"]
+    from_numpy = np.prod([3, 3, 64]).astype(np.int64)
+    checks.check_answer_format({"vgg_block": 5, "conv_params": from_numpy}, keys, integers=True)
+    for wrong, kind in ((5.0, "float 5.0"), (True, "bool True"), ("5", "str '5'")):
+        with pytest.raises(CheckFailed, match=f"whole numbers \\(int\\): 'vgg_block' is {kind}"):
+            checks.check_answer_format({"vgg_block": wrong, "conv_params": 576}, keys, integers=True)

@@ -16,14 +16,22 @@ from .cases import (
 KERNEL_EFFECT_OPTIONS = ("vertical edges", "horizontal edges", "blur", "sharpen", "identity", "shift")
 
 
-def check_answer_format(answers: dict, keys: Sequence[str], options: Sequence[str] | None = None) -> None:
-    """The short answers are a dict with the expected keys (and, for choices, values from the options)."""
+def check_answer_format(
+    answers: dict, keys: Sequence[str], options: Sequence[str] | None = None, integers: bool = False
+) -> None:
+    """The short answers are a dict with the expected keys (and, for choices, values from the options; with
+    ``integers``, whole numbers: Python's ``int`` or NumPy's integer types, not ``bool``)."""
     task = "short answers"
     if not isinstance(answers, dict):
         raise CheckFailed(task, f"expected a dict, got {type(answers).__name__}")
     missing = [k for k in keys if k not in answers]
     if missing:
         raise CheckFailed(task, f"missing answers for {missing}")
+    if integers:
+        bad = {k: v for k, v in answers.items() if isinstance(v, bool) or not isinstance(v, (int, np.integer))}
+        if bad:
+            kinds = ", ".join(f"{k!r} is {type(v).__name__} {v!r}" for k, v in bad.items())
+            raise CheckFailed(task, f"answers must be whole numbers (int): {kinds}")
     if options is not None:
         bad = {k: v for k, v in answers.items() if v not in options}
         if bad:
