@@ -51,6 +51,16 @@ def _scalar(task: str, value: object) -> torch.Tensor:
     return value
 
 
+def _call_loss(task: str, loss_fn: Callable, logits: torch.Tensor, target: torch.Tensor, **kwargs) -> object:
+    """``call_student`` that names a float target when PyTorch's cross-entropy refuses it."""
+    try:
+        return call_student(task, loss_fn, logits, target, **kwargs)
+    except CheckFailed as err:
+        if "dtype" in err.message and "Float" in err.message and "target" in err.message:
+            raise CheckFailed(task, f"{err.message}\nLikely mistake: {FLOAT_TARGET}.") from err
+        raise
+
+
 def _differentiable(task: str, loss_fn: Callable, logits: torch.Tensor, target: torch.Tensor, **kwargs) -> None:
     x = logits.clone().requires_grad_(True)
     loss = _scalar(task, call_student(task, loss_fn, x, target, **kwargs))
@@ -63,6 +73,40 @@ def _differentiable(task: str, loss_fn: Callable, logits: torch.Tensor, target: 
     loss.backward()
     if x.grad is None or not torch.isfinite(x.grad).all() or x.grad.abs().max() == 0:
         raise CheckFailed(task, "the gradient of the loss with respect to the logits is missing, zero or not finite")
+
+
+#: The soft Dice mistakes named from their values (``hidden.unet.soft_dice_loss``), and what to say.
+DICE_MISTAKES = {
+    "no_background": "the background (class 0) was left out of the mean: the loss averages the soft Dice of all C "
+    "classes, the background included.",
+    "squared": "the denominator squares the probabilities and the one-hot target (sum p^2 + sum t^2, V-Net's "
+    "variant): this loss uses sum p + sum t.",
+    "no_eps": "the smoothing term is missing (or tiny, as MONAI's default 1e-5): add eps, 1.0 by default, to both "
+    "the numerator and the denominator, (2 sum p t + eps) / (sum p + sum t + eps).",
+    "eps_below_only": "eps was added to the denominator only: add it to both, (2 sum p t + eps) / (sum p + sum t + "
+    "eps), so that a class absent from prediction and target scores 1.",
+    "reshaped": "the one-hot target was reshaped (or viewed) to (N, C, H, W): F.one_hot puts the classes last, "
+    "(N, H, W, C), and only permute(0, 3, 1, 2) moves them to axis 1 with every pixel in its place; reshape keeps "
+    "the memory order and scrambles classes and pixels.",
+    "swapped_axes": "the one-hot target's height and width were swapped (permute(0, 3, 2, 1)): permute(0, 3, 1, 2) "
+    "turns (N, H, W, C) into (N, C, H, W).",
+    "absent_zero": "classes absent from the target were given loss 0 (a mask on the classes present, as "
+    "segmentation_models_pytorch's DiceLoss does): the formula averages all C classes, and for a class absent from "
+    "the target its term eps / (sum p + eps) still asks for low probabilities.",
+    "absent_skipped": "classes absent from the target were left out of the mean: the formula averages all C "
+    "classes, and for a class absent from the target its term eps / (sum p + eps) still asks for low probabilities.",
+}
+#: The combined loss's mistakes named from their values (``hidden.unet.segmentation_loss``), and what to say.
+LOSS_MISTAKES = {
+    "dice_only": "the cross-entropy term is missing: the loss is mean(w * CE) + dice_weight * Dice, the cross-entropy "
+    "with weight 1.",
+    "weight_on_ce": "dice_weight multiplies the cross-entropy: it weights the Dice term, "
+    "mean(w * CE) + dice_weight * Dice.",
+}
+FLOAT_TARGET = (
+    "the target was converted to floats: F.cross_entropy takes class indices as integers (int64, .long()); a float "
+    "target is read as class probabilities of the logits' shape"
+)
 
 
 def check_soft_dice_loss(soft_dice_loss: Callable, hidden: bool = False) -> None:
@@ -82,6 +126,13 @@ def check_soft_dice_loss(soft_dice_loss: Callable, hidden: bool = False) -> None
                 )
             if _close(got, values["per_image"]) and len(logits) > 1:
                 raise CheckFailed(task, "sum over the whole batch and all pixels per class, not per image.")
+            for key, mistake in DICE_MISTAKES.items():
+                if _close(got, values.get(key)):
+                    raise CheckFailed(
+                        task,
+                        f"got {float(got):.6f}, expected {float(values['expected']):.6f} for logits of shape "
+                        f"{tuple(logits.shape)}.\nLikely mistake: {mistake}",
+                    )
             raise CheckFailed(
                 task,
                 f"got {float(got):.6f}, expected {float(values['expected']):.6f} for logits of shape "
@@ -104,7 +155,7 @@ def check_segmentation_loss(segmentation_loss: Callable, hidden: bool = False) -
                 kwargs = {"dice_weight": dice_weight}
                 if weight_map is not None:
                     kwargs["weight_map"] = weight_map
-                got = _scalar(task, call_student(task, segmentation_loss, logits.clone(), target.clone(), **kwargs))
+                got = _scalar(task, _call_loss(task, segmentation_loss, logits.clone(), target.clone(), **kwargs))
                 if _close(got, values["expected"]) and dice_weight == 1.0 and weight_map is None:
                     # the signature's defaults: no weight map, dice_weight=1.0
                     got = _scalar(task, call_student(task, segmentation_loss, logits.clone(), target.clone()))
@@ -127,6 +178,13 @@ def check_segmentation_loss(segmentation_loss: Callable, hidden: bool = False) -
                     raise CheckFailed(task, "the weight map was ignored: multiply the per-pixel cross-entropy by it.")
                 if _close(got, values["by_weight"]):
                     raise CheckFailed(task, "average the weighted cross-entropy over pixels (mean), not over weights.")
+                for key, mistake in LOSS_MISTAKES.items():
+                    if _close(got, values.get(key)):
+                        raise CheckFailed(
+                            task,
+                            f"got {float(got):.6f}, expected {float(values['expected']):.6f} with "
+                            f"dice_weight={dice_weight}.\nLikely mistake: {mistake}",
+                        )
                 what = "with a weight map" if weight_map is not None else "without a weight map"
                 raise CheckFailed(
                     task,

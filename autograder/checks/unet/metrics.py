@@ -4,7 +4,12 @@ References come from torchmetrics (``cnnlab.metrics`` reads it from a confusion 
 absent from both prediction and target: its IoU (and Dice) is NaN and the means skip it, so an image without
 stars neither rewards nor punishes the star class. The student's functions run where torchmetrics, scikit-learn,
 ``cnnlab.metrics`` and ``cnnlab.train`` cannot be reached (``forbidden.METRIC_LIBRARIES``): the assignment asks
-for the metrics themselves.
+for the metrics themselves. Torch, NumPy or plain Python may compute them, and a mean may come back as any one
+number (a Python or NumPy number, a one-element tensor or array).
+
+Mistakes named besides the wrong numbers: NaN where a class is present (or only missing from the target), absent
+classes counted as 0 or as 1 (a smoothing term), a mean that is NaN, values computed per image and averaged, the
+union counted as |P| + |T|, ignore_index never applied, IoU in place of Dice.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torchmetrics.functional.classification import multiclass_f1_score
 
@@ -86,12 +92,15 @@ def _dice_per_class(pred: torch.Tensor, target: torch.Tensor, c: int, ignore: in
     return torch.where(present, scores, torch.full_like(scores, float("nan")))
 
 
-def _as_float(task: str, value: object, what: str) -> float:
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise CheckFailed(task, f"{what} must be one number, got a tensor of shape {tuple(value.shape)}")
-        return float(value)
-    if isinstance(value, (int, float)):
+def as_float(task: str, value: object, what: str) -> float:
+    """``value`` as a float: a Python number, a one-element tensor, or NumPy's number or one-element array (NumPy's
+    ``float32``, which ``np.nanmean`` of a ``float32`` array returns, is no Python ``float``, yet it is one number)."""
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        kind = "tensor" if isinstance(value, torch.Tensor) else "array"
+        if value.dtype in (torch.bool, np.bool_) or math.prod(value.shape) != 1:
+            raise CheckFailed(task, f"{what} must be one number, got a {kind} of shape {tuple(value.shape)}")
+        return float(value.reshape(-1)[0])
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
         return float(value)
     raise CheckFailed(task, f"{what} must be a float (or a one-element tensor), got {type(value).__name__}")
 
@@ -112,6 +121,39 @@ def _iou_keeping_ignored(pred: torch.Tensor, target: torch.Tensor, c: int, ignor
     return ref.iou_per_class(ref.confusion_matrix(pred, torch.where(target == ignore, c, target), c + 1))[:c]
 
 
+@grader_reference
+def _iou_of(pred: torch.Tensor, target: torch.Tensor, c: int, ignore: int | None) -> torch.Tensor:
+    """The reference IoU per class (NaN for a class absent from prediction and target)."""
+    return ref.iou_per_class(ref.confusion_matrix(pred, target, c, ignore))
+
+
+def _per_image(per_class: Callable, pred: torch.Tensor, target: torch.Tensor, c: int, ignore: int | None):
+    """``per_class(pred[i], target[i], c, ignore)`` of each image ``i`` along the first axis, stacked; None when
+    there is one image only."""
+    if pred.dim() < 2 or len(pred) < 2:
+        return None
+    return torch.stack([per_class(p, t, c, ignore) for p, t in zip(pred, target)])
+
+
+PER_IMAGE = (
+    "computed per image and averaged over the images: {what} is one value over all the pixels of pred and target "
+    "together (count intersections and unions over the whole batch, then divide), not a mean of per-image values"
+)
+SKIP_ABSENT = (
+    "skip them, take the mean over the classes that are present (torch.nanmean of per-class values that are NaN for "
+    "absent classes)"
+)
+ABSENT_AS_ONE = (
+    "classes absent from both prediction and target were counted as {what} 1 (a smoothing term, (inter + eps) / "
+    "(union + eps), gives 0/0 the value 1): " + SKIP_ABSENT
+)
+ABSENT_AS_ZERO = "classes absent from both prediction and target were counted as {what} 0: " + SKIP_ABSENT
+NAN_MEAN = (
+    "the mean is NaN: the NaN of a class absent from both prediction and target entered it; skip those classes "
+    "with torch.nanmean (torch.mean and .mean() propagate NaN)"
+)
+
+
 def _nan_for_present(got, present, pred, target, ignore, shape, c) -> str:
     """The message for NaN returned for present classes, naming them and the size of their union."""
     keep = target != ignore if ignore is not None else torch.ones_like(target, dtype=torch.bool)
@@ -119,7 +161,13 @@ def _nan_for_present(got, present, pred, target, ignore, shape, c) -> str:
     unions = {k: int(((pred == k) | (target == k))[keep].sum()) for k in classes}
     text = f"returned NaN for class(es) {classes}, present in {_describe(shape, c, ignore)} (pixels in their union: "
     text += ", ".join(f"class {k}: {n}" for k, n in unions.items()) + ")."
-    if min(unions.values()) == 1:
+    if not any(int((target[keep] == k).sum()) for k in classes):
+        text += (
+            "\nLikely mistake: a class missing from the target only was taken as absent: a class predicted but not in "
+            "the target has IoU 0 (every pixel predicted as it is a false positive), not NaN. A class is absent only "
+            "when it is in neither: test the union (|P ∪ T| = 0), not the target alone."
+        )
+    elif min(unions.values()) == 1:
         text += (
             "\nLikely mistake: the guard for an absent class is too strict: a class is absent only when its union "
             "is 0 (union > 0 means present, even if it is one pixel)."
@@ -166,6 +214,13 @@ def check_iou_per_class(iou_per_class: Callable, hidden: bool = False) -> None:
                             f"applied: pixels whose target is {ignore} must not count at all (drop them from pred and "
                             "target first, keep = target != ignore_index).",
                         )
+            per_image = _per_image(_iou_of, pred, target, c, ignore)
+            if per_image is not None and torch.allclose(got[present], per_image.nanmean(0)[present], atol=1e-5):
+                raise CheckFailed(
+                    task,
+                    f"wrong IoU for {_describe(shape, c, ignore)}.\nLikely mistake: "
+                    + PER_IMAGE.format(what="the IoU of a class"),
+                )
             no_subtract = _dice_per_class(pred, target, c, ignore) / 2  # TP / (|P| + |T|)
             if torch.allclose(got[present], no_subtract[present], atol=1e-5):
                 raise CheckFailed(
@@ -174,6 +229,20 @@ def check_iou_per_class(iou_per_class: Callable, hidden: bool = False) -> None:
             raise CheckFailed(
                 task, f"wrong IoU for {_describe(shape, c, ignore)}: got {got.tolist()}, expected {expected.tolist()}"
             )
+
+
+def _mean_mistake(got: float, scores: torch.Tensor, per_image: torch.Tensor | None, what: str) -> str:
+    """The "Likely mistake" line for a wrong mean of the per-class ``scores`` (NaN for absent classes), or "";
+    ``per_image`` holds each image's per-class scores (None for one image)."""
+    absent = torch.isnan(scores)
+    if math.isnan(got) and absent.any():
+        return f"\nLikely mistake: {NAN_MEAN}"
+    for value, mistake in ((1.0, ABSENT_AS_ONE), (0.0, ABSENT_AS_ZERO)):
+        if absent.any() and _close(got, float(torch.where(absent, torch.full_like(scores, value), scores).mean())):
+            return "\nLikely mistake: " + mistake.format(what=what)
+    if per_image is not None and _close(got, float(per_image.nanmean(1).mean())):
+        return "\nLikely mistake: " + PER_IMAGE.format(what=f"the mean {what}")
+    return ""
 
 
 def check_mean_iou(mean_iou: Callable, hidden: bool = False) -> None:
@@ -185,7 +254,7 @@ def check_mean_iou(mean_iou: Callable, hidden: bool = False) -> None:
             iou = ref.iou_per_class(ref.confusion_matrix(pred, target, c, ignore))
             expected = float(iou.nanmean())
             value = call_own(task, mean_iou, pred.clone(), target.clone(), c, ignore_index=ignore)
-            got = _as_float(task, value, "mean IoU")
+            got = as_float(task, value, "mean IoU")
             if _close(got, expected):
                 continue
             if torch.isnan(iou).any() and _close(got, float(torch.nan_to_num(iou).mean())):
@@ -194,7 +263,8 @@ def check_mean_iou(mean_iou: Callable, hidden: bool = False) -> None:
                     "classes absent from both prediction and target were counted as IoU 0: skip them (take the mean "
                     "over the classes that are present, e.g. torch.nanmean).",
                 )
-            raise CheckFailed(task, f"got {got:.6f}, expected {expected:.6f} for {_describe(shape, c, ignore)}")
+            hint = _mean_mistake(got, iou, _per_image(_iou_of, pred, target, c, ignore), "IoU")
+            raise CheckFailed(task, f"got {got:.6f}, expected {expected:.6f} for {_describe(shape, c, ignore)}{hint}")
 
 
 def check_dice(dice: Callable, hidden: bool = False) -> None:
@@ -204,13 +274,15 @@ def check_dice(dice: Callable, hidden: bool = False) -> None:
     for index, (pred, target, ignore, c, shape) in enumerate(cases):
         with case_of(index, len(cases)):
             expected = float(_dice_per_class(pred, target, c, ignore).nanmean())
-            got = _as_float(task, call_own(task, dice, pred.clone(), target.clone(), c, ignore_index=ignore), "Dice")
+            got = as_float(task, call_own(task, dice, pred.clone(), target.clone(), c, ignore_index=ignore), "Dice")
             if _close(got, expected):
                 continue
             iou = float(ref.iou_per_class(ref.confusion_matrix(pred, target, c, ignore)).nanmean())
             if _close(got, iou):
                 raise CheckFailed(task, "this is the IoU, not Dice: Dice = 2|P∩T| / (|P| + |T|) = 2 IoU / (1 + IoU).")
-            raise CheckFailed(task, f"got {got:.6f}, expected {expected:.6f} for {_describe(shape, c, ignore)}")
+            scores = _dice_per_class(pred, target, c, ignore)
+            hint = _mean_mistake(got, scores, _per_image(_dice_per_class, pred, target, c, ignore), "Dice")
+            raise CheckFailed(task, f"got {got:.6f}, expected {expected:.6f} for {_describe(shape, c, ignore)}{hint}")
 
 
 def check_pixel_accuracy(pixel_accuracy: Callable, hidden: bool = False) -> None:
@@ -221,7 +293,7 @@ def check_pixel_accuracy(pixel_accuracy: Callable, hidden: bool = False) -> None
         with case_of(index, len(cases)):
             expected = ref.pixel_accuracy(ref.confusion_matrix(pred, target, c, ignore))
             value = call_own(task, pixel_accuracy, pred.clone(), target.clone(), ignore_index=ignore)
-            got = _as_float(task, value, "accuracy")
+            got = as_float(task, value, "accuracy")
             if _close(got, expected):
                 continue
             if ignore is not None and _close(got, float((pred == target).double().mean())):
@@ -239,6 +311,6 @@ def check_accuracy_trap(all_background_accuracy: float, all_background_miou: flo
         (all_background_accuracy, ref.pixel_accuracy(conf), "all_background_accuracy"),
         (all_background_miou, ref.mean_iou(conf), "all_background_miou"),
     ):
-        value = _as_float(task, got, name)
+        value = as_float(task, got, name)
         if not _close(value, expected, 1e-4):
             raise CheckFailed(task, f"{name} is {value:.4f}; for background predicted everywhere it is {expected:.4f}")

@@ -115,6 +115,12 @@ def run_case(UNet: Callable, case: NetCase, task: str) -> torch.Tensor:  # noqa:
     return out
 
 
+def _padded_by_one(conv: nn.Conv2d) -> bool:
+    """Whether a 3x3 convolution pads by one pixel: ``padding=1``, or ``padding="same"``, which for a 3x3 kernel
+    with stride 1 and no dilation is the same padding."""
+    return conv.padding == (1, 1) or (conv.padding == "same" and conv.dilation == (1, 1))
+
+
 def check_double_conv(DoubleConv: Callable) -> None:  # noqa: N803
     """``DoubleConv(in_ch, out_ch)``: (3x3 conv, padding 1 -> BatchNorm -> ReLU) twice, same height and width."""
     task = "DoubleConv"
@@ -124,7 +130,7 @@ def check_double_conv(DoubleConv: Callable) -> None:  # noqa: N803
         raise CheckFailed(task, f"DoubleConv(3, 8) must be an nn.Module, got {type(block).__name__}")
     convs = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
     norms = [m for m in block.modules() if isinstance(m, nn.BatchNorm2d)]
-    if len(convs) != 2 or any(c.kernel_size != (3, 3) or c.padding != (1, 1) for c in convs):
+    if len(convs) != 2 or any(c.kernel_size != (3, 3) or not _padded_by_one(c) for c in convs):
         found = [(c.kernel_size, c.padding) for c in convs]
         raise CheckFailed(task, f"expected two 3x3 convolutions with padding 1, found (kernel, padding) {found}")
     if [c.in_channels for c in convs] != [3, 8] or [c.out_channels for c in convs] != [8, 8]:

@@ -3,24 +3,29 @@
 A probe network records how it is called (train or eval mode, batch sizes, whether gradients were on), and
 ``record_calls`` watches the student's torch calls, so the checks can name mistakes that barely change a
 number: a model left in train mode at evaluation (BatchNorm then normalises with the batch's statistics),
-IoU computed on logits without ``argmax``, data never moved to the model's device (invisible on a CPU, an
-error on a GPU), a training loop that never calls ``model.train()`` again after evaluating.
+IoU computed on logits without ``argmax``, the mean IoU of each batch averaged, data never moved to the model's
+device (invisible on a CPU, an error on a GPU; ``.to(device)``, ``.cuda()``, ``.to(parameter)`` and ``.type_as``
+all move), a training loop that never calls ``model.train()`` again after evaluating. A result may be any one
+number: a Python or NumPy number, or a one-element tensor or array.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
+from torch.overrides import TorchFunctionMode
 
 from cnnlab import metrics as ref
 from cnnlab.device import Budget, get_device
 
 from ..common import CheckFailed, call_within
 from ..forbidden import METRIC_LIBRARIES
-from ..probes import not_moved_to_device, record_calls
+from ..probes import CallLog, not_moved_to_device, record_calls
+from .metrics import as_float
 
 
 class ProbeNet(nn.Module):
@@ -64,8 +69,35 @@ class ProbeNet(nn.Module):
         return self.head(torch.relu(self.conv(self.norm(x))))
 
 
-def _eval_problem(device: torch.device) -> tuple[ProbeNet, torch.Tensor, torch.Tensor, float]:
-    """A probe with BatchNorm statistics far from any batch's, images, masks and the true eval-mode mIoU."""
+class _OtherMoves(TorchFunctionMode):
+    """Counts, in ``log.moved_to_device``, the moves to a device that ``probes.record_calls`` does not count:
+    ``x.to(other)`` (another tensor's device and dtype, e.g. a parameter's), ``x.to(0)`` (a GPU's index) and
+    ``x.type_as(other)``."""
+
+    def __init__(self, log: CallLog) -> None:
+        super().__init__()
+        self.log = log
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.Tensor.to:
+            like = any(isinstance(a, torch.Tensor) for a in args[1:]) or isinstance(kwargs.get("other"), torch.Tensor)
+            index = any(isinstance(a, int) and not isinstance(a, bool) for a in args[1:])
+            self.log.moved_to_device += int(like or index)
+        elif func is torch.Tensor.type_as:
+            self.log.moved_to_device += 1
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _record_calls() -> Iterator[CallLog]:
+    """``probes.record_calls``, counting every common way of moving a tensor to the model's device."""
+    with record_calls() as log, _OtherMoves(log):
+        yield log
+
+
+def _eval_problem(device: torch.device) -> tuple[ProbeNet, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A probe with BatchNorm statistics far from any batch's, images, masks and its eval-mode predictions."""
     g = torch.Generator().manual_seed(6)
     model = ProbeNet()
     with torch.no_grad():
@@ -78,16 +110,33 @@ def _eval_problem(device: torch.device) -> tuple[ProbeNet, torch.Tensor, torch.T
     masks = torch.where(torch.rand(pred.shape, generator=g) < 0.7, pred, torch.randint(0, 3, pred.shape, generator=g))
     model.calls.clear()
     model.train()  # the student's evaluate must switch it to eval mode
-    expected = ref.mean_iou(ref.confusion_matrix(pred, masks, 3))
-    return model.to(device), images, masks, expected
+    return model.to(device), images, masks, pred
+
+
+def _per_batch_means(pred: torch.Tensor, masks: torch.Tensor, batch_size: int) -> list[float]:
+    """The mean IoU of each batch of ``batch_size`` images, averaged: plainly, and weighted by the batches' sizes."""
+    values, sizes = [], []
+    for start in range(0, len(pred), batch_size):
+        conf = ref.confusion_matrix(pred[start : start + batch_size], masks[start : start + batch_size], 3)
+        values.append(ref.mean_iou(conf))
+        sizes.append(len(pred[start : start + batch_size]))
+    return [sum(values) / len(values), sum(v * n for v, n in zip(values, sizes)) / sum(sizes)]
+
+
+PER_BATCH = (
+    "the mean IoU of each batch was averaged over the batches: the mean IoU is one value over all the images; "
+    "collect the predictions of every batch (torch.cat) and compute it once (or add up the counts of every batch "
+    "before dividing)"
+)
 
 
 def check_evaluate(evaluate: Callable) -> None:
     """``evaluate(model, images, masks, num_classes, batch_size=...)`` returns the mean IoU of the eval-mode model."""
     task = "evaluate"
     device = get_device()
-    model, images, masks, expected = _eval_problem(device)
-    with record_calls() as log:
+    model, images, masks, pred = _eval_problem(device)
+    expected = ref.mean_iou(ref.confusion_matrix(pred, masks, 3))
+    with _record_calls() as log:
         try:
             got = call_within(task, METRIC_LIBRARIES, evaluate, model, images, masks, 3, batch_size=8)
         except CheckFailed as err:
@@ -108,9 +157,7 @@ def check_evaluate(evaluate: Callable) -> None:
             "differently in training; here the predictions change).",
         )
     not_moved_to_device(task, device, log)
-    value = float(got) if isinstance(got, (int, float, torch.Tensor)) and torch.as_tensor(got).numel() == 1 else None
-    if value is None:
-        raise CheckFailed(task, f"evaluate must return the mean IoU as a float, got {type(got).__name__}")
+    value = as_float(task, got, "the mean IoU evaluate returns")
     if not abs(value - expected) <= 1e-4:  # NaN fails too
         if log.argmax_calls == 0:
             raise CheckFailed(
@@ -118,6 +165,8 @@ def check_evaluate(evaluate: Callable) -> None:
                 f"returned {value:.4f}, expected {expected:.4f}.\nLikely mistake: IoU computed on logits or "
                 "probabilities; take logits.argmax(dim=1) to get the predicted class of each pixel first.",
             )
+        if any(abs(value - wrong) <= 1e-4 for wrong in _per_batch_means(pred, masks, 8)):
+            raise CheckFailed(task, f"returned {value:.4f}, expected {expected:.4f}.\nLikely mistake: {PER_BATCH}.")
         raise CheckFailed(task, f"returned {value:.4f}, expected {expected:.4f} (the mean IoU over all images)")
     if any(grad for _, grad, _ in model.calls):
         raise CheckFailed(task, "evaluate ran the model with gradients on: wrap it in torch.no_grad() (saves memory)")
@@ -158,7 +207,7 @@ def check_train(train: Callable) -> None:
         return 1 - image, 1 - mask
 
     try:
-        with record_calls() as log:
+        with _record_calls() as log:
             losses = call_within(
                 task,
                 METRIC_LIBRARIES,
@@ -245,7 +294,7 @@ def _check_train_defaults(task: str, train: Callable, device: torch.device) -> N
 
     handle = register_optimizer_step_pre_hook(remember)
     try:
-        with record_calls() as log:
+        with _record_calls() as log:
             call_within(task, METRIC_LIBRARIES, train, model, dataset, budget, progress=False)
     finally:
         handle.remove()
