@@ -2,20 +2,24 @@
 
 Every function takes and returns ``(image, mask)``: a float image ``[C, H, W]`` in [0, 1] and an int64 mask
 ``[H, W]`` of class indices. The geometric ones are compared with ``torchvision.transforms.v2.functional``
-(bilinear for the image, nearest for the mask, zeros outside); the masks used here hold the classes
+(bilinear for the image, nearest for the mask, zeros outside; the crop's mask may be resized with ``F.interpolate``'s
+``"nearest"`` or ``"nearest-exact"``, both nearest-neighbour resampling); the masks used here hold the classes
 {0, 5, 9}, so that interpolating a mask bilinearly creates values that are no class at all, and the message
 can say so. ``random_augment(image, mask, seed)`` is checked for what makes it usable: the same seed gives
 the same result, different seeds different ones, the mask keeps only valid classes, and the mask stays
 aligned with the image — on an image painted from its own mask, the class read back from the augmented
-image's colours must agree with the augmented mask.
+image's colours must agree with the augmented mask —, and torch's global random state is left alone. When it calls the
+notebook's transforms, their arguments are read by parameter name, however the call passes them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Callable, Iterator
 
 import torch
+from torch.overrides import TorchFunctionMode
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as TF
 
@@ -73,7 +77,29 @@ def _apply(task: str, fn: Callable, image: torch.Tensor, mask: torch.Tensor, *ar
     return result
 
 
-def _check_mask(task: str, mask: torch.Tensor, expected: torch.Tensor, case: str, allowed: set[int]) -> None:
+NOT_MOVED = (
+    "the mask is returned as it was: a geometric transform moves the mask with the image (the same parameters, "
+    "nearest interpolation)"
+)
+NEAREST_IMAGE = (
+    "the image was resampled with nearest interpolation; only the mask is (its values are classes), the image is "
+    "interpolated bilinearly (mode='bilinear'; torchvision's functions use nearest for a plain tensor unless told)"
+)
+
+
+def _check_mask(
+    task: str,
+    mask: torch.Tensor,
+    expected: torch.Tensor,
+    case: str,
+    allowed: set[int],
+    original: torch.Tensor | None = None,
+) -> None:
+    """The mask: int64, of the expected shape, valid classes only, and the expected one but for 0.5% of its pixels;
+    ``original``: the mask the transform was given, so that one returned unmoved is named."""
+    if original is not None and mask.shape == original.shape and torch.equal(mask, original):
+        if not torch.equal(expected, original):
+            raise CheckFailed(task, f"wrong mask for {case}.\nLikely mistake: {NOT_MOVED}")
     if mask.dtype != torch.int64:
         raise CheckFailed(
             task,
@@ -118,7 +144,7 @@ def check_geometric(hflip: Callable, rotate: Callable, resized_crop: Callable, h
     task, case = "hflip", "an image (3, 24, 20)"
     got_image, got_mask = _apply(task, hflip, image, mask, case=case)
     _check_image(task, got_image, image.flip(-1), case, "a horizontal flip reverses the last axis (width)")
-    _check_mask(task, got_mask, mask.flip(-1), case, allowed)
+    _check_mask(task, got_mask, mask.flip(-1), case, allowed, mask)
 
     task = "rotate"
     cases = list(settings["angles"])
@@ -135,8 +161,9 @@ def check_geometric(hflip: Callable, rotate: Callable, resized_crop: Callable, h
                     f"wrong result for {case}.\nLikely mistake: rotated the wrong way: a positive "
                     "angle turns the image counter-clockwise",
                 )
-            _check_mask(task, got_mask, expected_mask, case, allowed)
-            _check_image(task, got_image, expected_image, case)
+            _check_mask(task, got_mask, expected_mask, case, allowed, mask)
+            nearest = TF.rotate(image, angle, interpolation=TF.InterpolationMode.NEAREST)
+            _check_image(task, got_image, expected_image, case, _nearest_hint(got_image, nearest))
 
     task = "resized_crop"
     cases = list(settings["crops"])
@@ -145,9 +172,42 @@ def check_geometric(hflip: Callable, rotate: Callable, resized_crop: Callable, h
             case = f"top={top}, left={left}, height={height}, width={width}, size={size}"
             got_image, got_mask = _apply(task, resized_crop, image, mask, top, left, height, width, size, case=case)
             expected_image = TF.resized_crop(image, top, left, height, width, [size, size])
-            expected_mask = TF.resized_crop(tv_tensors.Mask(mask), top, left, height, width, [size, size])
-            _check_mask(task, got_mask, expected_mask.as_subclass(torch.Tensor), case, allowed)
-            _check_image(task, got_image, expected_image, case, "bilinear interpolation with align_corners=False")
+            expected_mask = _crop_mask_like(got_mask, mask, (top, left, height, width, size))
+            _check_mask(task, got_mask, expected_mask, case, allowed, mask)
+            nearest = TF.resized_crop(
+                image, top, left, height, width, [size, size], interpolation=TF.InterpolationMode.NEAREST
+            )
+            _check_image(
+                task,
+                got_image,
+                expected_image,
+                case,
+                _nearest_hint(got_image, nearest) or "bilinear interpolation with align_corners=False",
+            )
+
+
+def _nearest_hint(image: torch.Tensor, nearest: torch.Tensor) -> str:
+    """``NEAREST_IMAGE`` when the image equals the one resampled with nearest interpolation; else ""."""
+    if image.shape == nearest.shape and float((image.float() - nearest).abs().max()) <= 1e-4:
+        return NEAREST_IMAGE
+    return ""
+
+
+def _crop_mask_like(got: torch.Tensor, mask: torch.Tensor, crop: tuple[int, int, int, int, int]) -> torch.Tensor:
+    """torchvision's crop-and-resize of the mask with nearest interpolation: ``F.interpolate``'s ``mode="nearest"``,
+    or its ``"nearest-exact"`` when the student's mask is that one (both resample the mask by nearest neighbours,
+    keeping its classes; they pick different source pixels where the scale is not a whole number)."""
+    top, left, height, width, size = crop
+    window = TF.crop(tv_tensors.Mask(mask), top, left, height, width)
+    candidates = [
+        TF.resized_crop(tv_tensors.Mask(mask), top, left, height, width, [size, size]),
+        TF.resize(window, [size, size], interpolation=TF.InterpolationMode.NEAREST_EXACT),
+    ]
+    candidates = [c.as_subclass(torch.Tensor) for c in candidates]
+    for candidate in candidates:
+        if got.shape == candidate.shape and float((got != candidate).float().mean()) <= 0.005:
+            return candidate
+    return candidates[0]
 
 
 def check_photometric(cutout: Callable, adjust_brightness: Callable, add_noise: Callable) -> None:
@@ -219,13 +279,24 @@ def check_random_augment(random_augment: Callable, hidden: bool = False) -> None
             _, mask = sample(seed, height=32, width=32)
             image = painted(mask)
             case = f"seed={seed}"
+            state = torch.random.get_rng_state()
             got_image, got_mask = _pair(task, call_student(task, random_augment, image, mask, seed), case)
+            changed = not torch.equal(torch.random.get_rng_state(), state)
             again_image, again_mask = _pair(task, call_student(task, random_augment, image, mask, seed), case)
             if not (torch.equal(got_image, again_image) and torch.equal(got_mask, again_mask)):
                 raise CheckFailed(
                     task,
                     f"two calls with {case} gave different results: draw every random number from "
                     "a torch.Generator seeded with seed",
+                )
+            if changed:
+                raise CheckFailed(
+                    task,
+                    f"the call with {case} changed torch's global random state.\nLikely mistake: "
+                    "torch.manual_seed(seed) and draws from the global random state (or a draw without "
+                    "generator=...); make g = torch.Generator().manual_seed(seed) and draw every parameter from g: "
+                    "reseeding the global state in an augmentation makes every later random draw of the program "
+                    "depend on the last image augmented",
                 )
             if tuple(got_image.shape) != tuple(image.shape):
                 raise CheckFailed(task, f"the image has shape {tuple(got_image.shape)}, expected {tuple(image.shape)}")
@@ -275,8 +346,13 @@ def _recording(random_augment: Callable) -> Iterator[list[tuple[str, tuple]]]:
     originals = {name: namespace[name] for name in TRANSFORMS if callable(namespace.get(name))}
 
     def recorder(name: str, fn: Callable) -> Callable:
+        try:
+            signature = inspect.signature(fn)
+        except (TypeError, ValueError):
+            signature = None
+
         def wrapped(*args, **kwargs):
-            calls.append((name, args[2:] + tuple(kwargs.values())))
+            calls.append((name, _parameters(signature, args, kwargs)))
             return fn(*args, **kwargs)
 
         return wrapped
@@ -288,19 +364,141 @@ def _recording(random_augment: Callable) -> Iterator[list[tuple[str, tuple]]]:
         namespace.update(originals)
 
 
+def _parameters(signature: inspect.Signature | None, args: tuple, kwargs: dict) -> tuple:
+    """The arguments of one call of a transform after its image and mask, in the order of the transform's own
+    parameters, however the call passed them (by position or by name, in any order, or left to their defaults)."""
+    if signature is not None:
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError:
+            pass
+        else:
+            bound.apply_defaults()
+            return tuple(bound.arguments.values())[2:]
+    return args[2:] + tuple(kwargs.values())
+
+
+def _number(value: object) -> float | None:
+    """A Python number or a one-element tensor as a float; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point():
+        return float(value.detach())
+    return None
+
+
+class _InlineTransforms(TorchFunctionMode):
+    """What one call of random_augment does with torch itself, read where it writes one of the transforms inline
+    instead of calling the notebook's function: whether it flips along the width, the numbers it multiplies the
+    image by (a brightness factor), the scale of the Gaussian noise it draws from a generator, the squares of the
+    image it sets to 0 (a cut-out, by slicing or by a 0/1 mask), and the names of the torch functions it calls
+    (``grid_sample`` for a rotation, ``interpolate`` for a crop-and-resize). Reading never changes what the code
+    computes, and a value it cannot read is left out."""
+
+    def __init__(self, image_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.image_shape = image_shape
+        self.flipped = False
+        self.factors: list[float] = []
+        self.stds: list[float] = []
+        self.cuts: list[tuple[int, int, int]] = []
+        self.names: set[str] = set()
+        self._noise: list[torch.Tensor] = []  # drawn noise, kept alive so that identities stay unique
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        name = getattr(func, "__name__", "")
+        self.names.add(name)
+        try:
+            self._read(name, args, kwargs, out)
+        except Exception:  # noqa: BLE001 - reading is best effort and must never break the student's call
+            pass
+        return out
+
+    def _image_like(self, value: object) -> bool:
+        return isinstance(value, torch.Tensor) and value.dim() >= 3 and tuple(value.shape[-3:]) == self.image_shape
+
+    def _read(self, name: str, args: tuple, kwargs: dict, out: object) -> None:
+        if name == "flip" and args and isinstance(args[0], torch.Tensor):
+            dims = args[1] if len(args) > 1 else kwargs.get("dims", ())
+            dims = [dims] if isinstance(dims, int) else list(dims)
+            self.flipped |= any(d in (-1, args[0].dim() - 1) for d in dims)
+        elif name in ("randn", "normal", "normal_") and kwargs.get("generator") is not None and self._image_like(out):
+            self._noise.append(out)
+            std = args[2] if name == "normal_" and len(args) > 2 else kwargs.get("std")
+            if name == "normal" and len(args) > 1:
+                std = args[1]
+            if _number(std) is not None:
+                self.stds.append(_number(std))
+        elif name in ("mul", "mul_", "multiply", "__mul__", "__rmul__", "__imul__") and len(args) == 2:
+            for tensor, other in (args, args[::-1]):
+                if self._image_like(tensor):
+                    self._read_product(tensor, other)
+                    break
+        elif name == "__setitem__" and len(args) == 3 and self._image_like(args[0]) and _number(args[2]) == 0:
+            index = args[1] if isinstance(args[1], tuple) else (args[1],)
+            if len(index) >= 2 and all(isinstance(i, slice) and i.step in (None, 1) for i in index[-2:]):
+                (top, bottom, _), (left, right, _) = (i.indices(n) for i, n in zip(index[-2:], self.image_shape[1:]))
+                if bottom - top == right - left > 0:
+                    self.cuts.append((top, left, bottom - top))
+
+    def _read_product(self, tensor: torch.Tensor, other: object) -> None:
+        factor = _number(other)
+        if factor is not None:
+            noise = any(tensor is n for n in self._noise)
+            (self.stds if noise else self.factors).append(factor)
+            return
+        if not isinstance(other, torch.Tensor) or tuple(other.shape[-2:]) != self.image_shape[1:]:
+            return
+        keep = other.detach().reshape(-1, *self.image_shape[1:])[0]
+        holes = keep == 0
+        if not bool(((keep == 0) | (keep == 1)).all()) or not bool(holes.any()):
+            return
+        rows, cols = holes.any(1).nonzero().flatten(), holes.any(0).nonzero().flatten()
+        top, left = int(rows[0]), int(cols[0])
+        side = int(rows[-1]) - top + 1
+        if side == int(cols[-1]) - left + 1 and int(holes.sum()) == side * side:
+            self.cuts.append((top, left, side))
+
+
+def _inline_readings(seen: dict[str, list[tuple]], inline: list[_InlineTransforms]) -> set[str]:
+    """Fill in, from what the torch calls show, the transforms random_augment never called through the notebook's
+    functions (written inline); return those of them whose presence alone can be checked (rotation, crop)."""
+    presence_only = set()
+    if not seen["hflip"]:
+        seen["hflip"] = [() for ops in inline if ops.flipped]
+    if not seen["cutout"]:
+        seen["cutout"] = [ops.cuts[0] for ops in inline if ops.cuts]
+    if not seen["adjust_brightness"]:
+        seen["adjust_brightness"] = [(min(ops.factors, key=lambda f: abs(f - 1)),) for ops in inline if ops.factors]
+    if not seen["add_noise"]:
+        seen["add_noise"] = [(ops.stds[0],) for ops in inline if ops.stds]
+    for name, function in (("rotate", "grid_sample"), ("resized_crop", "interpolate")):
+        if not seen[name] and all(function in ops.names for ops in inline):
+            presence_only.add(name)
+    return presence_only
+
+
 def _check_parameters(task: str, random_augment: Callable, seeds: range) -> None:
     """When random_augment applies the notebook's own transforms (the usual way), their parameters must follow
     the task: one call each per seed, in the order flip (sometimes), rotation in [-30, 30] degrees, a square-ish
     crop of 0.6-1 of each side inside the image resized to the height, a cut-out of side 1 to H/4, brightness in
-    [0.8, 1.2], noise of std 0.03. Written without those functions, it is judged by its outputs alone."""
+    [0.8, 1.2], noise of std 0.03. A transform it never calls but writes inline is read from its torch calls
+    (``_InlineTransforms``; a rotation or a crop only for its presence). Written without any of those functions,
+    it is judged by its outputs alone."""
     seen: dict[str, list[tuple]] = {name: [] for name in TRANSFORMS}
+    inline: list[_InlineTransforms] = []
     h = w = 32
     for seed in seeds:
         _, mask = sample(seed, height=h, width=w)
-        with _recording(random_augment) as calls:
+        with _recording(random_augment) as calls, _InlineTransforms((len(CLASSES), h, w)) as ops:
             call_student(task, random_augment, painted(mask), mask, seed)
         if not calls:
             return
+        inline.append(ops)
         order = [name for name, _ in calls]
         expected = [name for name in TRANSFORMS if name in order]
         if order != expected or any(order.count(name) > 1 for name in order):
@@ -311,12 +509,17 @@ def _check_parameters(task: str, random_augment: Callable, seeds: range) -> None
             )
         for name, args in calls:
             seen[name].append(args)
+    presence_only = _inline_readings(seen, inline)
     problems = []
     flips = len(seen["hflip"])
     if not 0 < flips < len(seeds):
         problems.append(f"the flip ran for {flips} of {len(seeds)} seeds: flip with probability 0.5")
     angles = [float(a[0]) for a in seen["rotate"]]
-    if len(angles) != len(seeds) or not all(-30 <= a <= 30 for a in angles) or max(angles) - min(angles) < 20:
+    if "rotate" in presence_only:
+        pass
+    elif not angles:
+        problems.append("no rotation found: rotate by an angle drawn uniformly from [-30, 30] every time (rotate)")
+    elif len(angles) != len(seeds) or not all(-30 <= a <= 30 for a in angles) or max(angles) - min(angles) < 20:
         problems.append(f"rotation angles {[round(a, 1) for a in angles][:6]}...: draw each uniformly from [-30, 30]")
     for top, left, height, width, size in (tuple(int(v) for v in a[:5]) for a in seen["resized_crop"]):
         if not (0.6 * h - 1 <= height <= h and 0.6 * w - 1 <= width <= w and 0 <= top <= h - height
@@ -326,20 +529,28 @@ def _check_parameters(task: str, random_augment: Callable, seeds: range) -> None
                 "of 0.6 to 1 of each side, inside the image, resized to the image's height"
             )
             break
-    if len(seen["resized_crop"]) != len(seeds):
+    if len(seen["resized_crop"]) != len(seeds) and "resized_crop" not in presence_only:
         problems.append("the crop-and-resize must run for every seed")
     sides = [int(a[2]) for a in seen["cutout"]]
-    if len(sides) != len(seeds) or not all(1 <= k <= h // 4 for k in sides) or len(set(sides)) < 2:
+    if not sides:
+        problems.append("no cut-out found: set a square of random side between 1 and H/4 to 0 every time (cutout)")
+    elif len(sides) != len(seeds) or not all(1 <= k <= h // 4 for k in sides) or len(set(sides)) < 2:
         problems.append(f"cut-out sides {sides[:6]}...: a random side between 1 and H/4")
     for top, left, k in (tuple(int(v) for v in a[:3]) for a in seen["cutout"]):
         if not (0 <= top <= h - k and 0 <= left <= w - k):
             problems.append(f"a cut-out at (top={top}, left={left}) of side {k} leaves the image: draw it inside")
             break
     factors = [float(a[0]) for a in seen["adjust_brightness"]]
-    if len(factors) != len(seeds) or not all(0.8 <= f <= 1.2 for f in factors) or max(factors) - min(factors) < 0.1:
+    if not factors:
+        problems.append(
+            "no brightness change found: multiply by a factor drawn from [0.8, 1.2] every time (adjust_brightness)"
+        )
+    elif len(factors) != len(seeds) or not all(0.8 <= f <= 1.2 for f in factors) or max(factors) - min(factors) < 0.1:
         problems.append(f"brightness factors {[round(f, 2) for f in factors][:6]}...: draw each from [0.8, 1.2]")
     stds = [float(a[0]) for a in seen["add_noise"]]
-    if len(stds) != len(seeds) or not all(abs(s - 0.03) < 1e-9 for s in stds):
+    if not stds:
+        problems.append("no noise found: add Gaussian noise with std=0.03 drawn from the generator (add_noise)")
+    elif len(stds) != len(seeds) or not all(abs(s - 0.03) < 1e-9 for s in stds):
         problems.append(f"noise std {sorted(set(stds))[:3]}: Gaussian noise with std=0.03, every time")
     if problems:
         raise CheckFailed(task, "the random parameters do not follow the task:\n- " + "\n- ".join(problems))

@@ -14,15 +14,23 @@ its attributes are named:
   shortcut is used; a dense block's output starts with its input; a transition is
   BN → ReLU → 1x1 conv → 2x2 average pooling, checked against a reference made from its own weights;
 * that it is the student's own module, not torchvision's.
+
+Layers are found by what they are, however they are written: a convolution's padding may be given as a number or
+as ``"same"``/``"valid"``, and a weight the block registers as a parameter and applies with ``F.conv2d`` counts as a
+convolution too (its output must then match the reference computed from it like any other). A number a function
+returns (a parameter count, an accuracy) may be a Python, NumPy or one-element torch number (``as_number``).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import numbers
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -41,6 +49,30 @@ RELU_AFTER_ADD = (
     "ReLU placed before the addition: the block's output is y = ReLU(F(x) + shortcut(x)), with the last "
     "ReLU after the sum (a ReLU before it lets the block only add to x, never subtract)"
 )
+BN_AFTER_ADD = (
+    "BatchNorm placed after the addition: the last BatchNorm belongs to F, before the sum, "
+    "y = ReLU(BN(conv(...)) + shortcut(x)); normalising the sum rescales the shortcut too, so the block can no "
+    "longer pass x through unchanged"
+)
+
+
+def as_number(value: object) -> int | float | None:
+    """A real number a student's function returned, as a Python ``int`` or ``float``: a Python number, a NumPy scalar
+    (``np.int64`` from ``np.sum``, ``np.float32``), or an array or tensor holding one number (``.item()`` is taken
+    for them); None for anything else (a bool, a string, several numbers)."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, torch.Tensor):
+        if value.numel() == 1 and not value.is_complex() and value.dtype != torch.bool:
+            return value.item()
+        return None
+    if isinstance(value, np.ndarray):
+        return value.item() if value.size == 1 and value.dtype.kind in "iuf" else None
+    if isinstance(value, np.generic):
+        return value.item() if value.dtype.kind in "iuf" else None
+    if isinstance(value, numbers.Real):
+        return value
+    return None
 
 
 def count_params(module: nn.Module) -> int:
@@ -102,13 +134,19 @@ def zero_batchnorm_affine(module: nn.Module) -> None:
 
 
 def zero_convs(module: nn.Module, kernel: tuple[int, int]) -> None:
-    """Set the weights (and biases) of every convolution with this kernel size to 0."""
+    """Set the weights (and biases) of every convolution with this kernel size to 0, modules and weights applied
+    with ``F.conv2d`` alike."""
     with torch.no_grad():
         for m in module.modules():
             if isinstance(m, nn.Conv2d) and tuple(m.kernel_size) == kernel:
                 m.weight.zero_()
                 if m.bias is not None:
                     m.bias.zero_()
+        for weight, bias in _functional_weights(module):
+            if tuple(weight.shape[-2:]) == kernel:
+                weight.zero_()
+                if bias is not None:
+                    bias.zero_()
 
 
 def close(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-5) -> bool:
@@ -137,8 +175,51 @@ def randomise_batchnorm(module: nn.Module, seed: int) -> None:
                     m.bias.copy_(torch.rand(n, generator=g) - 0.5)
 
 
-def convs_of(module: nn.Module) -> list[nn.Conv2d]:
-    return [m for m in module.modules() if isinstance(m, nn.Conv2d)]
+def _functional_weights(module: nn.Module) -> list[tuple[nn.Parameter, nn.Parameter | None]]:
+    """The convolution weights a module registers as parameters of its own and applies with ``F.conv2d``: every 4-D
+    parameter with a square kernel of odd size that is no convolution module's weight, each with its bias when the
+    module registers one named like it (``bias`` for ``weight``, ``b`` for a leading ``w``) of one value per output
+    channel, else None."""
+    owned = {id(m.weight) for m in module.modules() if isinstance(m, nn.modules.conv._ConvNd)}
+    params = dict(module.named_parameters())
+    found = []
+    for name, weight in params.items():
+        if (
+            weight.dim() != 4
+            or id(weight) in owned
+            or weight.shape[-1] != weight.shape[-2]
+            or weight.shape[-1] % 2 == 0
+        ):
+            continue
+        prefix, _, leaf = name.rpartition(".")
+        if "weight" in leaf:
+            bias_leaf = leaf.replace("weight", "bias")
+        elif leaf.startswith("w"):
+            bias_leaf = "b" + leaf[1:]
+        else:
+            bias_leaf = ""
+        bias = params.get(f"{prefix}.{bias_leaf}" if prefix else bias_leaf) if bias_leaf else None
+        if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+            bias = None
+        found.append((weight, bias))
+    return found
+
+
+def convs_of(module: nn.Module, strides: Sequence[int] = (1,)) -> list[nn.Conv2d]:
+    """The module's convolutions: its ``nn.Conv2d`` layers, and for each weight it applies with ``F.conv2d``
+    (``_functional_weights``) a ``Conv2d`` sharing that weight (and bias), padded by k // 2, once for each of
+    ``strides`` (the function's stride is not stored anywhere). The checks match them to the roles a block needs like
+    any other convolution; a functional convolution called with another stride or padding then shows in the output."""
+    convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
+    for weight, bias in _functional_weights(module):
+        out_ch, in_ch, k, _ = weight.shape
+        for stride in dict.fromkeys(strides):
+            conv = nn.Conv2d(in_ch, out_ch, k, stride=stride, padding=k // 2, bias=False, device="meta")
+            conv.weight = weight  # shared: zeroing or reading it reads the student's parameter
+            if bias is not None:
+                conv.bias = bias
+            convs.append(conv)
+    return convs
 
 
 def norms_of(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
@@ -150,17 +231,31 @@ def assignments(slots: Sequence[Callable[[nn.Module], bool]], pool: Sequence[nn.
     have at most a handful of layers of the same shape). The checks try each, so a block passes whatever its
     layers are called and in whatever order it registers them."""
     for chosen in itertools.permutations(pool, len(slots)):
-        if all(fits(m) for fits, m in zip(slots, chosen)):
+        weights = [id(m.weight) for m in chosen if isinstance(m, nn.Conv2d)]
+        if len(set(weights)) == len(weights) and all(fits(m) for fits, m in zip(slots, chosen)):
             yield list(chosen)
 
 
+def padding_of(m: nn.Conv2d) -> tuple[int, ...]:
+    """The zeros a convolution adds before each spatial axis: its ``padding`` as numbers, ``"valid"`` meaning none and
+    ``"same"`` (stride 1 only) half of what the dilated kernel spans, the rest going after."""
+    if m.padding == "valid":
+        return (0,) * len(m.kernel_size)
+    if m.padding == "same":
+        return tuple(d * (k - 1) // 2 for d, k in zip(m.dilation, m.kernel_size))
+    return tuple(m.padding)
+
+
 def conv_shape(in_ch: int, out_ch: int, k: int, stride: int = 1, bias: bool | None = None) -> Callable:
+    """A predicate: a k x k convolution from in_ch to out_ch channels with this stride, padding k // 2 (given as a
+    number or as ``"same"``/``"valid"``) and, unless ``bias`` is None, with or without a bias."""
+
     def fits(m: nn.Module) -> bool:
         return (
             isinstance(m, nn.Conv2d)
             and (m.in_channels, m.out_channels, tuple(m.kernel_size), tuple(m.stride))
             == (in_ch, out_ch, (k, k), (stride, stride))
-            and tuple(m.padding) == (k // 2, k // 2)
+            and padding_of(m) == (k // 2, k // 2)
             and (bias is None or (m.bias is not None) == bias)
         )
 
@@ -237,9 +332,17 @@ def bottleneck_params(in_ch: int, mid_ch: int, stride: int, expansion: int = 4) 
 
 
 def _check_param_count(
-    task: str, got: int, body: int, projection: int, case: BlockCase, out_ch: int, conv_outputs: int
+    task: str,
+    got: int,
+    body: int,
+    projection: int,
+    case: BlockCase,
+    out_ch: int,
+    conv_outputs: int,
+    module: nn.Module | None = None,
 ) -> None:
-    """Compare with the formula; ``conv_outputs``: the output channels of all the block's convolutions."""
+    """Compare with the formula; ``conv_outputs``: the output channels of all the block's convolutions; ``module``:
+    the block, run to see where a missing BatchNorm is."""
     expected = body + projection
     if got == expected:
         return
@@ -265,7 +368,49 @@ def _check_param_count(
             f"{head}\nLikely mistake: convolutions followed by BatchNorm have a bias; use "
             "bias=False (BatchNorm's shift makes it redundant)",
         )
+    if projection and got == expected - 2 * out_ch and module is not None:
+        if _projection_feeds_a_norm(task, module, case, out_ch) is False:
+            why = (
+                "the projection shortcut has no BatchNorm: it is BN(W_s * x), a 1x1 convolution with the block's "
+                "stride (no bias), then BatchNorm"
+            )
+        else:
+            why = (
+                f"a BatchNorm of {out_ch} channels is missing: each convolution of F is followed by BatchNorm, and so "
+                "is the 1x1 convolution of the projection shortcut"
+            )
+        raise CheckFailed(task, f"{head}\nLikely mistake: {why}")
     raise CheckFailed(task, f"{head} F has {body} by the formula and the projection {projection}.")
+
+
+def _projection_feeds_a_norm(task: str, module: nn.Module, case: BlockCase, out_ch: int) -> bool | None:
+    """Whether the 1x1 convolution that projects the block's input to ``out_ch`` channels hands its output to a
+    BatchNorm (followed through one forward pass by hooks); None when no such convolution runs."""
+    x = case.input()
+    projected: list[torch.Tensor] = []
+    normalised: list[torch.Tensor] = []
+
+    def on_conv(m: nn.Module, args: tuple, out: torch.Tensor) -> None:
+        if tuple(m.kernel_size) == (1, 1) and m.out_channels == out_ch and args and args[0] is x:
+            projected.append(out)
+
+    def on_norm(m: nn.Module, args: tuple, out: torch.Tensor) -> None:
+        if args:
+            normalised.append(args[0])
+
+    hooks = [m.register_forward_hook(on_conv) for m in module.modules() if isinstance(m, nn.Conv2d)]
+    hooks += [m.register_forward_hook(on_norm) for m in norms_of(module)]
+    try:
+        with torch.no_grad():
+            call_student(task, module, x)
+    except CheckFailed:
+        return None
+    finally:
+        for hook in hooks:
+            hook.remove()
+    if not projected:
+        return None
+    return any(inp is out for out in projected for inp in normalised)
 
 
 def _check_residual(task: str, module_factory: Callable[[], nn.Module], case: BlockCase, out_ch: int) -> None:
@@ -300,7 +445,9 @@ def _check_residual(task: str, module_factory: Callable[[], nn.Module], case: Bl
         out = forward(task, module, x)
         if close(out, torch.relu(x)):
             return
-        if float(out.abs().max()) == 0:
+        if float(out.abs().max()) == 0 and _norm_after_sum(task, module_factory(), x):
+            why = BN_AFTER_ADD
+        elif float(out.abs().max()) == 0:
             why = "the shortcut is missing: with F(x) = 0 an identity block must return ReLU(x), got all zeros"
         elif close(out, x):
             why = RELU_AFTER_ADD
@@ -329,18 +476,30 @@ def _check_residual(task: str, module_factory: Callable[[], nn.Module], case: Bl
         )
 
 
+def _norm_after_sum(task: str, module: nn.Module, x: torch.Tensor) -> bool:
+    """Whether an identity block whose output vanishes with every BatchNorm scaled to 0 has its shortcut after all:
+    with its 3x3 convolutions zeroed instead (BatchNorm fresh: about the identity in eval mode) it returns about
+    ReLU(x), so x went through a BatchNorm: the last one sits after the addition."""
+    zero_convs(module, (3, 3))
+    zero_convs(module, (1, 1))
+    out = forward(task, module, x)
+    return close(out, torch.relu(x), 1e-2)
+
+
 def _residual_candidates(
-    body: Callable[[torch.Tensor, str], torch.Tensor],
+    body: Callable[..., torch.Tensor],
     shortcut: Callable[[torch.Tensor], torch.Tensor],
     bare: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
 ) -> tuple[torch.Tensor, list[tuple[str, Callable[[], torch.Tensor]]]]:
     """The right output and typical wrong ones, from ``body(x, variant)`` (F(x) built from the block's own layers,
-    right or with one typical change), ``shortcut(x)`` and ``bare(x)`` (the projection without its BatchNorm)."""
+    right or with one typical change; ``body(x, "norm after sum", s)`` is the last BatchNorm applied to F's last
+    convolution plus ``s``), ``shortcut(x)`` and ``bare(x)`` (the projection without its BatchNorm)."""
     relu = torch.relu
     right = relu(body(x, "") + shortcut(x))
     wrong = [
         (RELU_AFTER_ADD, lambda: relu(relu(body(x, "")) + shortcut(x))),
+        (BN_AFTER_ADD, lambda: relu(body(x, "norm after sum", shortcut(x)))),
         ("no ReLU after the addition: y = ReLU(F(x) + shortcut(x))", lambda: body(x, "") + shortcut(x)),
         ("the shortcut is not added: y = ReLU(F(x) + shortcut(x))", lambda: relu(body(x, ""))),
         (
@@ -363,23 +522,27 @@ def _check_values(
     case: BlockCase,
     conv_slots: list[Callable],
     norm_slots: list[Callable],
-    make_body: Callable[[list[nn.Module], list[nn.Module]], Callable[[torch.Tensor, str], torch.Tensor]],
+    make_body: Callable[[list[nn.Module], list[nn.Module]], Callable[..., torch.Tensor]],
     projection: bool,
+    stride_hint: Callable[[list[ConvCall]], str],
 ) -> None:
     """The block's output equals ReLU(F(x) + shortcut(x)) computed from its own layers (BatchNorm statistics and
-    scales set far from the defaults), for some way of matching its layers to the roles they must play."""
+    scales set far from the defaults), for some way of matching its layers to the roles they must play.
+    ``stride_hint`` names a stride put on the wrong convolution, from the convolutions the block calls."""
     randomise_batchnorm(module, 11)
     x = case.input()
     out = forward(task, module, x)
-    conv_ways = list(assignments(conv_slots, convs_of(module)))
+    conv_ways = list(assignments(conv_slots, convs_of(module, (1, case.stride))))
     norm_ways = list(assignments(norm_slots, norms_of(module)))
     if not conv_ways or not norm_ways:
+        hint = stride_hint(_conv_calls(task, module, x))
         raise CheckFailed(
             task,
             f"cannot find the layers the block needs in {case.describe(task)}: expected {len(conv_slots)} "
-            f"convolutions without bias and {len(norm_slots)} BatchNorm layers of the sizes the notebook gives",
+            f"convolutions without bias and {len(norm_slots)} BatchNorm layers of the sizes the notebook gives"
+            + (f".\nLikely mistake: {hint}" if hint else ""),
         )
-    first = None
+    mistakes = []
     with torch.no_grad():
         for convs in conv_ways:
             for norms in norm_ways:
@@ -403,9 +566,10 @@ def _check_values(
                 right, wrong = _residual_candidates(body, shortcut, bare, x)
                 if close(out, right, 1e-4):
                     return
-                if first is None:
-                    first = wrong
-        why = first_match(out, first or [])
+                mistakes.append(wrong)
+        why = stride_hint(_conv_calls(task, module, x))
+        for wrong in mistakes:  # every matching of the layers: a role taken by another layer of the same size
+            why = why or first_match(out, wrong)
     if why:
         raise CheckFailed(task, f"wrong output for {case.describe(task)}.\nLikely mistake: {why}")
     raise CheckFailed(
@@ -415,12 +579,72 @@ def _check_values(
     )
 
 
+@dataclass(frozen=True)
+class ConvCall:
+    """One call of one of a block's ``nn.Conv2d`` layers in a forward pass: its kernel size, stride, output channels,
+    and whether it was applied to the block's input itself."""
+
+    kernel: int
+    stride: int
+    out_channels: int
+    on_input: bool
+
+
+def _conv_calls(task: str, module: nn.Module, x: torch.Tensor) -> list[ConvCall]:
+    """The block's convolution layers in the order one forward pass calls them (empty if the pass fails)."""
+    calls: list[ConvCall] = []
+    x = x.clone()
+
+    def on_conv(m: nn.Module, args: tuple, out: torch.Tensor) -> None:
+        calls.append(ConvCall(m.kernel_size[0], m.stride[0], m.out_channels, bool(args) and args[0] is x))
+
+    hooks = [m.register_forward_hook(on_conv) for m in module.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            call_student(task, module, x)
+    except CheckFailed:
+        return []
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return calls
+
+
+def _basic_stride_hint(calls: list[ConvCall]) -> str:
+    """Names the stride of a BasicBlock put on its second 3x3 convolution."""
+    threes = [c for c in calls if c.kernel == 3]
+    if len(threes) == 2 and threes[0].stride == 1 and threes[1].stride != 1:
+        return (
+            "the stride is on the second 3x3 convolution; it belongs to the first one (W_1, with padding 1), so that "
+            "F works at the reduced size from its first layer on, and to the projection shortcut"
+        )
+    return ""
+
+
+def _bottleneck_stride_hint(out_ch: int) -> Callable[[list[ConvCall]], str]:
+    """Names the stride of a Bottleneck put on one of the 1x1 convolutions of F instead of the 3x3 one."""
+
+    def hint(calls: list[ConvCall]) -> str:
+        threes = [c for c in calls if c.kernel == 3]
+        body_ones = [c for c in calls if c.kernel == 1 and not (c.on_input and c.out_channels == out_ch)]
+        if threes and all(c.stride == 1 for c in threes) and any(c.stride != 1 for c in body_ones):
+            return (
+                "the stride is on a 1x1 convolution of F (the original ResNet put it on the first one); the notebook "
+                "puts it on the 3x3 convolution, as torchvision's ResNet v1.5 does"
+            )
+        return ""
+
+    return hint
+
+
 @grader_reference
-def _basic_body(convs: list[nn.Module], norms: list[nn.Module]) -> Callable[[torch.Tensor, str], torch.Tensor]:
+def _basic_body(convs: list[nn.Module], norms: list[nn.Module]) -> Callable[..., torch.Tensor]:
     conv1, conv2 = convs[0], convs[1]
     bn1, bn2 = norms[0], norms[1]
 
-    def body(x: torch.Tensor, variant: str) -> torch.Tensor:
+    def body(x: torch.Tensor, variant: str, added: torch.Tensor | None = None) -> torch.Tensor:
+        if variant == "norm after sum":
+            return bn2(conv2(torch.relu(bn1(conv1(x)))) + added)
         if variant == "no inner relu":
             return bn2(conv2(bn1(conv1(x))))
         if variant == "relu before bn":
@@ -431,11 +655,13 @@ def _basic_body(convs: list[nn.Module], norms: list[nn.Module]) -> Callable[[tor
 
 
 @grader_reference
-def _bottleneck_body(convs: list[nn.Module], norms: list[nn.Module]) -> Callable[[torch.Tensor, str], torch.Tensor]:
+def _bottleneck_body(convs: list[nn.Module], norms: list[nn.Module]) -> Callable[..., torch.Tensor]:
     conv1, conv2, conv3 = convs[:3]
     bn1, bn2, bn3 = norms[:3]
 
-    def body(x: torch.Tensor, variant: str) -> torch.Tensor:
+    def body(x: torch.Tensor, variant: str, added: torch.Tensor | None = None) -> torch.Tensor:
+        if variant == "norm after sum":
+            return bn3(conv3(torch.relu(bn2(conv2(torch.relu(bn1(conv1(x))))))) + added)
         if variant == "no inner relu":
             return bn3(conv3(bn2(conv2(bn1(conv1(x))))))
         if variant == "relu before bn":
@@ -454,7 +680,7 @@ def check_basic_block(BasicBlock: Callable, hidden: bool = False) -> None:  # no
             module = build(task, BasicBlock, case.in_ch, case.ch, stride=case.stride)
             body, projection = basic_block_params(case.in_ch, case.ch, case.stride)
             biases = 2 * case.ch + (case.ch if projection else 0)
-            _check_param_count(task, count_params(module), body, projection, case, case.ch, biases)
+            _check_param_count(task, count_params(module), body, projection, case, case.ch, biases, module)
             _check_residual(task, lambda c=case: build(task, BasicBlock, c.in_ch, c.ch, stride=c.stride), case, case.ch)
             i, o, st = case.in_ch, case.ch, case.stride
             convs = [conv_shape(i, o, 3, st, False), conv_shape(o, o, 3, 1, False)]
@@ -462,7 +688,7 @@ def check_basic_block(BasicBlock: Callable, hidden: bool = False) -> None:  # no
             if projection:
                 convs.append(conv_shape(i, o, 1, st, False))
                 norms.append(norm_of(o))
-            _check_values(task, module, case, convs, norms, _basic_body, bool(projection))
+            _check_values(task, module, case, convs, norms, _basic_body, bool(projection), _basic_stride_hint)
 
 
 def check_bottleneck(Bottleneck: Callable, hidden: bool = False) -> None:  # noqa: N803 (the student's class)
@@ -475,7 +701,7 @@ def check_bottleneck(Bottleneck: Callable, hidden: bool = False) -> None:  # noq
             out_ch = 4 * case.ch
             body, projection = bottleneck_params(case.in_ch, case.ch, case.stride)
             biases = 2 * case.ch + out_ch + (out_ch if projection else 0)
-            _check_param_count(task, count_params(module), body, projection, case, out_ch, biases)
+            _check_param_count(task, count_params(module), body, projection, case, out_ch, biases, module)
             _check_residual(task, lambda c=case: build(task, Bottleneck, c.in_ch, c.ch, stride=c.stride), case, out_ch)
             i, m, st = case.in_ch, case.ch, case.stride
             convs = [conv_shape(i, m, 1, 1, False), conv_shape(m, m, 3, st, False), conv_shape(m, out_ch, 1, 1, False)]
@@ -483,7 +709,9 @@ def check_bottleneck(Bottleneck: Callable, hidden: bool = False) -> None:  # noq
             if projection:
                 convs.append(conv_shape(i, out_ch, 1, st, False))
                 norms.append(norm_of(out_ch))
-            _check_values(task, module, case, convs, norms, _bottleneck_body, bool(projection))
+            _check_values(
+                task, module, case, convs, norms, _bottleneck_body, bool(projection), _bottleneck_stride_hint(out_ch)
+            )
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -534,9 +762,9 @@ def check_inception_params(inception_params: Callable, hidden: bool = False) -> 
             counts = expect("architectures", "inception_params", case.describe("Inception"), case)
             got = call_student(task, inception_params, *case.args, naive=case.naive)
             expected = counts["expected"]
-            if isinstance(got, torch.Tensor) and got.numel() == 1:
-                got = got.item()
-            if not isinstance(got, (int, float)) or got != expected:
+            number = as_number(got)
+            got = got if number is None else number
+            if number is None or number != expected:
                 hint = ""
                 if got == counts["without_biases"]:
                     hint = "\nLikely mistake: biases not counted (each convolution has one bias per output channel)"
@@ -567,7 +795,13 @@ def check_inception(Inception: Callable, hidden: bool = False) -> None:  # noqa:
                 )
             h, w = (7, 9) if case.in_ch < 100 else (5, 5)
             x = torch.randn(2, case.in_ch, h, w, generator=g)
-            out = forward(task, module, x)
+            try:
+                out = forward(task, module, x)
+            except CheckFailed as err:
+                hint = _concatenation_hint(err.message)
+                if not hint:
+                    raise
+                raise CheckFailed(task, f"{err.message}\nLikely mistake: {hint}") from err
             require_shape(
                 task,
                 out,
@@ -577,6 +811,23 @@ def check_inception(Inception: Callable, hidden: bool = False) -> None:  # noqa:
                 "and are concatenated along the channels, dim=1",
             )
             _check_inception_values(task, module, case, x, out)
+
+
+def _concatenation_hint(message: str) -> str:
+    """What PyTorch's complaint about concatenating the branches says: joined along another axis than the channels
+    (their channel counts differ), or along the channels with different heights and widths."""
+    found = re.search(r"Sizes of tensors must match except in dimension (-?\d+)", message)
+    if not found:
+        return ""
+    if int(found.group(1)) in (1, -3):
+        return (
+            "the branches have different heights or widths: every convolution is padded by k // 2 and the pooling "
+            "is 3x3 with stride 1 and padding 1, so that each branch keeps the input's size"
+        )
+    return (
+        f"the branches are concatenated along dimension {found.group(1)}; they differ in channels and agree in "
+        "everything else: torch.cat(branches, dim=1)"
+    )
 
 
 def _inception_slots(case: InceptionCase) -> list[Callable]:
@@ -717,6 +968,13 @@ def check_dense_block(DenseBlock: Callable, hidden: bool = False) -> None:  # no
                     f"output has {growth} channels for {case}, expected {out_ch}.\nLikely mistake: "
                     "each layer's new features replace its input instead of being concatenated to it",
                 )
+            if tuple(out.shape) == (2, n_layers * growth, h, w):
+                raise CheckFailed(
+                    task,
+                    f"output has {n_layers * growth} channels for {case}, expected {out_ch}.\nLikely mistake: the "
+                    "block returns only the new features [x_1, ..., x_L]; it returns [x_0, x_1, ..., x_L], its input "
+                    "x_0 first",
+                )
             require_shape(
                 task, out, (2, out_ch, h, w), case, "each layer adds growth channels: torch.cat([x, new], dim=1)"
             )
@@ -729,7 +987,6 @@ def check_dense_block(DenseBlock: Callable, hidden: bool = False) -> None:  # no
                 raise CheckFailed(
                     task, f"the first {in_ch} output channels are not the input for {case}.\nLikely mistake: {hint}"
                 )
-            _check_dense_values(task, module, in_ch, growth, n_layers, case, g, (h, w))
             expected = dense_block_params(in_ch, growth, n_layers)
             got = count_params(module)
             if got != expected:
@@ -742,6 +999,7 @@ def check_dense_block(DenseBlock: Callable, hidden: bool = False) -> None:  # no
                 elif got == expected + n_layers * growth:
                     hint = "\nLikely mistake: the convolutions have a bias (use bias=False; BatchNorm comes first here)"
                 raise CheckFailed(task, f"{got} parameters, expected {expected} for {case}{hint}")
+            _check_dense_values(task, module, in_ch, growth, n_layers, case, g, (h, w))
 
 
 def _check_dense_values(
@@ -754,7 +1012,11 @@ def _check_dense_values(
     conv_way = next(assignments(convs, convs_of(module)), None)
     norm_way = next(assignments(norms, norms_of(module)), None)
     if conv_way is None or norm_way is None:
-        return  # the parameter count names what is missing
+        raise CheckFailed(
+            task,
+            f"cannot find the layers the block needs in {case}: layer l is a BatchNorm of in_ch + l * growth "
+            "channels and a 3x3 convolution (padding 1, stride 1, no bias) from them to growth channels",
+        )
     randomise_batchnorm(module, 12)
     x = torch.randn(2, in_ch, *size, generator=g)
     out = forward(task, module, x)
@@ -808,7 +1070,7 @@ def check_transition(Transition: Callable, hidden: bool = False) -> None:  # noq
                     f"in_ch*out_ch) for {case}{hint}",
                 )
             norms = [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
-            convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
+            convs = convs_of(module)
             if len(norms) != 1 or len(convs) != 1:
                 raise CheckFailed(task, f"expected one BatchNorm2d and one 1x1 Conv2d in {case}")
             with torch.no_grad():  # statistics and affine far from the defaults, so the order of the layers shows

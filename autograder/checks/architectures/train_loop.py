@@ -11,8 +11,8 @@ augmentation without its rotations still trains a small ResNet. These checks wat
   optimizer steps of ``budget.batch_size`` images in train mode with AdamW (decoupled weight decay 1e-4),
   follows a one-cycle schedule whose peak is the ``lr`` it was given, feeds the model training images (their
   symmetries with ``augment=True``, the images themselves without), draws the same batches for the same
-  ``seed`` whatever the global random state and other ones for another seed, returns one float loss per
-  step, and the loss goes down.
+  ``seed`` whatever the global random state and other ones for another seed, returns one loss per step (a
+  Python or NumPy number, or a tensor without its graph), and the loss goes down.
 
 Any style passes: ``torch.randint`` or ``torch.randperm`` batches, ``OneCycleLR`` or a hand-written one-cycle
 schedule, ``AdamW`` or ``Adam(decoupled_weight_decay=True)``, flips before or after the turn.
@@ -32,6 +32,7 @@ from cnnlab.device import Budget, get_device
 
 from ..common import CheckFailed, call_student
 from ..probes import not_moved_to_device, record_calls
+from .blocks import as_number
 
 #: The weight decay the task states, and the learning rate the check passes (not the default, 3e-3).
 WEIGHT_DECAY = 1e-4
@@ -80,6 +81,13 @@ def check_augment_batch(augment_batch: Callable) -> None:
         found.append(which)
     flips = sum(f for f, _ in found) / len(found)
     turns = [sum(k == j for _, k in found) / len(found) for j in range(4)]
+    if len(set(found)) == 1 and found[0] != (False, 0):
+        raise CheckFailed(
+            task,
+            "all 400 images got the same flip and turn.\nLikely mistake: one random symmetry drawn for the whole "
+            "batch; draw a flip and a turn for each image (torch.rand(len(images), generator=generator) and "
+            "torch.randint(0, 4, (len(images),), generator=generator))",
+        )
     if flips == 0:
         raise CheckFailed(task, "no image was flipped.\nLikely mistake: the flip is missing")
     if all(k == 0 for _, k in found):
@@ -169,16 +177,47 @@ def _gradient_problem(model: _TrainProbe, optimizer: torch.optim.Optimizer) -> s
         loss = nn.functional.cross_entropy(twin(batch.to(device)), labels[keys].to(device))
         loss.backward()
     stepped = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    pairs = []
     for (name, p), q in zip(model.named_parameters(), twin.parameters(), strict=True):
         if id(p) not in stepped:
             return f"the optimizer does not update the model's parameter {name}"
-        if p.grad is None or not torch.allclose(p.grad, q.grad, rtol=1e-3, atol=1e-6):
+        pairs.append((p.grad, q.grad))
+    if all(g is not None and torch.allclose(g, r, rtol=1e-3, atol=1e-6) for g, r in pairs):
+        return ""
+    return _gradient_mismatch(pairs, len(batch))
+
+
+def _gradient_mismatch(pairs: list[tuple[torch.Tensor | None, torch.Tensor]], batch_size: int) -> str:
+    """What differs between a step's gradients and those of the mean cross-entropy of its batch (``pairs``: the
+    student's gradient and the reference of each parameter): all of them scaled by one factor (the loss summed over
+    the batch, gradient clipping, a constant factor) or otherwise."""
+    if all(g is not None for g, _ in pairs):
+        got = torch.cat([g.detach().flatten().cpu() for g, _ in pairs])
+        ref = torch.cat([r.detach().flatten().cpu() for _, r in pairs])
+        norm = float(ref @ ref)
+        scale = float(got @ ref) / norm if norm > 0 else 0.0
+        if scale > 0 and torch.allclose(got, scale * ref, rtol=1e-3, atol=1e-6):
+            if abs(scale - batch_size) <= 1e-2 * batch_size:
+                return (
+                    f"the gradients of a step are {batch_size} (the batch size) times those of the mean cross-entropy "
+                    "of its batch.\nLikely mistake: the loss is summed over the batch (reduction='sum'); "
+                    "F.cross_entropy(logits, labels) averages it"
+                )
+            if scale < 1:
+                return (
+                    f"the gradients of a step are those of the cross-entropy of its batch scaled down by {scale:.3g}."
+                    "\nLikely mistake: gradient clipping (clip_grad_norm_), which the task's loop does not have: step "
+                    "with the gradients of F.cross_entropy(logits, labels) as they are"
+                )
             return (
-                "the gradients of a step are not those of the cross-entropy of that step's batch.\nLikely mistake: "
-                "optimizer.zero_grad() is missing (gradients add up over the steps), or the loss is not "
-                "F.cross_entropy(logits, labels) of the batch"
+                f"the gradients of a step are {scale:.3g} times those of the cross-entropy of its batch.\nLikely "
+                "mistake: the loss is multiplied by a constant; use F.cross_entropy(logits, labels) as it is"
             )
-    return ""
+    return (
+        "the gradients of a step are not those of the cross-entropy of that step's batch.\nLikely mistake: "
+        "optimizer.zero_grad() is missing (gradients add up over the steps), or the loss is not "
+        "F.cross_entropy(logits, labels) of the batch"
+    )
 
 
 def _train_once(
@@ -299,15 +338,35 @@ def _same_batches(a: _Run, b: _Run) -> bool:
     return len(a.inputs) == len(b.inputs) and all(torch.equal(x, y) for (_, x), (_, y) in zip(a.inputs, b.inputs))
 
 
+def _losses(task: str, losses: object) -> list[float]:
+    """The losses ``train`` returned, as floats: a list (or tuple) of one number per step, each a Python or NumPy
+    number or a one-number tensor without gradient history (``loss.item()``, ``float(loss)``, ``loss.detach()``)."""
+    if not isinstance(losses, (list, tuple)):
+        raise CheckFailed(
+            task, f"train must return the list of the losses of each step (loss.item()), got {type(losses).__name__}"
+        )
+    if any(isinstance(v, torch.Tensor) and v.requires_grad for v in losses):
+        raise CheckFailed(
+            task,
+            "the losses returned are tensors that keep their step's computation graph.\nLikely mistake: "
+            "losses.append(loss) keeps every step's activations in memory until training ends; append loss.item()",
+        )
+    numbers = [as_number(v) for v in losses]
+    if any(v is None for v in numbers):
+        wrong = next(type(v).__name__ for v, n in zip(losses, numbers) if n is None)
+        raise CheckFailed(
+            task, f"train must return the list of the losses of each step, one number each (loss.item()), got {wrong}"
+        )
+    return [float(v) for v in numbers]
+
+
 def check_train(train: Callable) -> None:
     """``train(model, images, labels, budget, augment=True, lr=3e-3, seed=0)``: AdamW, one cycle, seeded batches."""
     task = "train"
     budget = Budget(steps=40, batch_size=8)
     lr = LR
     run = _train_once(task, train, budget, global_seed=1, first=True, augment=True, lr=lr, seed=0)
-    losses = run.losses
-    if not isinstance(losses, (list, tuple)) or not all(isinstance(v, (int, float)) for v in losses):
-        raise CheckFailed(task, "train must return the list of the losses of each step, as Python floats (loss.item())")
+    losses = _losses(task, run.losses)
     if len(losses) != budget.steps:
         raise CheckFailed(task, f"with budget.steps={budget.steps}, {len(losses)} losses were returned")
     _check_optimizer(task, run, budget, lr)

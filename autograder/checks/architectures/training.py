@@ -27,7 +27,7 @@ from ..forbidden import METRIC_LIBRARIES
 from ..probes import not_moved_to_device, record_calls
 from ..references import grader_reference
 from ..scores import TASK, score_once, where
-from .blocks import basic_block_params, build, count_params, randomise_batchnorm
+from .blocks import as_number, basic_block_params, build, count_params, randomise_batchnorm
 
 #: Image size and evaluation images of the assignment.
 IMAGE_SIZE = 32
@@ -206,6 +206,8 @@ def check_evaluate(evaluate: Callable) -> None:
         pred = model(images).argmax(1)
     labels = torch.where(torch.rand(50, generator=g) < 0.6, pred, torch.randint(0, 4, (50,), generator=g))
     expected = float((pred == labels).float().mean())
+    hits = (pred == labels).float()
+    batch_mean = float(torch.stack([hits[i : i + 16].mean() for i in range(0, len(hits), 16)]).mean())
     model.calls.clear()
     model = model.to(device).train()  # evaluate must switch it to eval mode
     with record_calls() as log:
@@ -226,12 +228,20 @@ def check_evaluate(evaluate: Callable) -> None:
     if max(size for _, _, size in model.calls) > 16:
         raise CheckFailed(task, "evaluate ignored batch_size: predict in batches of at most batch_size images")
     not_moved_to_device(task, device, log)
-    if isinstance(got, torch.Tensor) and got.numel() == 1:
-        got = got.item()
-    if not isinstance(got, (int, float)):
+    number = as_number(got)
+    if number is None:
         raise CheckFailed(task, f"evaluate must return the accuracy as a float, got {type(got).__name__}")
+    got = float(number)
     if not abs(got - expected) <= 1e-6:  # NaN fails too
-        hint = " (a percentage? return a fraction in [0, 1])" if abs(got - 100 * expected) < 1e-4 else ""
+        hint = ""
+        if abs(got - 100 * expected) < 1e-4:
+            hint = " (a percentage? return a fraction in [0, 1])"
+        elif abs(got - batch_mean) < 1e-6:
+            hint = (
+                ".\nLikely mistake: the mean of the batches' accuracies counts the last, smaller batch (here 2 of 50 "
+                "images) as much as a full one; count the correct predictions over all batches and divide by the "
+                "number of images"
+            )
         raise CheckFailed(task, f"returned {got:.4f}, expected the accuracy {expected:.4f}{hint}")
     if any(grad for _, grad, _ in model.calls):
         raise CheckFailed(task, "gradients were recorded during evaluation: wrap it in torch.no_grad()")
