@@ -611,71 +611,41 @@ def _ranked(order_of: Callable[[torch.Tensor, int], torch.Tensor]) -> Callable:
     return top_k_patches
 
 
-def maximise_in_train_mode(
-    model: nn.Module,
-    targets: torch.Tensor,
-    penalty: Penalty = None,
-    lam: float = 0.0,
-    steps: int = 200,
-    lr: float = 0.05,
-    size: int = 64,
-    seed: int = 0,
-) -> torch.Tensor:
-    """The reference loop without ``model.eval()``."""
-    x = _start(targets, size, seed).requires_grad_(True)
-    optimizer = torch.optim.Adam([x], lr=lr)
-    for _ in range(steps):
-        optimizer.zero_grad()
-        (-objective_with_gather(model, x, targets, penalty, lam).sum()).backward()
-        optimizer.step()
-        with torch.no_grad():
-            x.clamp_(0, 1)
-    return x.detach()
+def _maximise_with(*, eval_mode: bool = True, zero_grad: bool = True, reduce: str = "sum") -> Callable:
+    """The reference loop of ``maximise_class`` with one habit changed: no ``model.eval()``, no
+    ``optimizer.zero_grad()`` (``x.grad`` adds up over the steps), or the loss averaged over the images, as training
+    loops do, where the task says summed (``reduce="mean"``)."""
+
+    def maximise_class(
+        model: nn.Module,
+        targets: torch.Tensor,
+        penalty: Penalty = None,
+        lam: float = 0.0,
+        steps: int = 200,
+        lr: float = 0.05,
+        size: int = 64,
+        seed: int = 0,
+    ) -> torch.Tensor:
+        if eval_mode:
+            model.eval()
+        x = _start(targets, size, seed).requires_grad_(True)
+        optimizer = torch.optim.Adam([x], lr=lr)
+        for _ in range(steps):
+            if zero_grad:
+                optimizer.zero_grad()
+            objective = objective_with_gather(model, x, targets, penalty, lam)
+            (-getattr(objective, reduce)()).backward()
+            optimizer.step()
+            with torch.no_grad():
+                x.clamp_(0, 1)
+        return x.detach()
+
+    return maximise_class
 
 
-def maximise_without_zero_grad(
-    model: nn.Module,
-    targets: torch.Tensor,
-    penalty: Penalty = None,
-    lam: float = 0.0,
-    steps: int = 200,
-    lr: float = 0.05,
-    size: int = 64,
-    seed: int = 0,
-) -> torch.Tensor:
-    """The reference loop without ``optimizer.zero_grad()``: ``x.grad`` adds up over the steps."""
-    model.eval()
-    x = _start(targets, size, seed).requires_grad_(True)
-    optimizer = torch.optim.Adam([x], lr=lr)
-    for _ in range(steps):
-        (-objective_with_gather(model, x, targets, penalty, lam).sum()).backward()
-        optimizer.step()
-        with torch.no_grad():
-            x.clamp_(0, 1)
-    return x.detach()
-
-
-def maximise_mean_loss(
-    model: nn.Module,
-    targets: torch.Tensor,
-    penalty: Penalty = None,
-    lam: float = 0.0,
-    steps: int = 200,
-    lr: float = 0.05,
-    size: int = 64,
-    seed: int = 0,
-) -> torch.Tensor:
-    """The loss averaged over the images, the habit of training loops, where the task says summed."""
-    model.eval()
-    x = _start(targets, size, seed).requires_grad_(True)
-    optimizer = torch.optim.Adam([x], lr=lr)
-    for _ in range(steps):
-        optimizer.zero_grad()
-        (-objective_with_gather(model, x, targets, penalty, lam).mean()).backward()
-        optimizer.step()
-        with torch.no_grad():
-            x.clamp_(0, 1)
-    return x.detach()
+maximise_in_train_mode = _maximise_with(eval_mode=False)
+maximise_without_zero_grad = _maximise_with(zero_grad=False)
+maximise_mean_loss = _maximise_with(reduce="mean")
 
 
 def dream_step_in_train_mode(

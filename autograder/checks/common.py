@@ -227,6 +227,29 @@ def _student_line(err: BaseException) -> str:
     return where
 
 
+def as_number(value: object) -> int | float | None:
+    """A real number a student's function returned, as a Python ``int`` or ``float``: a Python number, a NumPy scalar
+    (``np.int64`` from ``np.sum``, ``np.float32``), or an array or tensor holding one number (``.item()`` is taken
+    for them); None for anything else (a bool, a string, several numbers)."""
+    import numbers
+    import sys
+
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    torch = sys.modules.get("torch")  # a tensor exists only where torch was imported
+    if torch is not None and isinstance(value, torch.Tensor):
+        if value.numel() == 1 and not value.is_complex() and value.dtype != torch.bool:
+            return value.item()
+        return None
+    if isinstance(value, np.ndarray):
+        return value.item() if value.size == 1 and value.dtype.kind in "iuf" else None
+    if isinstance(value, np.generic):
+        return value.item() if value.dtype.kind in "iuf" else None
+    if isinstance(value, numbers.Real):
+        return value
+    return None
+
+
 def as_array(task: str, value: object, name: str = "the result") -> np.ndarray:
     """Require a NumPy array (a torch tensor or a list is a mistake worth naming)."""
     if isinstance(value, np.ndarray):

@@ -25,17 +25,15 @@ from __future__ import annotations
 
 import itertools
 import math
-import numbers
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..common import CheckFailed, call_student, case_of, grader_only
+from ..common import CheckFailed, as_number, call_student, case_of, grader_only
 from ..expected import expect
 from ..references import grader_reference
 
@@ -54,25 +52,6 @@ BN_AFTER_ADD = (
     "y = ReLU(BN(conv(...)) + shortcut(x)); normalising the sum rescales the shortcut too, so the block can no "
     "longer pass x through unchanged"
 )
-
-
-def as_number(value: object) -> int | float | None:
-    """A real number a student's function returned, as a Python ``int`` or ``float``: a Python number, a NumPy scalar
-    (``np.int64`` from ``np.sum``, ``np.float32``), or an array or tensor holding one number (``.item()`` is taken
-    for them); None for anything else (a bool, a string, several numbers)."""
-    if isinstance(value, (bool, np.bool_)):
-        return None
-    if isinstance(value, torch.Tensor):
-        if value.numel() == 1 and not value.is_complex() and value.dtype != torch.bool:
-            return value.item()
-        return None
-    if isinstance(value, np.ndarray):
-        return value.item() if value.size == 1 and value.dtype.kind in "iuf" else None
-    if isinstance(value, np.generic):
-        return value.item() if value.dtype.kind in "iuf" else None
-    if isinstance(value, numbers.Real):
-        return value
-    return None
 
 
 def count_params(module: nn.Module) -> int:

@@ -30,9 +30,8 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from cnnlab.device import Budget, get_device
 
-from ..common import CheckFailed, call_student
+from ..common import CheckFailed, as_number, call_student
 from ..probes import not_moved_to_device, record_calls
-from .blocks import as_number
 
 #: The weight decay the task states, and the learning rate the check passes (not the default, 3e-3).
 WEIGHT_DECAY = 1e-4

@@ -22,12 +22,12 @@ from torch import nn
 from cnnlab.data import ShapesClassification
 from cnnlab.device import get_device
 
-from ..common import CheckFailed, call_student, call_within, plain
+from ..common import CheckFailed, as_number, call_student, call_within, plain
 from ..forbidden import METRIC_LIBRARIES
 from ..probes import not_moved_to_device, record_calls
 from ..references import grader_reference
 from ..scores import TASK, score_once, where
-from .blocks import as_number, basic_block_params, build, count_params, randomise_batchnorm
+from .blocks import basic_block_params, build, count_params, randomise_batchnorm
 
 #: Image size and evaluation images of the assignment.
 IMAGE_SIZE = 32

@@ -126,13 +126,7 @@ def check_soft_dice_loss(soft_dice_loss: Callable, hidden: bool = False) -> None
                 )
             if _close(got, values["per_image"]) and len(logits) > 1:
                 raise CheckFailed(task, "sum over the whole batch and all pixels per class, not per image.")
-            for key, mistake in DICE_MISTAKES.items():
-                if _close(got, values.get(key)):
-                    raise CheckFailed(
-                        task,
-                        f"got {float(got):.6f}, expected {float(values['expected']):.6f} for logits of shape "
-                        f"{tuple(logits.shape)}.\nLikely mistake: {mistake}",
-                    )
+            _name_mistake(task, got, values, DICE_MISTAKES, f"for logits of shape {tuple(logits.shape)}")
             raise CheckFailed(
                 task,
                 f"got {float(got):.6f}, expected {float(values['expected']):.6f} for logits of shape "
@@ -140,6 +134,16 @@ def check_soft_dice_loss(soft_dice_loss: Callable, hidden: bool = False) -> None
             )
     logits, target, _ = _case(9, 2, 3, 6, 6)
     _differentiable(task, soft_dice_loss, logits, target)
+
+
+def _name_mistake(task: str, got: torch.Tensor, values: dict, mistakes: dict[str, str], where: str) -> None:
+    """Fail naming the first of ``mistakes`` (a key of ``values`` -> its explanation) whose value ``got`` matches."""
+    for key, mistake in mistakes.items():
+        if _close(got, values.get(key)):
+            raise CheckFailed(
+                task,
+                f"got {float(got):.6f}, expected {float(values['expected']):.6f} {where}.\nLikely mistake: {mistake}",
+            )
 
 
 def check_segmentation_loss(segmentation_loss: Callable, hidden: bool = False) -> None:
@@ -178,13 +182,7 @@ def check_segmentation_loss(segmentation_loss: Callable, hidden: bool = False) -
                     raise CheckFailed(task, "the weight map was ignored: multiply the per-pixel cross-entropy by it.")
                 if _close(got, values["by_weight"]):
                     raise CheckFailed(task, "average the weighted cross-entropy over pixels (mean), not over weights.")
-                for key, mistake in LOSS_MISTAKES.items():
-                    if _close(got, values.get(key)):
-                        raise CheckFailed(
-                            task,
-                            f"got {float(got):.6f}, expected {float(values['expected']):.6f} with "
-                            f"dice_weight={dice_weight}.\nLikely mistake: {mistake}",
-                        )
+                _name_mistake(task, got, values, LOSS_MISTAKES, f"with dice_weight={dice_weight}")
                 what = "with a weight map" if weight_map is not None else "without a weight map"
                 raise CheckFailed(
                     task,

@@ -23,7 +23,7 @@ from torchmetrics.functional.classification import multiclass_f1_score
 
 from cnnlab import metrics as ref
 
-from ..common import CheckFailed, call_within, case_of, grader_only
+from ..common import CheckFailed, as_number, call_within, case_of, grader_only
 from ..forbidden import METRIC_LIBRARIES
 from ..references import grader_reference
 
@@ -95,13 +95,12 @@ def _dice_per_class(pred: torch.Tensor, target: torch.Tensor, c: int, ignore: in
 def as_float(task: str, value: object, what: str) -> float:
     """``value`` as a float: a Python number, a one-element tensor, or NumPy's number or one-element array (NumPy's
     ``float32``, which ``np.nanmean`` of a ``float32`` array returns, is no Python ``float``, yet it is one number)."""
+    number = as_number(value)
+    if number is not None:
+        return float(number)
     if isinstance(value, (torch.Tensor, np.ndarray)):
         kind = "tensor" if isinstance(value, torch.Tensor) else "array"
-        if value.dtype in (torch.bool, np.bool_) or math.prod(value.shape) != 1:
-            raise CheckFailed(task, f"{what} must be one number, got a {kind} of shape {tuple(value.shape)}")
-        return float(value.reshape(-1)[0])
-    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
-        return float(value)
+        raise CheckFailed(task, f"{what} must be one number, got a {kind} of shape {tuple(value.shape)}")
     raise CheckFailed(task, f"{what} must be a float (or a one-element tensor), got {type(value).__name__}")
 
 

@@ -146,11 +146,16 @@ def generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def require_tensor(task: str, value: object, shape: tuple[int, ...], case: str, name: str = "the result") -> None:
-    """``value`` is a finite ``torch.Tensor`` of ``shape`` (a NumPy array of that shape is named as such)."""
+def require_torch_tensor(task: str, value: object, case: str, name: str = "the result") -> None:
+    """``value`` is a ``torch.Tensor`` (anything else is named with its package: ``numpy.ndarray``)."""
     if not isinstance(value, torch.Tensor):
         kind = f"{type(value).__module__.split('.')[0]}.{type(value).__name__}"
         raise CheckFailed(task, f"{name} must be a torch.Tensor, got {kind} for {case}")
+
+
+def require_tensor(task: str, value: object, shape: tuple[int, ...], case: str, name: str = "the result") -> None:
+    """``value`` is a finite ``torch.Tensor`` of ``shape`` (a NumPy array of that shape is named as such)."""
+    require_torch_tensor(task, value, case, name)
     if tuple(value.shape) != shape:
         raise CheckFailed(task, f"{name} has shape {tuple(value.shape)}, expected {shape} for {case}")
     if not torch.isfinite(value).all():

@@ -25,6 +25,7 @@ from .common import (
     left_in_train_mode,
     own_call,
     require_defaults,
+    require_torch_tensor,
 )
 
 SALIENCY_TASK = "gradient_saliency"
@@ -35,13 +36,6 @@ NORMALISED = (
     "the map normalised (divided by its maximum, or scaled to [0, 1]): return max_c |gradient| itself; "
     "scale it only where you draw it"
 )
-
-
-def _require_tensor(task: str, got: object, case: str) -> None:
-    """The map is a ``torch.Tensor`` (a NumPy array of the right shape is named as what it is)."""
-    if not isinstance(got, torch.Tensor):
-        kind = f"{type(got).__module__.split('.')[0]}.{type(got).__name__}"
-        raise CheckFailed(task, f"the map must be a torch.Tensor, got {kind} for {case}")
 
 
 def check_saliency(gradient_saliency, seed: int = 0) -> None:
@@ -66,7 +60,7 @@ def check_saliency(gradient_saliency, seed: int = 0) -> None:
             SALIENCY_TASK, f"BatchNorm's running statistics changed for {case}.\nLikely mistake: {TRAIN_MODE}"
         )
     require = (4, 14, 14)
-    _require_tensor(SALIENCY_TASK, got, case)
+    require_torch_tensor(SALIENCY_TASK, got, case, "the map")
     if tuple(got.shape) != require:
         shape = tuple(got.shape)
         hint = " (reduce over the channels with a max of |gradient|)" if shape == (4, 3, 14, 14) else ""
@@ -126,7 +120,7 @@ def check_occlusion(occlusion_map, seed: int = 0) -> None:
                 raise CheckFailed(
                     OCCLUSION_TASK, f"BatchNorm's running statistics changed for {case}.\nLikely mistake: {TRAIN_MODE}"
                 )
-            _require_tensor(OCCLUSION_TASK, got, case)
+            require_torch_tensor(OCCLUSION_TASK, got, case, "the map")
             if tuple(got.shape) != (18, 15):
                 raise CheckFailed(OCCLUSION_TASK, f"the map has shape {tuple(got.shape)}, expected (18, 15) for {case}")
             net.eval()
